@@ -1,0 +1,1 @@
+"""Events, item catalogs, importers, preprocessing, splits and synthetic data."""

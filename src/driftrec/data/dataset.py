@@ -1,0 +1,352 @@
+"""The prepared dataset: events with dense integer ids, the item catalog and the id maps.
+
+Every importer ends in `Dataset.from_frames`; every model learns from a `Dataset`. On disk a dataset
+is a directory (see docs/data-format.md):
+
+    manifest.json     format version, name, counts, event types, provenance and import report
+    events.parquet    user, item, timestamp, event, value, text  (integer ids, time-ordered per user)
+    items.parquet     item_id, title, text, categories            (row i describes item index i)
+    users.parquet     user_id, then any user attributes             (row i is user index i)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from driftrec.data.histories import Histories
+
+FORMAT_VERSION = 1
+NO_ITEM = -1  # item index of a text-only event (a search with no clicked item)
+
+# Codes are stored as int8; unknown event names found at import are appended after these.
+DEFAULT_EVENT_TYPES: tuple[str, ...] = (
+    "interaction",
+    "view",
+    "click",
+    "cart",
+    "purchase",
+    "rating",
+    "search",
+    "review",
+)
+
+RAW_EVENT_COLUMNS = ("user", "item", "timestamp", "event", "value", "text")
+ITEM_COLUMNS = ("title", "text", "categories")
+
+
+def _natural_order(ids: np.ndarray) -> np.ndarray:
+    """Sort ids numerically when they all look like integers, else as strings (stable maps)."""
+    ids = np.asarray(ids, dtype=object)
+    if len(ids) and all(re.fullmatch(r"-?\d+", i) for i in ids):
+        return ids[np.argsort(np.array([int(i) for i in ids]), kind="stable")]
+    return np.sort(ids.astype(str)).astype(object)
+
+
+def _as_categories(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [c.strip() for c in value.split("|") if c.strip()]
+    return [str(c) for c in value]
+
+
+@dataclass
+class Dataset:
+    """Events with integer user/item indices plus everything needed to map them back."""
+
+    events: pd.DataFrame  # user int32, item int32 (NO_ITEM for text-only), timestamp int64,
+    #                       event int8, value float32, text object (str or None)
+    user_ids: np.ndarray  # (n_users,) object: index -> external user id (str)
+    item_ids: np.ndarray  # (n_items,) object: index -> external item id (str)
+    items: pd.DataFrame  # (n_items rows) title, text, categories (list[str])
+    users: pd.DataFrame = field(default_factory=pd.DataFrame)  # (n_users rows) optional attributes
+    event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
+    name: str = "dataset"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frames(
+        cls,
+        events: pd.DataFrame,
+        items: pd.DataFrame | None = None,
+        name: str = "dataset",
+        info: dict[str, Any] | None = None,
+        users: pd.DataFrame | None = None,
+    ) -> Dataset:
+        """Build a dataset from raw frames with external ids.
+
+        ``events`` has the columns user, item, timestamp (int seconds) and optionally event, value,
+        text; a missing item (None) is allowed only for events that carry text. ``items`` has the
+        column item and optionally title, text, categories (list or "a|b" string). Catalog items
+        with no events are kept: they are the cold items later models must still rank. ``users``
+        (optional) has the column user plus attribute columns (age, country, ...) for known users.
+        """
+        missing = [c for c in ("user", "item", "timestamp") if c not in events.columns]
+        if missing:
+            raise ValueError(f"events frame lacks column(s): {', '.join(missing)}")
+        ev = pd.DataFrame(
+            {
+                "user": events["user"].astype(str).to_numpy(dtype=object),
+                "item": events["item"]
+                .map(lambda v: None if v is None or v != v else str(v))
+                .to_numpy(dtype=object),
+                "timestamp": events["timestamp"].to_numpy(dtype=np.int64),
+                "event": (
+                    events["event"].astype(str).to_numpy(dtype=object)
+                    if "event" in events
+                    else np.full(len(events), "interaction", dtype=object)
+                ),
+                "value": (
+                    events["value"].to_numpy(dtype=np.float32)
+                    if "value" in events
+                    else np.ones(len(events), np.float32)
+                ),
+                "text": (
+                    events["text"]
+                    .map(lambda v: None if v is None or v != v or v == "" else str(v))
+                    .to_numpy(dtype=object)
+                    if "text" in events
+                    else np.full(len(events), None, dtype=object)
+                ),
+            }
+        )
+        no_item = pd.isna(ev["item"]).to_numpy()
+        if (no_item & pd.isna(ev["text"]).to_numpy()).any():
+            raise ValueError("events without an item must carry text (e.g. a search query)")
+
+        catalog = items if items is not None else pd.DataFrame({"item": []})
+        catalog_ids = catalog["item"].astype(str).to_numpy(dtype=object)
+        item_ids = _natural_order(
+            np.unique(np.concatenate([catalog_ids, ev.loc[~no_item, "item"].to_numpy(object)]))
+        )
+        user_ids = _natural_order(np.unique(ev["user"].to_numpy(object)))
+
+        item_index = pd.Index(item_ids)
+        user_index = pd.Index(user_ids)
+        event_types = list(DEFAULT_EVENT_TYPES)
+        for e in pd.unique(ev["event"]):
+            if e not in event_types:
+                event_types.append(e)
+        if len(event_types) > 127:
+            raise ValueError(f"too many distinct event types ({len(event_types)}); at most 127")
+        codes = pd.Index(event_types)
+
+        item_codes = np.full(len(ev), NO_ITEM, np.int32)
+        item_codes[~no_item] = item_index.get_indexer(ev.loc[~no_item, "item"]).astype(np.int32)
+        table = pd.DataFrame(
+            {
+                "user": user_index.get_indexer(ev["user"]).astype(np.int32),
+                "item": item_codes,
+                "timestamp": ev["timestamp"].to_numpy(np.int64),
+                "event": codes.get_indexer(ev["event"]).astype(np.int8),
+                "value": ev["value"].to_numpy(np.float32),
+                "text": pd.Series(_none_for_missing(ev["text"].to_numpy(object)), dtype=object),
+            }
+        )
+        catalog_table = pd.DataFrame(index=pd.RangeIndex(len(item_ids)))
+        position = item_index.get_indexer(catalog_ids)
+        for col in ITEM_COLUMNS:
+            values = np.full(len(item_ids), None, dtype=object)
+            if col in catalog:
+                values[position] = catalog[col].to_numpy(object)
+            if col == "categories":
+                values = _list_array([_as_categories(v) for v in values])
+            else:
+                values = np.array(["" if v is None or v != v else str(v) for v in values], object)
+            catalog_table[col] = values
+        user_table = pd.DataFrame(index=pd.RangeIndex(len(user_ids)))
+        if users is not None:
+            rows = user_index.get_indexer(users["user"].astype(str).to_numpy(object))
+            known = rows >= 0
+            for col in users.columns.drop("user"):
+                values = np.full(len(user_ids), None, dtype=object)
+                values[rows[known]] = users[col].to_numpy(object)[known]
+                user_table[col] = values
+        return cls(
+            events=cls._time_ordered(table),
+            user_ids=user_ids,
+            item_ids=item_ids,
+            items=catalog_table,
+            users=user_table,
+            event_types=tuple(event_types),
+            name=name,
+            info=dict(info or {}),
+        )
+
+    @staticmethod
+    def _time_ordered(events: pd.DataFrame) -> pd.DataFrame:
+        """Sort by user, then timestamp; equal timestamps keep their source order (stable sort)."""
+        order = np.lexsort((events["timestamp"].to_numpy(), events["user"].to_numpy()))
+        return events.iloc[order].reset_index(drop=True)
+
+    # ------------------------------------------------------------------ sizes and views
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_events(self) -> int:
+        return len(self.events)
+
+    def item_events(self) -> pd.DataFrame:
+        """Events that name an item (text-only events excluded), still time-ordered per user."""
+        ev = self.events
+        return ev[ev["item"].to_numpy() != NO_ITEM]
+
+    def with_events(self, events: pd.DataFrame, **info: Any) -> Dataset:
+        """Same id maps and catalog, other events (a split part or a filtered copy)."""
+        return Dataset(
+            events=events.reset_index(drop=True),
+            user_ids=self.user_ids,
+            item_ids=self.item_ids,
+            items=self.items,
+            users=self.users,
+            event_types=self.event_types,
+            name=self.name,
+            info={**self.info, **info},
+        )
+
+    def histories(self, users: np.ndarray | None = None) -> Histories:
+        """Each user's item events, oldest first; all users in index order unless ``users`` given."""
+        ev = self.item_events()
+        counts = np.bincount(ev["user"].to_numpy(), minlength=self.n_users)
+        indptr = np.zeros(self.n_users + 1, np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        full = Histories(
+            indptr=indptr,
+            items=ev["item"].to_numpy(np.int32),
+            timestamps=ev["timestamp"].to_numpy(np.int64),
+            events=ev["event"].to_numpy(np.int8),
+            values=ev["value"].to_numpy(np.float32),
+            users=np.arange(self.n_users, dtype=np.int64),
+        )
+        return full if users is None else full.take(np.asarray(users, np.int64))
+
+    def interactions(self, binary: bool = True) -> sp.csr_matrix:
+        """The (n_users, n_items) user-item matrix of item events."""
+        return self.histories().to_csr(self.n_items, binary=binary)
+
+    def item_counts(self) -> np.ndarray:
+        """How many distinct users interacted with each item."""
+        return np.asarray((self.interactions() > 0).sum(axis=0)).ravel().astype(np.int64)
+
+    def user_index(self, user_ids: list[str] | np.ndarray) -> np.ndarray:
+        """Indices of external user ids; raises KeyError naming the first unknown one."""
+        return _lookup(self.user_ids, user_ids, "user")
+
+    def item_index(self, item_ids: list[str] | np.ndarray) -> np.ndarray:
+        """Indices of external item ids; raises KeyError naming the first unknown one."""
+        return _lookup(self.item_ids, item_ids, "item")
+
+    def summary(self) -> dict[str, Any]:
+        """Counts that describe the dataset at a glance (printed by the CLI, kept in the manifest)."""
+        ev = self.item_events()
+        n_pairs = len(ev)
+        return {
+            "name": self.name,
+            "users": self.n_users,
+            "items": self.n_items,
+            "events": self.n_events,
+            "item_events": n_pairs,
+            "text_only_events": self.n_events - n_pairs,
+            "density": n_pairs / max(1, self.n_users * self.n_items),
+            "event_types": {
+                self.event_types[code]: int(count)
+                for code, count in zip(*np.unique(self.events["event"], return_counts=True))
+            },
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the documented on-disk layout to directory ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.events.to_parquet(path / "events.parquet", index=False)
+        items = self.items.copy()
+        items.insert(0, "item_id", self.item_ids.astype(str))
+        items["categories"] = items["categories"].map(list)
+        items.to_parquet(path / "items.parquet", index=False)
+        users = self.users.copy()
+        users.insert(0, "user_id", self.user_ids.astype(str))
+        users.to_parquet(path / "users.parquet", index=False)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "event_types": list(self.event_types),
+            "summary": self.summary(),
+            "info": self.info,
+        }
+        (path / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Dataset:
+        """Read a dataset written by `save`."""
+        path = Path(path)
+        manifest_path = path / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{manifest_path}: not a driftrec dataset (no manifest.json)")
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{manifest_path}: format_version {manifest.get('format_version')} is not "
+                f"{FORMAT_VERSION}"
+            )
+        events = pd.read_parquet(path / "events.parquet")
+        events["text"] = pd.Series(_none_for_missing(events["text"].to_numpy(object)), dtype=object)
+        items = pd.read_parquet(path / "items.parquet")
+        users = pd.read_parquet(path / "users.parquet")
+        return cls(
+            events=events.astype(
+                {"user": np.int32, "item": np.int32, "timestamp": np.int64, "event": np.int8,
+                 "value": np.float32}
+            ),
+            user_ids=users["user_id"].to_numpy(dtype=object),
+            users=users.drop(columns="user_id"),
+            item_ids=items["item_id"].to_numpy(dtype=object),
+            items=pd.DataFrame(
+                {
+                    "title": items["title"].to_numpy(object),
+                    "text": items["text"].to_numpy(object),
+                    "categories": _list_array([list(c) for c in items["categories"]]),
+                }
+            ),
+            event_types=tuple(manifest["event_types"]),
+            name=manifest["name"],
+            info=manifest.get("info", {}),
+        )
+
+
+def _none_for_missing(values: np.ndarray) -> np.ndarray:
+    return np.where(pd.isna(values), None, values)
+
+
+def _list_array(lists: list[list[str]]) -> np.ndarray:
+    """A 1-D object array of lists (numpy would build a 2-D array from equal-length lists)."""
+    out = np.empty(len(lists), dtype=object)
+    for i, values in enumerate(lists):
+        out[i] = values
+    return out
+
+
+def _lookup(vocabulary: np.ndarray, ids: list[str] | np.ndarray, kind: str) -> np.ndarray:
+    index = pd.Index(vocabulary)
+    wanted = [str(i) for i in ids]
+    found = index.get_indexer(wanted)
+    if (found < 0).any():
+        first = wanted[int(np.argmax(found < 0))]
+        raise KeyError(f"unknown {kind} id {first!r}")
+    return found.astype(np.int64)
