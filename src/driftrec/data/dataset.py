@@ -3,10 +3,10 @@
 Every importer ends in `Dataset.from_frames`; every model learns from a `Dataset`. On disk a dataset
 is a directory (see docs/data-format.md):
 
-    manifest.json     format version, name, counts, event types, provenance and import report
-    events.parquet    user, item, timestamp, event, value, text  (integer ids, time-ordered per user)
-    items.parquet     item_id, title, text, categories            (row i describes item index i)
-    users.parquet     user_id, then any user attributes             (row i is user index i)
+    manifest.json   format version, name, counts, event types, provenance, import report
+    events.parquet  user, item, timestamp, event, value, text (integer ids, time-ordered per user)
+    items.parquet   item_id, title, text, categories          (row i describes item index i)
+    users.parquet   user_id, then any user attributes          (row i is user index i)
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ class Dataset:
         )
 
     def histories(self, users: np.ndarray | None = None) -> Histories:
-        """Each user's item events, oldest first; all users in index order unless ``users`` given."""
+        """Each user's item events, oldest first; every user in index order unless ``users``."""
         ev = self.item_events()
         counts = np.bincount(ev["user"].to_numpy(), minlength=self.n_users)
         indptr = np.zeros(self.n_users + 1, np.int64)
@@ -252,7 +252,7 @@ class Dataset:
         return _lookup(self.item_ids, item_ids, "item")
 
     def summary(self) -> dict[str, Any]:
-        """Counts that describe the dataset at a glance (printed by the CLI, kept in the manifest)."""
+        """Counts that describe the dataset at a glance (printed by the CLI, kept in manifest)."""
         ev = self.item_events()
         n_pairs = len(ev)
         return {
@@ -265,7 +265,9 @@ class Dataset:
             "density": n_pairs / max(1, self.n_users * self.n_items),
             "event_types": {
                 self.event_types[code]: int(count)
-                for code, count in zip(*np.unique(self.events["event"], return_counts=True))
+                for code, count in zip(
+                    *np.unique(self.events["event"], return_counts=True), strict=True
+                )
             },
         }
 
@@ -311,8 +313,13 @@ class Dataset:
         users = pd.read_parquet(path / "users.parquet")
         return cls(
             events=events.astype(
-                {"user": np.int32, "item": np.int32, "timestamp": np.int64, "event": np.int8,
-                 "value": np.float32}
+                {
+                    "user": np.int32,
+                    "item": np.int32,
+                    "timestamp": np.int64,
+                    "event": np.int8,
+                    "value": np.float32,
+                }
             ),
             user_ids=users["user_id"].to_numpy(dtype=object),
             users=users.drop(columns="user_id"),

@@ -70,7 +70,9 @@ class Histories:
         """The batch as a (n, n_items) user-item matrix; repeated items add up unless binary."""
         data = np.ones(len(self.items), np.float32) if binary else self.values.astype(np.float32)
         matrix = sp.csr_matrix(
-            (data, self.items, self.indptr), shape=(len(self), n_items), dtype=np.float32
+            (data, self.items.copy(), self.indptr.copy()),
+            shape=(len(self), n_items),
+            dtype=np.float32,
         )
         matrix.sum_duplicates()
         if binary:
@@ -79,7 +81,7 @@ class Histories:
 
     @classmethod
     def concat_rows(cls, first: Histories, second: Histories) -> Histories:
-        """Row-wise append: row i of the result is row i of ``first`` followed by row i of ``second``.
+        """Row-wise append: row i of the result is row i of ``first``, then row i of ``second``.
 
         Used to extend a training history with later events (for example the validation event).
         """
@@ -110,7 +112,7 @@ class Histories:
         users: Sequence[int] | None = None,
         timestamps: Sequence[Sequence[int]] | None = None,
     ) -> Histories:
-        """Build a batch from lists of item indices (oldest first); timestamps default to positions."""
+        """A batch from lists of item indices (oldest first); timestamps default to positions."""
         lengths = np.array([len(s) for s in sequences], np.int64)
         indptr = np.zeros(len(sequences) + 1, np.int64)
         np.cumsum(lengths, out=indptr[1:])

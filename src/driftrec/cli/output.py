@@ -1,0 +1,112 @@
+"""What the CLI prints: tables, import reports, and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from driftrec.data.dataset import Dataset
+from driftrec.models.base import Recommendations
+
+# Piped output (logs, CI) gets a wide fixed width so metric tables are never truncated.
+console = Console(width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Exceptions that mean "bad input": shown as one line, exit code 2.
+_INPUT_ERRORS = (
+    ValueError,
+    KeyError,
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+    UnicodeDecodeError,
+)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    errors.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(command: F) -> F:
+    """Turn bad-input exceptions raised by a command into a one-line error and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except _INPUT_ERRORS as err:
+            message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+            fail(" ".join(str(message).split()))
+
+    return wrapper  # type: ignore[return-value]
+
+
+TABLE_METRICS = ("HR", "NDCG", "MRR")  # per cut-off; the JSON output holds every metric
+BEYOND_ACCURACY = ("Coverage", "Diversity", "Novelty")  # at the first cut-off
+
+
+def metrics_table(records: list[dict[str, Any]], title: str) -> Table:
+    """One row per evaluated model: the headline metrics at each cut-off, beyond-accuracy metrics
+    at the first, rating errors where there are any, and fit time."""
+    table = Table(title=title, title_justify="left", caption="every metric is in the JSON output")
+    table.add_column("model", style="bold")
+    present = list(dict.fromkeys(n for r in records for n in r["metrics"]))
+    ks = sorted({int(n.split("@")[1]) for n in present if "@" in n})
+    wanted = [f"{m}@{k}" for k in ks for m in TABLE_METRICS]
+    wanted += [f"{m}@{ks[0]}" for m in BEYOND_ACCURACY] if ks else []
+    names = [n for n in [*wanted, "RMSE", "MAE"] if n in present]
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("fit s", justify="right")
+    for record in records:
+        cells = [f"{record['metrics'][n]:.4f}" if n in record["metrics"] else "-" for n in names]
+        table.add_row(record["model"], *cells, f"{record['timings']['fit_seconds']:.1f}")
+    return table
+
+
+def print_report(dataset: Dataset) -> None:
+    """The dataset summary and its import report: what was read, kept and skipped, and why."""
+    summary = dataset.summary()
+    console.print(
+        f"[bold]{summary['name']}[/bold]: {summary['users']:,} users, {summary['items']:,} items,"
+        f" {summary['events']:,} events (density {summary['density']:.4%})"
+    )
+    report = dataset.info.get("import_report") or {}
+    for line in report.get("lines", []):
+        console.print(f"  {line}", highlight=False)
+    for step, removed in (dataset.info.get("preprocessing") or {}).items():
+        console.print(f"  {step}: {removed}", highlight=False)
+
+
+def recommendations_table(recs: Recommendations, catalog: Dataset | None) -> Table:
+    """Ranked items per query, with titles and categories when the catalog is at hand."""
+    table = Table(title_justify="left")
+    for column in ("user", "rank", "item", "score"):
+        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+    if catalog is not None:
+        table.add_column("title")
+        table.add_column("categories")
+    frame = recs.to_frame()
+    index = None if catalog is None else catalog.item_index(frame["item"].tolist())
+    for row, record in enumerate(frame.itertuples()):
+        cells = [
+            str(record.user or f"query {record.query}"),
+            str(record.rank),
+            str(record.item),
+            f"{record.score:.4f}",
+        ]
+        if catalog is not None:
+            item = catalog.items.iloc[index[row]]
+            cells += [item["title"], ", ".join(item["categories"])]
+        table.add_row(*cells)
+    return table

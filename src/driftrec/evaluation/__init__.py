@@ -1,0 +1,1 @@
+"""Offline evaluation: metrics and full-ranking evaluation of any Recommender."""

@@ -1,0 +1,154 @@
+"""Full-ranking evaluation: every model ranks the whole catalog for every evaluated user.
+
+No sampled negatives. Items already in a user's history are excluded by default (they cannot be
+recommended again), and a target that is already in the history is then dropped from that user's
+target set, counted in the result's info, because no model could ever be credited for it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driftrec.data.dataset import Dataset
+from driftrec.data.split import EvalSet
+from driftrec.evaluation import metrics as m
+from driftrec.models.base import Recommender, mask_seen, top_k
+from driftrec.progress import track
+
+RANKING_METRICS = ("HR", "Recall", "NDCG", "MRR", "Precision", "F1")
+
+
+@dataclass
+class EvaluationResult:
+    """Averaged metrics (names like "NDCG@10"), how many users they cover, and bookkeeping."""
+
+    metrics: dict[str, float]
+    n_users: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "n_users": self.n_users, "info": self.info}
+
+
+def category_matrix(dataset: Dataset) -> np.ndarray | None:
+    """(n_items, n_categories) 0/1 indicators from the catalog, or None if no item has any."""
+    categories = dataset.items["categories"]
+    names = sorted({c for cats in categories for c in cats})
+    if not names:
+        return None
+    column = {c: j for j, c in enumerate(names)}
+    matrix = np.zeros((dataset.n_items, len(names)), np.float32)
+    for i, cats in enumerate(categories):
+        matrix[i, [column[c] for c in cats]] = 1.0
+    return matrix
+
+
+def _target_matrix(batch: EvalSet, n_items: int) -> np.ndarray:
+    """(len(batch), n_items) boolean: which items are targets of each row."""
+    dense = np.zeros((len(batch), n_items), bool)
+    dense[np.repeat(np.arange(len(batch)), np.diff(batch.target_indptr)), batch.target_items] = True
+    return dense
+
+
+def evaluate(
+    model: Recommender,
+    eval_set: EvalSet,
+    train: Dataset,
+    ks: tuple[int, ...] = (10,),
+    *,
+    exclude_seen: bool = True,
+    item_features: np.ndarray | None = None,
+    diversity_kind: str = "jaccard",
+    batch_size: int = 512,
+    progress: bool = False,
+) -> EvaluationResult:
+    """Rank the full catalog for each row of ``eval_set`` and average the metrics at each k.
+
+    ``train`` supplies the catalog categories (intra-list diversity, unless ``item_features`` are
+    given, e.g. text embeddings with ``diversity_kind="cosine"``) and item popularity (novelty).
+    """
+    start = time.perf_counter()
+    if item_features is None:
+        item_features = category_matrix(train)
+    max_k = max(ks)
+    n_items = model.n_items
+    item_users = train.item_counts()
+    per_user: dict[str, list[np.ndarray]] = {}
+    recommended: list[np.ndarray] = []
+    dropped_targets = skipped_users = 0
+    batches = range(0, len(eval_set), batch_size)
+    for lo in track(batches, len(batches), f"evaluating {model.name}", progress):
+        batch = eval_set.take(np.arange(lo, min(lo + batch_size, len(eval_set))))
+        histories = batch.histories
+        targets = _target_matrix(batch, n_items)
+        scores = model.score(histories).astype(np.float32, copy=True)
+        if exclude_seen:
+            mask_seen(scores, histories)
+            before = targets.sum()
+            seen = np.repeat(np.arange(len(batch)), histories.lengths)
+            targets[seen, histories.items] = False
+            dropped_targets += int(before - targets.sum())
+        n_targets = targets.sum(axis=1)
+        keep = n_targets > 0
+        skipped_users += int((~keep).sum())
+        best = top_k(scores[keep], max_k)  # (n, max_k)
+        hits = np.take_along_axis(targets[keep], best, axis=1)
+        n_targets = n_targets[keep]
+        recommended.append(best)
+        for k in ks:
+            values = {
+                "HR": m.hit_rate(hits, k),
+                "Recall": m.recall(hits, n_targets, k),
+                "NDCG": m.ndcg(hits, n_targets, k),
+                "MRR": m.mrr(hits, k),
+                "Precision": m.precision(hits, k),
+                "F1": m.f1(hits, n_targets, k),
+                "Novelty": m.novelty(best[:, :k], item_users, train.n_users),
+            }
+            if item_features is not None:
+                values["Diversity"] = m.intra_list_diversity(
+                    best[:, :k], item_features, diversity_kind
+                )
+            for name, value in values.items():
+                per_user.setdefault(f"{name}@{k}", []).append(value)
+    results = {name: float(np.concatenate(v).mean()) for name, v in per_user.items()}
+    all_recommended = np.concatenate(recommended) if recommended else np.zeros((0, max_k), int)
+    for k in ks:
+        results[f"Coverage@{k}"] = m.coverage(all_recommended[:, :k], n_items)
+    results.update(_rating_metrics(model, eval_set, train))
+    ordered = _order(results, ks)
+    info = {
+        "exclude_seen": exclude_seen,
+        "targets_already_seen": dropped_targets,
+        "users_without_targets": skipped_users,
+        "seconds": time.perf_counter() - start,
+    }
+    return EvaluationResult(ordered, n_users=len(all_recommended), info=info)
+
+
+def _rating_metrics(model: Recommender, eval_set: EvalSet, train: Dataset) -> dict[str, float]:
+    """RMSE and MAE on the target events, for models that predict ratings on rating data."""
+    predict = getattr(model, "predict_ratings", None)
+    if predict is None or "rating" not in train.event_types:
+        return {}
+    rating_code = train.event_types.index("rating")
+    if not (train.events["event"].to_numpy() == rating_code).any():
+        return {}
+    rows = np.repeat(np.arange(len(eval_set)), np.diff(eval_set.target_indptr))
+    predicted = predict(eval_set.histories.take(rows), eval_set.target_items)
+    return {
+        "RMSE": m.rmse(predicted, eval_set.target_values),
+        "MAE": m.mae(predicted, eval_set.target_values),
+    }
+
+
+def _order(results: dict[str, float], ks: tuple[int, ...]) -> dict[str, float]:
+    """Metrics in a fixed order: ranking metrics by k, then beyond-accuracy, then errors."""
+    names = [f"{n}@{k}" for k in ks for n in RANKING_METRICS]
+    names += [f"{n}@{k}" for k in ks for n in ("Coverage", "Diversity", "Novelty")]
+    names += ["RMSE", "MAE"]
+    return {n: results[n] for n in names if n in results}

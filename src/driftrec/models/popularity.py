@@ -1,0 +1,42 @@
+"""Most-popular baselines: the floor every personalised model has to beat."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from driftrec.data.dataset import Dataset
+from driftrec.data.histories import Histories
+from driftrec.models.base import Recommender
+
+
+class Popularity(Recommender):
+    """Ranks items by how many training events they received.
+
+    ``window`` (a fraction in (0, 1]) counts only the most recent share of training events, which
+    follows trends better than all-time counts; ``None`` counts everything.
+    """
+
+    name = "pop"
+
+    def __init__(self, window: float | None = None) -> None:
+        if window is not None and not 0 < window <= 1:
+            raise ValueError(f"window must be in (0, 1], got {window}")
+        self.window = window
+
+    def _fit(self, dataset: Dataset) -> None:
+        events = dataset.item_events()
+        items = events["item"].to_numpy()
+        if self.window is not None and len(items):
+            # The latest share of events by time; stable so equal timestamps keep source order.
+            order = np.argsort(events["timestamp"].to_numpy(), kind="stable")
+            items = items[order[int(len(order) * (1 - self.window)) :]]
+        self.counts_ = np.bincount(items, minlength=dataset.n_items).astype(np.float32)
+
+    def score(self, histories: Histories) -> np.ndarray:
+        return np.broadcast_to(self.counts_, (len(histories), self.n_items)).copy()
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {"counts": self.counts_}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.counts_ = state["counts"]
