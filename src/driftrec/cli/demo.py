@@ -58,7 +58,7 @@ def _show_drifting_user(data: SyntheticData, *models: Recommender) -> None:
     top_truth = np.array([c for c in np.argsort(-truth)[:3] if truth[c] > 0.01])
     console.print(
         f"\n[bold]user {user}[/bold]: true interest now: "
-        + ", ".join(f"{data.categories[c]} {truth[c]:.0%}" for c in top_truth if truth[c] > 0.01)
+        + ", ".join(f"{data.categories[c]} {truth[c]:.0%}" for c in top_truth)
     )
     for _, change in data.drifts[data.drifts["user"] == user].iterrows():
         console.print(

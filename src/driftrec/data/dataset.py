@@ -42,6 +42,17 @@ RAW_EVENT_COLUMNS = ("user", "item", "timestamp", "event", "value", "text")
 ITEM_COLUMNS = ("title", "text", "categories")
 
 
+def _id_column(column: pd.Series) -> np.ndarray:
+    """External ids as text (object array, None where missing). Integral floats lose their ".0":
+    pandas turns an integer id column with a gap (a text-only event) into floats."""
+    if column.dtype.kind == "f":
+        present = column.dropna()
+        if (present == np.floor(present)).all():
+            column = column.astype("Int64")
+    text = column.astype(str).to_numpy(dtype=object)
+    return np.where(pd.isna(column.to_numpy(dtype=object)), None, text)
+
+
 def _natural_order(ids: np.ndarray) -> np.ndarray:
     """Sort ids numerically when they all look like integers, else as strings (stable maps)."""
     ids = np.asarray(ids, dtype=object)
@@ -95,10 +106,8 @@ class Dataset:
             raise ValueError(f"events frame lacks column(s): {', '.join(missing)}")
         ev = pd.DataFrame(
             {
-                "user": events["user"].astype(str).to_numpy(dtype=object),
-                "item": events["item"]
-                .map(lambda v: None if v is None or v != v else str(v))
-                .to_numpy(dtype=object),
+                "user": _id_column(events["user"]),
+                "item": _id_column(events["item"]),
                 "timestamp": events["timestamp"].to_numpy(dtype=np.int64),
                 "event": (
                     events["event"].astype(str).to_numpy(dtype=object)
@@ -119,12 +128,15 @@ class Dataset:
                 ),
             }
         )
+        if pd.isna(ev["user"]).any():
+            missing = int(pd.isna(ev["user"]).sum())
+            raise ValueError(f"events frame: {missing} event(s) have no user")
         no_item = pd.isna(ev["item"]).to_numpy()
         if (no_item & pd.isna(ev["text"]).to_numpy()).any():
             raise ValueError("events without an item must carry text (e.g. a search query)")
 
         catalog = items if items is not None else pd.DataFrame({"item": []})
-        catalog_ids = catalog["item"].astype(str).to_numpy(dtype=object)
+        catalog_ids = _id_column(catalog["item"])
         item_ids = _natural_order(
             np.unique(np.concatenate([catalog_ids, ev.loc[~no_item, "item"].to_numpy(object)]))
         )
@@ -165,7 +177,7 @@ class Dataset:
             catalog_table[col] = values
         user_table = pd.DataFrame(index=pd.RangeIndex(len(user_ids)))
         if users is not None:
-            rows = user_index.get_indexer(users["user"].astype(str).to_numpy(object))
+            rows = user_index.get_indexer(_id_column(users["user"]))
             known = rows >= 0
             for col in users.columns.drop("user"):
                 values = np.full(len(user_ids), None, dtype=object)

@@ -146,8 +146,11 @@ def temporal_split(
         raise ValueError("valid_fraction and test_fraction must be in (0, 1) and sum below 1")
     ev = dataset.events
     times = np.sort(ev["timestamp"].to_numpy(), kind="stable")
-    t_valid = times[int(len(times) * (1 - valid_fraction - test_fraction))]
-    t_test = times[int(len(times) * (1 - test_fraction))]
+    n = len(times)
+    if n == 0:
+        raise ValueError("temporal_split needs at least one event")
+    t_valid = times[n - max(1, round(n * (valid_fraction + test_fraction)))]
+    t_test = times[n - max(1, round(n * test_fraction))]
     ts = ev["timestamp"].to_numpy()
     part = np.where(ts < t_valid, 0, np.where(ts < t_test, 1, 2))
     train = dataset.with_events(ev[part == 0])

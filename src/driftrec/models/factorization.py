@@ -26,7 +26,8 @@ class _ImplicitFactorization(Recommender):
     factors: int
     regularization: float
     seed: int
-    fold_in_alpha: float = 1.0
+    # Weight of a consumed item in the fold-in (unobserved items weigh 1), as in implicit's ALS.
+    confidence: float = 1.0
 
     def _make(self) -> Any:
         raise NotImplementedError
@@ -40,7 +41,8 @@ class _ImplicitFactorization(Recommender):
         self.item_factors_ = np.asarray(model.item_factors, np.float32)
 
     def user_vectors(self, histories: Histories) -> np.ndarray:
-        """(n, f) user vectors: learned ones where the history is unchanged, else folded in."""
+        """(n, f) user vectors: learned ones where a known user's history is unchanged, else
+        folded in. Histories only grow by appending, so "unchanged" means "same length"."""
         users = histories.users
         known = users >= 0
         unchanged = np.zeros(len(histories), bool)
@@ -53,18 +55,19 @@ class _ImplicitFactorization(Recommender):
         return vectors
 
     def _fold_in(self, histories: Histories) -> np.ndarray:
-        """Implicit-ALS user solve: (YᵀY + a·Y_uᵀY_u + λI) x = (1 + a)·Y_uᵀ1 for binary items."""
+        """Implicit-ALS user solve with confidence c on consumed items (implicit's
+        ``recalculate_user``): (YᵀY + (c - 1)·Y_uᵀY_u + λI) x = c·Y_uᵀ1."""
         y = self.item_factors_.astype(np.float64)  # (n_items, f)
         f = y.shape[1]
-        alpha = self.fold_in_alpha
+        c = self.confidence
         gram = y.T @ y + self.regularization * np.eye(f)  # (f, f)
         seen = histories.to_csr(self.n_items)
         a = np.repeat(gram[None], len(histories), axis=0)  # (n, f, f)
-        b = (1 + alpha) * (seen @ y)  # (n, f)
+        b = c * (seen @ y)  # (n, f)
         for row in range(len(histories)):
             items = seen.indices[seen.indptr[row] : seen.indptr[row + 1]]
             yu = y[items]
-            a[row] += alpha * yu.T @ yu
+            a[row] += (c - 1) * yu.T @ yu
         return np.linalg.solve(a, b[..., None])[..., 0].astype(np.float32)
 
     def score(self, histories: Histories) -> np.ndarray:
@@ -127,7 +130,7 @@ class ALS(_ImplicitFactorization):
         self.seed = seed
 
     @property
-    def fold_in_alpha(self) -> float:  # the fold-in uses the confidence the model trained with
+    def confidence(self) -> float:  # the fold-in weighs items as training did (implicit: alpha·r)
         return self.alpha
 
     def _make(self) -> AlternatingLeastSquares:

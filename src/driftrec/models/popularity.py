@@ -29,7 +29,8 @@ class Popularity(Recommender):
         if self.window is not None and len(items):
             # The latest share of events by time; stable so equal timestamps keep source order.
             order = np.argsort(events["timestamp"].to_numpy(), kind="stable")
-            items = items[order[int(len(order) * (1 - self.window)) :]]
+            keep = max(1, round(len(order) * self.window))
+            items = items[order[len(order) - keep :]]
         self.counts_ = np.bincount(items, minlength=dataset.n_items).astype(np.float32)
 
     def score(self, histories: Histories) -> np.ndarray:

@@ -1,0 +1,163 @@
+"""Preprocessing of raw frames (external string ids) before they become a `Dataset`.
+
+The steps run in a fixed order (deduplicate, k-core, pseudonymise) and each one reports what it
+removed, so the numbers in ``dataset.info["preprocessing"]`` explain every event that is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from driftrec.data.dataset import Dataset
+from driftrec.data.report import ImportReport
+
+PSEUDONYM_CHARS = 32  # hex characters kept of the HMAC-SHA256 digest (128 bits)
+
+
+def _has_item(events: pd.DataFrame) -> np.ndarray:
+    return ~pd.isna(events["item"].to_numpy(object))
+
+
+def deduplicate(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop exact repeats of (user, item, timestamp, event), keeping the first (stable order).
+
+    Repeats are usually a logging or export artefact (a double-sent event) and would overweight an
+    interaction. For text-only events the text is part of the key: two different searches in the
+    same second are two events.
+    """
+    columns = [c for c in ("user", "item", "timestamp", "event") if c in events]
+    key = events[columns].astype({"item": object})
+    if "text" in events:
+        key["text"] = pd.Series(
+            np.where(_has_item(events), None, events["text"].to_numpy(object)),
+            index=events.index,
+            dtype=object,
+        )
+    duplicated = key.duplicated(keep="first").to_numpy()
+    return events[~duplicated].reset_index(drop=True), int(duplicated.sum())
+
+
+def k_core(
+    events: pd.DataFrame, min_user: int = 1, min_item: int = 1
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Keep the largest part where every user has >= ``min_user`` item events and every item has
+    >= ``min_item`` events, removing users and items repeatedly until nothing changes.
+
+    Removing a rare item can push a user under the threshold and vice versa, hence the fixed-point
+    loop. Counts are events, not distinct partners (repeat views count). Text-only events do not
+    count toward a user's total; they are kept for users that survive. ``min_user=1`` keeps every
+    user, including one whose only events are searches.
+    """
+    has_item = _has_item(events)
+    user_codes, users = pd.factorize(events["user"].to_numpy(object))
+    item_codes = np.full(len(events), -1, np.int64)
+    item_codes[has_item], items = pd.factorize(events["item"].to_numpy(object)[has_item])
+    keep = np.ones(len(events), bool)
+    passes = 0  # the last pass removes nothing: it confirms the fixed point
+    while True:
+        passes += 1
+        counted = keep & has_item
+        removed = 0
+        if min_user > 1:
+            per_user = np.bincount(user_codes[counted], minlength=len(users))
+            drop = keep & (per_user[user_codes] < min_user)
+            removed += int(drop.sum())
+            keep &= ~drop
+        if min_item > 1:
+            counted = keep & has_item
+            per_item = np.bincount(item_codes[counted], minlength=len(items))
+            drop = counted & (per_item[np.maximum(item_codes, 0)] < min_item)
+            removed += int(drop.sum())
+            keep &= ~drop
+        if not removed:
+            break
+    kept_users = np.unique(user_codes[keep])
+    kept_items = np.unique(item_codes[keep & has_item])
+    stats = {
+        "passes": passes,
+        "events_removed": int((~keep).sum()),
+        "users_removed": len(users) - len(kept_users),
+        "items_removed": len(items) - len(kept_items),
+    }
+    return events[keep].reset_index(drop=True), stats
+
+
+def pseudonymise(
+    events: pd.DataFrame, users: pd.DataFrame | None, secret: str | bytes
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Replace user ids by HMAC-SHA256(secret, user id), hex, truncated to 32 characters.
+
+    The pseudonym is keyed: without the secret it cannot be reversed or recomputed from a guessed
+    id (a plain hash of an e-mail address could be). It is stable: the same secret gives the same
+    pseudonym, so a later import of new events maps to the same users.
+    """
+    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    if not key:
+        raise ValueError("the pseudonymisation secret must not be empty")
+
+    def mapped(ids: pd.Series) -> pd.Series:
+        codes, uniques = pd.factorize(ids.astype(str).to_numpy(object))
+        hashed = np.array(
+            [
+                hmac.new(key, u.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
+                for u in uniques
+            ],
+            dtype=object,
+        )
+        return pd.Series(hashed[codes], index=ids.index, dtype=object)
+
+    events = events.copy()
+    events["user"] = mapped(events["user"])
+    if users is not None:
+        users = users.copy()
+        users["user"] = mapped(users["user"])
+    return events, users
+
+
+def prepare(
+    events: pd.DataFrame,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
+    *,
+    name: str,
+    dedup: bool = True,
+    min_user: int = 1,
+    min_item: int = 1,
+    secret: str | bytes | None = None,
+    report: ImportReport | None = None,
+    info: dict[str, Any] | None = None,
+) -> Dataset:
+    """Deduplicate, k-core filter and (with a ``secret``) pseudonymise, then build the `Dataset`.
+
+    ``dataset.info["preprocessing"]`` records what each step removed and
+    ``dataset.info["import_report"]`` the importer's report. Catalog items removed by the k-core
+    leave the catalog too; catalog items that never had events stay (they are cold items).
+    """
+    steps: dict[str, Any] = {"events_in": len(events)}
+    if dedup:
+        events, steps["duplicates_removed"] = deduplicate(events)
+    if min_user > 1 or min_item > 1:
+        before = set(events.loc[_has_item(events), "item"].astype(str))
+        events, stats = k_core(events, min_user=min_user, min_item=min_item)
+        steps["k_core"] = {"min_user": min_user, "min_item": min_item, **stats}
+        if items is not None:
+            gone = before - set(events.loc[_has_item(events), "item"].astype(str))
+            catalog = items["item"].astype(str)
+            items = items[~catalog.isin(gone).to_numpy()].reset_index(drop=True)
+            steps["k_core"]["catalog_items_removed"] = int(catalog.isin(gone).sum())
+        if users is not None:
+            users = users[users["user"].astype(str).isin(set(events["user"]))]
+    if secret is not None:
+        events, users = pseudonymise(events, users, secret)
+    steps["pseudonymised"] = secret is not None
+    steps["events_out"] = len(events)
+    info = dict(info or {})
+    info["preprocessing"] = steps
+    if report is not None:
+        info["import_report"] = report.to_dict()
+    return Dataset.from_frames(events, items, name=name, info=info, users=users)
