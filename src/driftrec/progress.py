@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,7 +21,7 @@ T = TypeVar("T")
 
 def track(items: Iterable[T], total: int, description: str, enabled: bool = True) -> Iterator[T]:
     """Yield ``items`` while drawing a progress bar on stderr when ``enabled``."""
-    if not enabled:
+    if not enabled or not sys.stderr.isatty():  # no bars in logs and pipes, only noise there
         yield from items
         return
     columns = (
@@ -29,7 +31,7 @@ def track(items: Iterable[T], total: int, description: str, enabled: bool = True
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, transient=True) as bar:
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task(description, total=total)
         for item in items:
             yield item

@@ -24,8 +24,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-FORMATS = ("auto", "csv", "parquet", "ml-100k", "ml-latest", "sequences", "dataset")
-
 
 def _parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
     """``key=value`` flags into a dict; values are read as JSON when they parse (numbers, null)."""
@@ -41,13 +39,28 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
     return out
 
 
-def _open_dataset(source: Path, data_format: str = "auto", **kwargs: Any) -> Dataset:
-    from driftrec.data.loaders import load_dataset
+def _open_dataset(
+    source: Path,
+    data_format: str = "auto",
+    event_options: dict[str, Any] | None = None,
+    **prepare_options: Any,
+) -> Dataset:
+    """Load any importable source; ``event_options`` only apply to CSV/Parquet event files."""
+    from driftrec.data.loaders import FORMATS, detect_format, load_dataset
 
     if data_format not in FORMATS:
         raise ValueError(f"unknown format {data_format!r}; choose one of: {', '.join(FORMATS)}")
+    fmt = detect_format(source) if data_format == "auto" else data_format
+    options = {k: v for k, v in prepare_options.items() if v is not None}
+    if fmt == "events":
+        options.update(event_options or {})
+    elif event_options:
+        raise ValueError(
+            f"{source}: --{next(iter(event_options)).replace('_', '-')} only applies"
+            f" to CSV/Parquet event files, not to format {fmt!r}"
+        )
     with console.status(f"reading {source}"):
-        return load_dataset(source, format=data_format, **kwargs)
+        return load_dataset(source, format=fmt, **options)
 
 
 @app.command("import")
@@ -55,14 +68,24 @@ def _open_dataset(source: Path, data_format: str = "auto", **kwargs: Any) -> Dat
 def import_(
     source: Annotated[Path, typer.Argument(help="File or directory to import.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset directory to write.")],
-    data_format: Annotated[str, typer.Option("--format", help="|".join(FORMATS))] = "auto",
+    data_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="auto|dataset|movielens-100k|movielens-latest|sequences|events"
+        ),
+    ] = "auto",
+    items: Annotated[
+        Path | None, typer.Option(help="Item catalog (CSV/Parquet) for an event file.")
+    ] = None,
     column: Annotated[
         list[str], typer.Option("--column", "-c", help="Column mapping, e.g. user=visitorid.")
     ] = [],  # noqa: B006 - typer reads the default, it is never mutated
-    event_type: Annotated[str, typer.Option(help="Event type when the file has none.")] = (
-        "interaction"
-    ),
-    timestamp_unit: Annotated[str, typer.Option(help="s|ms|us|ns|auto")] = "auto",
+    event_type: Annotated[
+        str | None, typer.Option(help="Event type when the file has none (interaction).")
+    ] = None,
+    timestamp_unit: Annotated[
+        str | None, typer.Option(help="s|ms|us|ns|auto (auto: from the magnitude).")
+    ] = None,
     min_user: Annotated[int, typer.Option(help="k-core: min item events per user.")] = 1,
     min_item: Annotated[int, typer.Option(help="k-core: min item events per item.")] = 1,
     secret_env: Annotated[
@@ -77,12 +100,19 @@ def import_(
         secret = os.environ.get(secret_env)
         if not secret:
             raise ValueError(f"environment variable {secret_env} is not set or empty")
+    event_options: dict[str, Any] = {}
+    if column:
+        event_options["columns"] = _parse_pairs(column, "--column")
+    if event_type is not None:
+        event_options["event_type"] = event_type
+    if timestamp_unit is not None:
+        event_options["timestamp_unit"] = timestamp_unit
+    if items is not None:
+        event_options["items"] = items
     dataset = _open_dataset(
         source,
         data_format,
-        columns=_parse_pairs(column, "--column") or None,
-        event_type=event_type,
-        timestamp_unit=timestamp_unit,
+        event_options,
         min_user=min_user,
         min_item=min_item,
         secret=secret,

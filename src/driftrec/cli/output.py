@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from driftrec.data.dataset import Dataset
+from driftrec.data.report import ImportReport
 from driftrec.models.base import Recommendations
 
 # Piped output (logs, CI) gets a wide fixed width so metric tables are never truncated.
@@ -81,11 +82,19 @@ def print_report(dataset: Dataset) -> None:
         f"[bold]{summary['name']}[/bold]: {summary['users']:,} users, {summary['items']:,} items,"
         f" {summary['events']:,} events (density {summary['density']:.4%})"
     )
-    report = dataset.info.get("import_report") or {}
-    for line in report.get("lines", []):
-        console.print(f"  {line}", highlight=False)
-    for step, removed in (dataset.info.get("preprocessing") or {}).items():
-        console.print(f"  {step}: {removed}", highlight=False)
+    report = dataset.info.get("import_report")
+    if report:
+        for line in ImportReport.from_dict(report).lines():
+            console.print(f"  {line}", highlight=False, markup=False)
+    steps = dataset.info.get("preprocessing") or {}
+    if steps:
+        removed = [f"{k} {v}" for k, v in steps.items() if k not in ("events_in", "events_out")]
+        console.print(
+            f"  preprocessing: {steps['events_in']:,} events in, {steps['events_out']:,} out"
+            f" ({'; '.join(removed)})",
+            highlight=False,
+            markup=False,
+        )
 
 
 def recommendations_table(recs: Recommendations, catalog: Dataset | None) -> Table:

@@ -124,6 +124,19 @@ class ImportReport:
             "files": [dict(f) for f in self.files],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImportReport:
+        """Rebuild a report from `to_dict` output (as kept in a dataset manifest)."""
+        return cls(
+            source=data["source"],
+            rows_read=data["rows_read"],
+            rows_imported=data["rows_imported"],
+            skipped=dict(data.get("skipped", {})),
+            examples=[BadRow(**e) for e in data.get("examples", [])],
+            notes=list(data.get("notes", [])),
+            files=[dict(f) for f in data.get("files", [])],
+        )
+
     def lines(self) -> list[str]:
         """A human-readable summary, one string per line."""
         out = [
