@@ -41,6 +41,9 @@ def main() -> None:
             f" {dataset.n_events} events; import + split {prep_seconds:.1f}s"
         )
         for model in args.models:
+            if model == "recent-pop" and not dataset.info.get("has_timestamps", True):
+                console.print(f"  {model:<11} skipped: {name} has no timestamps")
+                continue
             _, record = fit_and_evaluate(split, model, ks=(10, 20), progress=True)
             record["dataset"] = name
             record["model"] = model

@@ -82,9 +82,16 @@ class _ImplicitFactorization(Recommender):
 
 
 class BPR(_ImplicitFactorization):
-    """Bayesian Personalised Ranking matrix factorisation (Rendle et al. 2009)."""
+    """Bayesian Personalised Ranking matrix factorisation (Rendle et al. 2009).
+
+    Item factors come from `implicit`; a user's vector is always fitted to the history being
+    scored, by ``fold_in_steps`` BPR gradient steps with the item factors fixed. That beats the
+    user factors `implicit` learns (on ml-100k leave-one-out, validation NDCG@10 0.077 against
+    0.062; see docs/evaluation.md) and makes every new event count at once.
+    """
 
     name = "bpr"
+    fold_in_learning_rate = 0.05
 
     def __init__(
         self,
@@ -92,13 +99,39 @@ class BPR(_ImplicitFactorization):
         learning_rate: float = 0.01,
         regularization: float = 0.01,
         iterations: int = 100,
+        fold_in_steps: int = 500,
         seed: int = 0,
     ) -> None:
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.iterations = iterations
+        self.fold_in_steps = fold_in_steps
         self.seed = seed
+
+    def user_vectors(self, histories: Histories) -> np.ndarray:
+        return self._fold_in(histories)
+
+    def _fold_in(self, histories: Histories) -> np.ndarray:
+        """BPR steps on the user vector only: x += lr·(σ(-x·d)·d - λx), d = y_pos - y_neg.
+
+        implicit's last factor is an item bias with the user side fixed at 1. The random draws
+        are one table shared by all rows, so a row's vector does not depend on its batch.
+        """
+        y = self.item_factors_.astype(np.float64)  # (n_items, f + 1)
+        x = np.zeros((len(histories), y.shape[1]))  # (n, f + 1)
+        x[:, -1] = 1.0
+        lengths = histories.lengths
+        rows = np.flatnonzero(lengths > 0)
+        draws = np.random.default_rng(self.seed).random((self.fold_in_steps, 2))
+        lr, reg = self.fold_in_learning_rate, self.regularization
+        for u_pos, u_neg in draws:
+            pos = histories.items[histories.indptr[rows] + (u_pos * lengths[rows]).astype(np.int64)]
+            diff = y[pos] - y[int(u_neg * len(y))]  # (n_rows, f + 1)
+            x_rows = x[rows]
+            weight = 1.0 / (1.0 + np.exp((x_rows * diff).sum(axis=1)))  # σ(-x·d)
+            x[rows, :-1] += lr * (weight[:, None] * diff[:, :-1] - reg * x_rows[:, :-1])
+        return x.astype(np.float32)
 
     def _make(self) -> BayesianPersonalizedRanking:
         return BayesianPersonalizedRanking(

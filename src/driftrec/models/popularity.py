@@ -24,6 +24,11 @@ class Popularity(Recommender):
         self.window = window
 
     def _fit(self, dataset: Dataset) -> None:
+        if self.window is not None and dataset.info.get("has_timestamps") is False:
+            raise ValueError(
+                f"dataset {dataset.name!r} has no timestamps (only positions in each user's "
+                "sequence), so a recent window is undefined; use window=None"
+            )
         events = dataset.item_events()
         items = events["item"].to_numpy()
         if self.window is not None and len(items):
