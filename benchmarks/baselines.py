@@ -10,9 +10,9 @@ import argparse
 import time
 
 from common import DATA, markdown_table, update_markdown, write_results
-from driftrec.data.loaders import load_dataset
 from rich.console import Console
 
+from driftrec.data.loaders import load_dataset
 from driftrec.evaluation.experiment import fit_and_evaluate, make_split
 
 DATASETS = {

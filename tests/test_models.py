@@ -272,6 +272,7 @@ def test_get_params_and_repr() -> None:
         "learning_rate": 0.01,
         "regularization": 0.01,
         "iterations": 100,
+        "fold_in_steps": 500,
         "seed": 4,
     }
     assert ItemKNN(neighbors=5).get_params() == {"neighbors": 5}
@@ -306,7 +307,24 @@ def test_personalised_models_for_known_users(name: str, fitted) -> None:
     assert rec.items[0, 0] < 20 and rec.items[1, 0] >= 20
 
 
-@pytest.mark.parametrize("cls", [ALS, BPR])
+def test_bpr_always_fits_the_user_vector_to_the_history(fitted) -> None:
+    model = fitted["bpr"]
+    rows = model.history_.take([0, 1, 2])
+    vectors = model.user_vectors(rows)
+    # Fitted to the items, not looked up: the user index plays no part...
+    anonymous = Histories(
+        rows.indptr, rows.items, rows.timestamps, rows.events, rows.values, np.full(3, UNKNOWN_USER)
+    )
+    np.testing.assert_allclose(model.user_vectors(anonymous), vectors)
+    # ...nor does the batch a row is scored in, and the item-bias coordinate stays 1.
+    np.testing.assert_allclose(model.user_vectors(rows.take([1]))[0], vectors[1], rtol=1e-6)
+    assert np.all(vectors[:, -1] == 1.0)
+    # A new event moves the vector.
+    grown = Histories.concat_rows(rows.take([0]), Histories.from_sequences([[25]], users=[0]))
+    assert not np.allclose(model.user_vectors(grown)[0], vectors[0])
+
+
+@pytest.mark.parametrize("cls", [ALS])
 def test_factor_models_fold_in_a_grown_history(cls, fitted) -> None:
     model = fitted[cls.name]
     base = model.history_.take([0])
