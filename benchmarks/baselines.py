@@ -44,6 +44,9 @@ def main() -> None:
             if model == "recent-pop" and not dataset.info.get("has_timestamps", True):
                 console.print(f"  {model:<11} skipped: {name} has no timestamps")
                 continue
+            if model == "bias" and "rating" not in dataset.summary()["event_types"]:
+                console.print(f"  {model:<11} skipped: {name} has no ratings")
+                continue
             _, record = fit_and_evaluate(split, model, ks=(10, 20), progress=True)
             record["dataset"] = name
             record["model"] = model

@@ -47,8 +47,16 @@ def main() -> None:
         source = mine[0]["metrics"]
         for metric in ("HR@10", "NDCG@10"):
             rand = np.array([r["metrics"][metric] for r in mine[1:]])
-            rows.append([model, metric, f"{source[metric]:.4f}", f"{np.median(rand):.4f}",
-                         f"{rand.min():.4f}", f"{rand.max():.4f}"])
+            rows.append(
+                [
+                    model,
+                    metric,
+                    f"{source[metric]:.4f}",
+                    f"{np.median(rand):.4f}",
+                    f"{rand.min():.4f}",
+                    f"{rand.max():.4f}",
+                ]
+            )
     body = (
         "## Tie order on ml-100k (leave-one-out, full ranking, seen excluded)\n\n"
         f"Source order (driftrec's stable sort) against {args.orders} random orders of events that "
