@@ -25,7 +25,7 @@ class FixedScores(Recommender):
         self.matrix = np.asarray(matrix, np.float32)
         self.calls = 0
 
-    def _fit(self, dataset: Dataset) -> None:
+    def _fit(self, dataset: Dataset, valid: object = None) -> None:
         pass
 
     def score(self, histories):

@@ -38,7 +38,7 @@ def fit_and_evaluate(
     recommender = create(model, **(params or {})) if isinstance(model, str) else model
     start = time.perf_counter()
     if refit:
-        recommender.fit(split.train)
+        recommender.fit(split.train, valid=split.valid)
     fit_seconds = time.perf_counter() - start
     kwargs = {"ks": ks, "exclude_seen": exclude_seen, "progress": progress}
     valid = evaluate(recommender, split.valid, split.train, **kwargs)

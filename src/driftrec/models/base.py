@@ -29,6 +29,7 @@ from safetensors.numpy import load_file, save_file
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import UNKNOWN_USER, Histories
+from driftrec.data.split import EvalSet
 
 _HISTORY_FIELDS = ("indptr", "items", "timestamps", "events", "values", "users")
 
@@ -103,16 +104,20 @@ class Recommender(ABC):
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ learning
-    def fit(self, dataset: Dataset) -> Self:
-        """Learn from every item event in ``dataset``; keeps each user's history for `recommend`."""
+    def fit(self, dataset: Dataset, valid: EvalSet | None = None) -> Self:
+        """Learn from every item event in ``dataset``; keeps each user's history for `recommend`.
+
+        ``valid`` (held-out events, e.g. ``split.valid``) lets iterative models stop early and keep
+        their best epoch; models without epochs ignore it.
+        """
         self.user_ids_ = np.asarray(dataset.user_ids, dtype=object)
         self.item_ids_ = np.asarray(dataset.item_ids, dtype=object)
         self.history_ = dataset.histories()
-        self._fit(dataset)
+        self._fit(dataset, valid)
         return self
 
     @abstractmethod
-    def _fit(self, dataset: Dataset) -> None: ...
+    def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None: ...
 
     @property
     def n_items(self) -> int:

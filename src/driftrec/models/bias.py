@@ -6,6 +6,7 @@ import numpy as np
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
+from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender
 
 
@@ -24,7 +25,7 @@ class BiasBaseline(Recommender):
         self.reg_item = reg_item
         self.iterations = iterations
 
-    def _fit(self, dataset: Dataset) -> None:
+    def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
         ev = dataset.item_events()
         users, items = ev["user"].to_numpy(), ev["item"].to_numpy()
         ratings = ev["value"].to_numpy(np.float64)

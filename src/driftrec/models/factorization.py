@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
+from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender
 
 
@@ -32,7 +33,7 @@ class _ImplicitFactorization(Recommender):
     def _make(self) -> Any:
         raise NotImplementedError
 
-    def _fit(self, dataset: Dataset) -> None:
+    def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
         # implicit parallelises itself; a multi-threaded BLAS underneath only adds contention.
         with threadpool_limits(1, "blas"):
             model = self._make()

@@ -11,6 +11,7 @@ from implicit.utils import ParameterWarning
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
+from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender, sparse_from_state, sparse_state
 
 
@@ -26,7 +27,7 @@ class ItemKNN(Recommender):
     def __init__(self, neighbors: int = 100) -> None:
         self.neighbors = neighbors
 
-    def _fit(self, dataset: Dataset) -> None:
+    def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
         knn = CosineRecommender(K=self.neighbors, num_threads=0)
         with warnings.catch_warnings():
             # implicit transposes our CSR input internally and then warns about its own COO copy.

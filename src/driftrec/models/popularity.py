@@ -6,6 +6,7 @@ import numpy as np
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
+from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender
 
 
@@ -23,7 +24,7 @@ class Popularity(Recommender):
             raise ValueError(f"window must be in (0, 1], got {window}")
         self.window = window
 
-    def _fit(self, dataset: Dataset) -> None:
+    def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
         if self.window is not None and dataset.info.get("has_timestamps") is False:
             raise ValueError(
                 f"dataset {dataset.name!r} has no timestamps (only positions in each user's "
