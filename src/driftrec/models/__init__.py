@@ -9,11 +9,15 @@ from typing import Any
 from driftrec.models.base import Recommendations, Recommender, read_config
 from driftrec.models.bias import BiasBaseline
 from driftrec.models.factorization import ALS, BPR
+from driftrec.models.fused import FusedInterest
+from driftrec.models.gru4rec import GRU4Rec
 from driftrec.models.itemknn import ItemKNN
 from driftrec.models.popularity import Popularity
+from driftrec.models.sasrec import SASRec
 
 _CLASSES: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (Popularity, ItemKNN, BPR, ALS, BiasBaseline)
+    cls.name: cls
+    for cls in (Popularity, ItemKNN, BPR, ALS, BiasBaseline, SASRec, GRU4Rec, FusedInterest)
 }
 
 # Names the CLI accepts; "recent-pop" is popularity over the latest 10% of training events.
@@ -24,6 +28,9 @@ MODELS: dict[str, Callable[..., Recommender]] = {
     "bpr": BPR,
     "als": ALS,
     "bias": BiasBaseline,
+    "sasrec": SASRec,
+    "gru4rec": GRU4Rec,
+    "fused": FusedInterest,
 }
 
 

@@ -1,0 +1,63 @@
+"""GRU4Rec: a recurrent network over the recent events (short-term interest).
+
+Hidasi et al., "Session-based Recommendations with Recurrent Neural Networks", ICLR 2016, here
+trained like the other neural models: next-item cross-entropy at every position of the same
+windows, with the output layer sharing the item embedding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from driftrec.models.neural import NeuralSequenceModel
+
+
+class GRU4RecNet(nn.Module):
+    def __init__(self, n_items: int, d: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
+        self.drop = nn.Dropout(dropout)
+        self.gru = nn.GRU(
+            d, d, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+        )
+        self.ln_f = nn.LayerNorm(d)
+        nn.init.normal_(self.item_emb.weight, std=0.02)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = self.drop(self.item_emb(batch["items"]))  # (B, L, d); left padding embeds to zeros
+        h, _ = self.gru(x)  # (B, L, d)
+        return self.ln_f(self.drop(h))
+
+
+class GRU4Rec(NeuralSequenceModel):
+    """Recurrent next-item model over the last ``max_len`` events."""
+
+    name = "gru4rec"
+
+    def __init__(
+        self,
+        hidden: int = 64,
+        layers: int = 1,
+        max_len: int = 50,
+        dropout: float = 0.2,
+        loss: str = "ce",
+        negatives: int = 1024,
+        epochs: int = 200,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 100,
+        patience: int = 10,
+        seed: int = 0,
+        threads: int | None = None,
+        checkpoint_dir: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        self._configure(locals())
+
+    def _build(self, n_items: int) -> GRU4RecNet:
+        return GRU4RecNet(n_items, self.hidden, self.layers, self.dropout)
+
+    def _hidden(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.net_(batch)

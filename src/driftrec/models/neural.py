@@ -1,0 +1,231 @@
+"""What every neural sequence model shares: tensors from histories, the loss, scoring, state.
+
+A subclass only builds its network (`_build`) and says how the network turns a padded batch into
+hidden states (`_hidden`). Items are shifted by one inside the network so that 0 is padding;
+sequences are left-padded, so the newest event is always the last position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from driftrec.data.dataset import Dataset
+from driftrec.data.histories import Histories
+from driftrec.data.split import EvalSet
+from driftrec.models.base import Recommender, mask_seen
+from driftrec.models.training import TrainConfig, TrainLog, fit_network, set_threads
+
+N_TIME_BUCKETS = 24  # log2 buckets of the gap to the previous event, in minutes
+
+
+def time_buckets(gaps: np.ndarray) -> np.ndarray:
+    """Bucket of each gap in seconds: 1 + floor(log2(1 + minutes)), capped; 0 means padding."""
+    minutes = np.maximum(gaps, 0) / 60.0
+    return np.minimum(1 + np.floor(np.log2(1.0 + minutes)), N_TIME_BUCKETS - 1).astype(np.int64)
+
+
+def padded(histories: Histories, length: int) -> dict[str, torch.Tensor]:
+    """The last ``length`` events of each row, left-padded with 0: items (shifted by one), time-gap
+    buckets and event types (shifted by one). Each tensor is (n, length) int64."""
+    n = len(histories)
+    keep = np.minimum(histories.lengths, length)
+    rows = np.repeat(np.arange(n), keep)
+    offsets = np.concatenate([[0], np.cumsum(keep)[:-1]]) if n else np.zeros(0, np.int64)
+    within = np.arange(int(keep.sum())) - np.repeat(offsets, keep)  # 0..keep-1 per row
+    source = np.repeat(histories.indptr[1:] - keep, keep) + within  # event positions
+    cols = length - np.repeat(keep, keep) + within
+    gaps = np.diff(histories.timestamps, prepend=0)
+    starts = histories.indptr[:-1][histories.lengths > 0]
+    gaps[starts] = 0  # no gap before a user's first event
+    out = {name: np.zeros((n, length), np.int64) for name in ("items", "times", "events")}
+    out["items"][rows, cols] = histories.items[source] + 1
+    out["times"][rows, cols] = time_buckets(gaps[source])
+    out["events"][rows, cols] = histories.events[source].astype(np.int64) + 1
+    return {k: torch.from_numpy(v) for k, v in out.items()}
+
+
+def training_windows(
+    histories: Histories, length: int, prefix_len: int = 0
+) -> dict[str, torch.Tensor]:
+    """Every transition of every sequence, cut into windows of ``length`` inputs from the newest
+    end backwards (consecutive windows share one event, so each transition is trained once).
+
+    Returns inputs (items, times, events) and ``targets`` (the next item, shifted by one, 0 where
+    there is none), each (n_windows, length); with ``prefix_len``, also ``prefix``: the items of
+    up to ``prefix_len`` events before each window, (n_windows, prefix_len), left-padded."""
+    lengths = histories.lengths
+    n_windows = np.maximum(0, np.ceil((lengths - 1) / length)).astype(np.int64)
+    user = np.repeat(np.arange(len(histories)), n_windows)
+    k = np.arange(int(n_windows.sum())) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
+    ends = histories.indptr[1:][user] - k * length  # exclusive end of each window's events
+    starts = np.maximum(histories.indptr[:-1][user], ends - length - 1)
+    window_lengths = ends - starts
+    indptr = np.zeros(len(user) + 1, np.int64)
+    np.cumsum(window_lengths, out=indptr[1:])
+    pos = np.repeat(starts - indptr[:-1], window_lengths) + np.arange(indptr[-1])
+    windows = Histories(
+        indptr=indptr,
+        items=histories.items[pos],
+        timestamps=histories.timestamps[pos],
+        events=histories.events[pos],
+        values=histories.values[pos],
+        users=histories.users[user],
+    )
+    full = padded(windows, length + 1)  # (n_windows, length + 1)
+    tensors = {name: t[:, :-1] for name, t in full.items()}
+    tensors["targets"] = full["items"][:, 1:].clone()
+    if prefix_len:
+        before = histories.take(user)  # each window's user, cut just before the window
+        cut = starts - histories.indptr[:-1][user]
+        cut_indptr = np.zeros(len(user) + 1, np.int64)
+        np.cumsum(cut, out=cut_indptr[1:])
+        pos = np.repeat(before.indptr[:-1] - cut_indptr[:-1], cut) + np.arange(cut_indptr[-1])
+        prefix = Histories(
+            cut_indptr,
+            before.items[pos],
+            before.timestamps[pos],
+            before.events[pos],
+            before.values[pos],
+            before.users,
+        )
+        tensors["prefix"] = padded(prefix, prefix_len)["items"]
+    return tensors
+
+
+class NeuralSequenceModel(Recommender):
+    """Base of the neural models: trains with `fit_network`, scores the last position."""
+
+    max_len: int
+    loss: str
+    negatives: int
+    train_config: TrainConfig
+
+    def _configure(self, params: dict[str, Any]) -> None:
+        """Keep the constructor arguments (scikit-learn style) and derive the training config."""
+        params = {k: v for k, v in params.items() if k not in ("self", "__class__")}
+        if params.get("loss", "ce") not in ("ce", "sampled"):
+            raise ValueError(f"loss must be 'ce' or 'sampled', got {params['loss']!r}")
+        for key, value in params.items():
+            setattr(self, key, value)
+        names = {f.name for f in fields(TrainConfig)}
+        self.train_config = TrainConfig(**{k: v for k, v in params.items() if k in names})
+
+    def _build(self, n_items: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _hidden(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, L, d) hidden state at every position of a padded batch."""
+        raise NotImplementedError
+
+    def _item_embeddings(self) -> torch.Tensor:
+        """(n_items + 1, d) output embeddings; row 0 is padding."""
+        return self.net_.item_emb.weight
+
+    def _batch(self, histories: Histories) -> dict[str, torch.Tensor]:
+        """The network's input for scoring the last position of each row."""
+        return padded(histories, self.max_len)
+
+    def _training_tensors(self) -> dict[str, torch.Tensor]:
+        return training_windows(self.history_, self.max_len)
+
+    # ------------------------------------------------------------------ learning
+    def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
+        torch.manual_seed(self.train_config.seed)
+        self.net_ = self._build(dataset.n_items)
+        counts = np.bincount(self.history_.items, minlength=dataset.n_items).astype(np.float64)
+        # Sampling distribution for sampled softmax: popularity^0.75, as in word2vec.
+        q = np.concatenate([[0.0], (counts + 1.0) ** 0.75])
+        self.sample_probs_ = torch.from_numpy(q / q.sum()).float()
+        tensors = self._training_tensors()
+        validate = None if valid is None else lambda: self.validation_ndcg(valid)
+        self.log_: TrainLog = fit_network(
+            self.net_, tensors, self._loss, validate, self.train_config, f"training {self.name}"
+        )
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of the next item at every non-padded position."""
+        hidden = self._hidden(batch)  # (B, L, d)
+        targets = batch["targets"]
+        real = targets > 0
+        h = hidden[real]  # (N, d)
+        y = targets[real]  # (N,)
+        emb = self._item_embeddings()
+        if self.loss == "ce":
+            logits = h @ emb.T  # (N, n_items + 1)
+            logits[:, 0] = -torch.inf
+            return F.cross_entropy(logits, y)
+        # Sampled softmax: negatives shared by the batch, logits corrected by log q (logQ).
+        q = self.sample_probs_
+        neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
+        pos_logit = (h * emb[y]).sum(-1) - torch.log(q[y] * self.negatives)  # (N,)
+        neg_logits = h @ emb[neg].T - torch.log(q[neg] * self.negatives)  # (N, K)
+        neg_logits = neg_logits.masked_fill(neg[None, :] == y[:, None], -torch.inf)
+        logits = torch.cat([pos_logit[:, None], neg_logits], dim=1)
+        return F.cross_entropy(logits, torch.zeros(len(y), dtype=torch.long))
+
+    # ------------------------------------------------------------------ answering
+    @torch.no_grad()
+    def _score_tensor(self, histories: Histories) -> torch.Tensor:
+        """(n, n_items) scores from the last position of each row."""
+        self.net_.eval()
+        last = self._hidden(self._batch(histories))[:, -1]  # (n, d)
+        return (last @ self._item_embeddings().T)[:, 1:]
+
+    def score(self, histories: Histories, batch_size: int = 1024) -> np.ndarray:
+        set_threads(self.train_config.threads)
+        parts = [
+            self._score_tensor(histories.take(np.arange(lo, min(lo + batch_size, len(histories)))))
+            for lo in range(0, len(histories), batch_size)
+        ]
+        if not parts:
+            return np.zeros((0, self.n_items), np.float32)
+        return torch.cat(parts).numpy()
+
+    @torch.no_grad()
+    def validation_ndcg(self, valid: EvalSet, k: int = 10, batch_size: int = 1024) -> float:
+        """Mean NDCG@k over the validation rows, seen items excluded (the early-stopping score)."""
+        total, rows = 0.0, 0
+        discounts = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
+        for lo in range(0, len(valid), batch_size):
+            part = valid.take(np.arange(lo, min(lo + batch_size, len(valid))))
+            scores = self._score_tensor(part.histories).numpy()
+            mask_seen(scores, part.histories)
+            targets = torch.zeros(scores.shape, dtype=torch.bool)
+            n_targets = np.diff(part.target_indptr)
+            targets[np.repeat(np.arange(len(part)), n_targets), part.target_items] = True
+            top = torch.topk(torch.from_numpy(scores), k, dim=1).indices
+            hits = targets.gather(1, top).float()
+            ideal = torch.cumsum(discounts, 0)[torch.clamp(targets.sum(1), 1, k) - 1]
+            total += float(((hits * discounts).sum(1) / ideal).sum())
+            rows += len(part)
+        return total / max(rows, 1)
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict[str, np.ndarray]:
+        state = {f"net.{k}": v.detach().numpy() for k, v in self.net_.state_dict().items()}
+        state["sample_probs"] = self.sample_probs_.numpy()
+        return state
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.net_ = self._build(len(state["sample_probs"]) - 1)
+        weights = {k[4:]: torch.from_numpy(v) for k, v in state.items() if k.startswith("net.")}
+        self.net_.load_state_dict(weights)
+        self.net_.eval()
+        self.sample_probs_ = torch.from_numpy(state["sample_probs"])
+
+    def training_summary(self) -> dict[str, Any]:
+        """Epochs run, best epoch and score, and training seconds (for results JSON)."""
+        log = self.log_
+        return {
+            "epochs_run": len(log.epochs),
+            "best_epoch": log.best_epoch,
+            "best_valid_ndcg@10": log.best_score,
+            "train_seconds": log.seconds,
+            "stopped_early": log.stopped_early,
+        }

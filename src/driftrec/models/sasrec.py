@@ -1,0 +1,165 @@
+"""SASRec: a causal Transformer over the last events (short-term interest).
+
+Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018, trained with cross-entropy
+over the full catalog at every position (or sampled softmax for large catalogs). Item, position
+and optional time-gap and event-type embeddings are summed; the output layer shares the item
+embedding. The attention weights of the last forward pass can be kept to explain a ranking.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from driftrec.data.histories import Histories
+from driftrec.models.neural import N_TIME_BUCKETS, NeuralSequenceModel, padded
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.dropout = dropout
+        self.weights: torch.Tensor | None = None  # (B, heads, L, L) when kept
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, keep: bool) -> torch.Tensor:
+        b, length, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        # (B, L, d) -> (B, heads, L, d / heads)
+        q, k, v = (
+            t.view(b, length, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v)
+        )
+        if keep:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(d // self.heads)  # (B, heads, L, L)
+            att = torch.softmax(att.masked_fill(~mask, -torch.inf), dim=-1)
+            self.weights = att
+            y = att @ v
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+            )
+        return self.proj(y.transpose(1, 2).reshape(b, length, d))
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block (nanoGPT layout)."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d)
+        self.attn = CausalSelfAttention(d, heads, dropout)
+        self.ln2 = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(
+            nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d), nn.Dropout(dropout)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, keep: bool) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), mask, keep))
+        return x + self.mlp(self.ln2(x))
+
+
+class SASRecNet(nn.Module):
+    def __init__(
+        self,
+        n_items: int,
+        d: int,
+        layers: int,
+        heads: int,
+        max_len: int,
+        dropout: float,
+        time_embedding: bool,
+        event_embedding: bool,
+        n_event_types: int = 128,
+    ) -> None:
+        super().__init__()
+        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
+        self.pos_emb = nn.Embedding(max_len, d)
+        self.time_emb = nn.Embedding(N_TIME_BUCKETS, d, padding_idx=0) if time_embedding else None
+        self.event_emb = (
+            nn.Embedding(n_event_types + 1, d, padding_idx=0) if event_embedding else None
+        )
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d)
+        nn.init.normal_(self.item_emb.weight, std=0.02)
+        nn.init.normal_(self.pos_emb.weight, std=0.02)
+
+    def forward(self, batch: dict[str, torch.Tensor], keep_attention: bool = False) -> torch.Tensor:
+        items = batch["items"]  # (B, L), 0 = padding on the left
+        length = items.shape[1]
+        x = self.item_emb(items) + self.pos_emb.weight[-length:]  # (B, L, d)
+        if self.time_emb is not None:
+            x = x + self.time_emb(batch["times"])
+        if self.event_emb is not None:
+            x = x + self.event_emb(batch["events"])
+        x = self.drop(x * (items > 0).unsqueeze(-1))
+        # Attend to earlier real events; every position may attend to itself, so an all-padding
+        # row still has one key and stays finite.
+        causal = torch.ones(length, length, dtype=torch.bool).tril()
+        real = (items > 0)[:, None, None, :]  # (B, 1, 1, L) keys
+        mask = causal & (real | torch.eye(length, dtype=torch.bool))  # (B, 1, L, L)
+        for block in self.blocks:
+            x = block(x, mask, keep_attention)
+        return self.ln_f(x)  # (B, L, d)
+
+
+class SASRec(NeuralSequenceModel):
+    """Self-attentive next-item model over the last ``max_len`` events."""
+
+    name = "sasrec"
+
+    def __init__(
+        self,
+        hidden: int = 64,
+        layers: int = 2,
+        heads: int = 2,
+        max_len: int = 50,
+        dropout: float = 0.2,
+        time_embedding: bool = False,
+        event_embedding: bool = False,
+        loss: str = "ce",
+        negatives: int = 1024,
+        epochs: int = 200,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 100,
+        patience: int = 10,
+        seed: int = 0,
+        threads: int | None = None,
+        checkpoint_dir: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        if hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
+        self._configure(locals())
+
+    def _build(self, n_items: int) -> SASRecNet:
+        return SASRecNet(
+            n_items,
+            self.hidden,
+            self.layers,
+            self.heads,
+            self.max_len,
+            self.dropout,
+            self.time_embedding,
+            self.event_embedding,
+        )
+
+    def _hidden(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.net_(batch)
+
+    def attention(self, histories: Histories) -> list[torch.Tensor]:
+        """Attention weights of every layer for these histories: each (n, heads, L, L), row -1 is
+        the position that produced the recommendation. Which past events drove it is the last
+        row, averaged over heads and layers, against the padded input."""
+        with torch.no_grad():
+            self.net_.eval()
+            self.net_(padded(histories, self.max_len), keep_attention=True)
+        return [block.attn.weights for block in self.net_.blocks]

@@ -1,0 +1,215 @@
+"""The one training loop every neural model shares.
+
+AdamW with linear warm-up, gradient clipping, early stopping on a validation score (NDCG@10) with
+the best epoch's weights restored, deterministic seeds, a rich progress bar with loss and
+validation score, and checkpoints that let an interrupted run resume where it stopped.
+
+The loop knows nothing about recommendation: it gets a network, the training tensors, a function
+that turns a batch into a loss, and a function that scores the network on validation data.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from safetensors.torch import load_file, save_file
+
+
+@dataclass
+class TrainConfig:
+    """How to train; every neural model passes its constructor arguments through to this."""
+
+    epochs: int = 200
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    clip_norm: float = 1.0
+    patience: int = 10  # epochs without a better validation score before stopping
+    seed: int = 0
+    threads: int | None = None  # torch threads; None = every core of the machine
+    checkpoint_dir: str | None = None  # write checkpoints here; resume from them if present
+    progress: bool = True
+
+
+@dataclass
+class TrainLog:
+    """What happened: per-epoch loss, validation score and time, and the epoch kept."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_score: float = -math.inf
+    stopped_early: bool = False
+    resumed_from: int = 0
+
+    @property
+    def seconds(self) -> float:
+        return sum(e["seconds"] for e in self.epochs)
+
+
+def set_threads(threads: int | None) -> int:
+    """Use ``threads`` torch threads (default: all cores); returns the number set."""
+    n = threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def _lr_factor(step: int, warmup: int) -> float:
+    return min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+
+
+def fit_network(
+    net: torch.nn.Module,
+    tensors: dict[str, torch.Tensor],
+    loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    validate: Callable[[], float] | None,
+    config: TrainConfig,
+    description: str = "training",
+) -> TrainLog:
+    """Train ``net`` on the rows of ``tensors`` (all (N, ...) with the same N), in place.
+
+    With ``validate``, the epoch with the best score is kept and training stops after
+    ``config.patience`` epochs without improvement; without it, all epochs run.
+    """
+    set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    n = next(iter(tensors.values())).shape[0]
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _lr_factor(step, config.warmup_steps)
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    log = TrainLog()
+    best_state = copy.deepcopy(net.state_dict())
+    bad_epochs = 0
+    checkpoint = Path(config.checkpoint_dir) if config.checkpoint_dir else None
+    if checkpoint is not None and (checkpoint / "trainer_state.json").is_file():
+        state = _load_checkpoint(checkpoint, net, optimizer, scheduler, generator)
+        log = TrainLog(**{**state["log"], "resumed_from": state["log"]["epochs"][-1]["epoch"]})
+        best_state = load_file(str(checkpoint / "best.safetensors"))
+        bad_epochs = state["bad_epochs"]
+    first_epoch = len(log.epochs) + 1
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    quiet = not config.progress or not Console(stderr=True).is_terminal
+    with Progress(*columns, console=Console(stderr=True), disable=quiet, transient=True) as bar:
+        task = bar.add_task(description, total=config.epochs, completed=first_epoch - 1, status="")
+        for epoch in range(first_epoch, config.epochs + 1):
+            start = time.perf_counter()
+            net.train()
+            order = torch.randperm(n, generator=generator)
+            total, batches = 0.0, 0
+            for lo in range(0, n, config.batch_size):
+                rows = order[lo : lo + config.batch_size]
+                loss = loss_fn({k: v[rows] for k, v in tensors.items()})
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip_norm:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip_norm)
+                optimizer.step()
+                scheduler.step()
+                total += loss.item()
+                batches += 1
+            net.eval()
+            score = validate() if validate is not None else -float(epoch)
+            record = {
+                "epoch": epoch,
+                "loss": total / max(batches, 1),
+                "valid": score if validate is not None else float("nan"),
+                "seconds": time.perf_counter() - start,
+            }
+            log.epochs.append(record)
+            if validate is None or score > log.best_score:
+                log.best_score, log.best_epoch, bad_epochs = score, epoch, 0
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                bad_epochs += 1
+            if checkpoint is not None:
+                _save_checkpoint(
+                    checkpoint,
+                    net,
+                    best_state,
+                    optimizer,
+                    scheduler,
+                    generator,
+                    log,
+                    bad_epochs,
+                    config,
+                )
+            bar.update(
+                task,
+                advance=1,
+                status=f"loss {record['loss']:.4f}  valid {score:.4f}  "
+                f"best {log.best_score:.4f} @ {log.best_epoch}",
+            )
+            if validate is not None and bad_epochs >= config.patience:
+                log.stopped_early = True
+                break
+    net.load_state_dict(best_state)
+    net.eval()
+    return log
+
+
+def _save_checkpoint(
+    path: Path,
+    net: torch.nn.Module,
+    best_state: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+    log: TrainLog,
+    bad_epochs: int,
+    config: TrainConfig,
+) -> None:
+    """Weights as safetensors, optimizer and sampler state for resuming, progress as JSON."""
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: v.contiguous() for k, v in net.state_dict().items()}, str(path / "last.safetensors")
+    )
+    save_file({k: v.contiguous() for k, v in best_state.items()}, str(path / "best.safetensors"))
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+        },
+        path / "optimizer.pt",
+    )
+    state = {"log": asdict(log), "bad_epochs": bad_epochs, "config": asdict(config)}
+    tmp = path / "trainer_state.json.tmp"
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path / "trainer_state.json")  # written last and atomically: a checkpoint is whole
+
+
+def _load_checkpoint(
+    path: Path,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    state = json.loads((path / "trainer_state.json").read_text())
+    net.load_state_dict(load_file(str(path / "last.safetensors")))
+    extra = torch.load(path / "optimizer.pt", weights_only=False)
+    optimizer.load_state_dict(extra["optimizer"])
+    scheduler.load_state_dict(extra["scheduler"])
+    generator.set_state(extra["generator"])
+    return state
