@@ -150,16 +150,30 @@ def train(
         str, typer.Option(help="Train on the training part of loo|temporal, or all.")
     ] = "loo",
 ) -> None:
-    """Train a model and save it. By default it learns from the training part of the split, so
-    `evaluate` can score it on held-out events; use --protocol all for a production model."""
+    """Train a model and save it. By default it learns from the training part of the split (and
+    neural models stop early on its validation part), so `evaluate` can score it on held-out
+    events; --protocol all trains on everything for a fixed number of epochs."""
     from driftrec.models import create
 
     recommender = create(model, **_model_params(param, config))
     dataset = _open_dataset(data)
-    train_set = dataset if protocol == "all" else make_split(dataset, protocol).train
-    with console.status(f"training {model} on {train_set.n_events:,} events"):
-        recommender.fit(train_set)
-    recommender.save(out, info={"dataset": str(data.resolve()), "protocol": protocol})
+    if protocol == "all":
+        train_set, valid = dataset, None
+    else:
+        split = make_split(dataset, protocol)
+        train_set, valid = split.train, split.valid
+    console.print(f"training {model} on {train_set.n_events:,} events")
+    recommender.fit(train_set, valid=valid)
+    info: dict[str, Any] = {"dataset": str(data.resolve()), "protocol": protocol}
+    summary = getattr(recommender, "training_summary", None)
+    if summary is not None:
+        info["training"] = summary()
+        console.print(
+            f"  best epoch {info['training']['best_epoch']} of {info['training']['epochs_run']},"
+            f" validation NDCG@10 {info['training']['best_valid_ndcg@10']:.4f},"
+            f" {info['training']['train_seconds']:.0f} s"
+        )
+    recommender.save(out, info=info)
     console.print(f"trained [bold]{recommender!r}[/bold] -> {out}")
 
 

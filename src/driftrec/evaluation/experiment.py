@@ -58,4 +58,7 @@ def fit_and_evaluate(
         },
         "evaluation_info": test.info,
     }
+    summary = getattr(recommender, "training_summary", None)
+    if refit and summary is not None:
+        record["training"] = summary()
     return recommender, record

@@ -102,6 +102,7 @@ class NeuralSequenceModel(Recommender):
     """Base of the neural models: trains with `fit_network`, scores the last position."""
 
     max_len: int
+    repeat_bias: bool
     loss: str
     negatives: int
     train_config: TrainConfig
@@ -137,7 +138,7 @@ class NeuralSequenceModel(Recommender):
     # ------------------------------------------------------------------ learning
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
         torch.manual_seed(self.train_config.seed)
-        self.net_ = self._build(dataset.n_items)
+        self.net_ = self._network(dataset.n_items)
         counts = np.bincount(self.history_.items, minlength=dataset.n_items).astype(np.float64)
         # Sampling distribution for sampled softmax: popularity^0.75, as in word2vec.
         q = np.concatenate([[0.0], (counts + 1.0) ** 0.75])
@@ -148,26 +149,50 @@ class NeuralSequenceModel(Recommender):
             self.net_, tensors, self._loss, validate, self.train_config, f"training {self.name}"
         )
 
+    def _network(self, n_items: int) -> nn.Module:
+        """The subclass's network plus the learned repeat bias (0 and frozen when disabled)."""
+        net = self._build(n_items)
+        net.repeat_bias = nn.Parameter(torch.zeros(()), requires_grad=self.repeat_bias)
+        return net
+
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Cross-entropy of the next item at every non-padded position."""
+        """Cross-entropy of the next item at every non-padded position.
+
+        Every logit gets ``repeat_bias`` added when its item already occurred earlier in the
+        window: the model learns whether people in this data come back to items (music) or never
+        do (movie ratings), instead of the evaluation having to mask seen items for it.
+        """
         hidden = self._hidden(batch)  # (B, L, d)
-        targets = batch["targets"]
+        items, targets = batch["items"], batch["targets"]  # (B, L)
+        b, length = items.shape
         real = targets > 0
         h = hidden[real]  # (N, d)
         y = targets[real]  # (N,)
         emb = self._item_embeddings()
+        # First position of each item in each window; an item is "seen" at t if first <= t.
+        first = torch.full((b, emb.shape[0]), length, dtype=torch.int16)
+        positions = torch.arange(length, dtype=torch.int16).expand(b, length)
+        first.scatter_reduce_(1, items, positions, reduce="amin")
+        row = torch.arange(b)[:, None].expand(b, length)[real]  # (N,) window of each position
+        t = positions[real][:, None]  # (N, 1)
+        beta = self.net_.repeat_bias
         if self.loss == "ce":
-            logits = h @ emb.T  # (N, n_items + 1)
+            logits = h @ emb.T + beta * (first[row] <= t)  # (N, n_items + 1)
             logits[:, 0] = -torch.inf
             return F.cross_entropy(logits, y)
         # Sampled softmax: negatives shared by the batch, logits corrected by log q (logQ).
         q = self.sample_probs_
         neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
-        pos_logit = (h * emb[y]).sum(-1) - torch.log(q[y] * self.negatives)  # (N,)
-        neg_logits = h @ emb[neg].T - torch.log(q[neg] * self.negatives)  # (N, K)
-        neg_logits = neg_logits.masked_fill(neg[None, :] == y[:, None], -torch.inf)
-        logits = torch.cat([pos_logit[:, None], neg_logits], dim=1)
-        return F.cross_entropy(logits, torch.zeros(len(y), dtype=torch.long))
+        pos_seen = first[row, y][:, None] <= t  # (N, 1)
+        neg_seen = first[row][:, neg] <= t  # (N, K)
+        pos_logit = (h * emb[y]).sum(-1, keepdim=True) + beta * pos_seen
+        neg_logits = h @ emb[neg].T + beta * neg_seen
+        logits = torch.cat([pos_logit, neg_logits], dim=1)
+        logits = logits - torch.log(q[torch.cat([y[:, None], neg.expand(len(y), -1)], 1)])
+        accidental = torch.cat([torch.zeros_like(pos_seen), neg[None, :] == y[:, None]], 1)
+        return F.cross_entropy(
+            logits.masked_fill(accidental, -torch.inf), torch.zeros(len(y), dtype=torch.long)
+        )
 
     # ------------------------------------------------------------------ answering
     @torch.no_grad()
@@ -175,7 +200,11 @@ class NeuralSequenceModel(Recommender):
         """(n, n_items) scores from the last position of each row."""
         self.net_.eval()
         last = self._hidden(self._batch(histories))[:, -1]  # (n, d)
-        return (last @ self._item_embeddings().T)[:, 1:]
+        scores = (last @ self._item_embeddings().T)[:, 1:]
+        rows = torch.from_numpy(np.repeat(np.arange(len(histories)), histories.lengths))
+        seen = torch.zeros_like(scores, dtype=torch.bool)
+        seen[rows, torch.from_numpy(histories.items.astype(np.int64))] = True
+        return scores + self.net_.repeat_bias * seen
 
     def score(self, histories: Histories, batch_size: int = 1024) -> np.ndarray:
         set_threads(self.train_config.threads)
@@ -213,7 +242,7 @@ class NeuralSequenceModel(Recommender):
         return state
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.net_ = self._build(len(state["sample_probs"]) - 1)
+        self.net_ = self._network(len(state["sample_probs"]) - 1)
         weights = {k[4:]: torch.from_numpy(v) for k, v in state.items() if k.startswith("net.")}
         self.net_.load_state_dict(weights)
         self.net_.eval()

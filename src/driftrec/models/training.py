@@ -14,6 +14,7 @@ import copy
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,7 @@ class TrainConfig:
     warmup_steps: int = 100
     clip_norm: float = 1.0
     patience: int = 10  # epochs without a better validation score before stopping
+    time_budget: float | None = None  # seconds of training after which no new epoch starts
     seed: int = 0
     threads: int | None = None  # torch threads; None = every core of the machine
     checkpoint_dir: str | None = None  # write checkpoints here; resume from them if present
@@ -109,8 +111,9 @@ def fit_network(
         TimeElapsedColumn(),
         TextColumn("{task.fields[status]}"),
     )
-    quiet = not config.progress or not Console(stderr=True).is_terminal
-    with Progress(*columns, console=Console(stderr=True), disable=quiet, transient=True) as bar:
+    terminal = Console(stderr=True).is_terminal
+    bar_off = not (config.progress and terminal)
+    with Progress(*columns, console=Console(stderr=True), disable=bar_off, transient=True) as bar:
         task = bar.add_task(description, total=config.epochs, completed=first_epoch - 1, status="")
         for epoch in range(first_epoch, config.epochs + 1):
             start = time.perf_counter()
@@ -154,13 +157,21 @@ def fit_network(
                     bad_epochs,
                     config,
                 )
-            bar.update(
-                task,
-                advance=1,
-                status=f"loss {record['loss']:.4f}  valid {score:.4f}  "
-                f"best {log.best_score:.4f} @ {log.best_epoch}",
+            status = (
+                f"loss {record['loss']:.4f}  valid {score:.4f}  "
+                f"best {log.best_score:.4f} @ {log.best_epoch}"
             )
+            bar.update(task, advance=1, status=status)
+            if config.progress and not terminal:  # a log, not a terminal: one line per epoch
+                print(
+                    f"{description} epoch {epoch}: {status}  {record['seconds']:.1f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if validate is not None and bad_epochs >= config.patience:
+                log.stopped_early = True
+                break
+            if config.time_budget is not None and log.seconds >= config.time_budget:
                 log.stopped_early = True
                 break
     net.load_state_dict(best_state)
