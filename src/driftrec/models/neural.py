@@ -30,9 +30,19 @@ def time_buckets(gaps: np.ndarray) -> np.ndarray:
     return np.minimum(1 + np.floor(np.log2(1.0 + minutes)), N_TIME_BUCKETS - 1).astype(np.int64)
 
 
-def padded(histories: Histories, length: int) -> dict[str, torch.Tensor]:
+def event_gaps(histories: Histories) -> np.ndarray:
+    """(nnz,) seconds since the same row's previous event; 0 for each row's first event."""
+    gaps = np.diff(histories.timestamps, prepend=0)
+    gaps[histories.indptr[:-1][histories.lengths > 0]] = 0
+    return gaps
+
+
+def padded(
+    histories: Histories, length: int, gaps: np.ndarray | None = None
+) -> dict[str, torch.Tensor]:
     """The last ``length`` events of each row, left-padded with 0: items (shifted by one), time-gap
-    buckets and event types (shifted by one). Each tensor is (n, length) int64."""
+    buckets and event types (shifted by one). Each tensor is (n, length) int64. ``gaps`` overrides
+    the gaps computed from the rows (a window cut from a longer history keeps its real gaps)."""
     n = len(histories)
     keep = np.minimum(histories.lengths, length)
     rows = np.repeat(np.arange(n), keep)
@@ -40,9 +50,8 @@ def padded(histories: Histories, length: int) -> dict[str, torch.Tensor]:
     within = np.arange(int(keep.sum())) - np.repeat(offsets, keep)  # 0..keep-1 per row
     source = np.repeat(histories.indptr[1:] - keep, keep) + within  # event positions
     cols = length - np.repeat(keep, keep) + within
-    gaps = np.diff(histories.timestamps, prepend=0)
-    starts = histories.indptr[:-1][histories.lengths > 0]
-    gaps[starts] = 0  # no gap before a user's first event
+    if gaps is None:
+        gaps = event_gaps(histories)
     out = {name: np.zeros((n, length), np.int64) for name in ("items", "times", "events")}
     out["items"][rows, cols] = histories.items[source] + 1
     out["times"][rows, cols] = time_buckets(gaps[source])
@@ -77,9 +86,10 @@ def training_windows(
         values=histories.values[pos],
         users=histories.users[user],
     )
-    full = padded(windows, length + 1)  # (n_windows, length + 1)
+    full = padded(windows, length + 1, gaps=event_gaps(histories)[pos])  # (n_windows, length+1)
     tensors = {name: t[:, :-1] for name, t in full.items()}
     tensors["targets"] = full["items"][:, 1:].clone()
+    tensors["targets"][tensors["items"] == 0] = 0  # nothing to predict from a padding input
     if prefix_len:
         before = histories.take(user)  # each window's user, cut just before the window
         cut = starts - histories.indptr[:-1][user]
@@ -220,10 +230,11 @@ class NeuralSequenceModel(Recommender):
     def validation_ndcg(self, valid: EvalSet, k: int = 10, batch_size: int = 1024) -> float:
         """Mean NDCG@k over the validation rows, seen items excluded (the early-stopping score)."""
         total, rows = 0.0, 0
-        discounts = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
         for lo in range(0, len(valid), batch_size):
             part = valid.take(np.arange(lo, min(lo + batch_size, len(valid))))
             scores = self._score_tensor(part.histories).numpy()
+            k = min(k, scores.shape[1])  # a catalog smaller than k
+            discounts = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
             mask_seen(scores, part.histories)
             targets = torch.zeros(scores.shape, dtype=torch.bool)
             n_targets = np.diff(part.target_indptr)
@@ -254,7 +265,7 @@ class NeuralSequenceModel(Recommender):
         return {
             "epochs_run": len(log.epochs),
             "best_epoch": log.best_epoch,
-            "best_valid_ndcg@10": log.best_score,
+            "best_valid_ndcg@10": log.best_score if log.epochs[-1]["valid"] is not None else None,
             "train_seconds": log.seconds,
             "stopped_early": log.stopped_early,
         }

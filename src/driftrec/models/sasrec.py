@@ -87,8 +87,9 @@ class SASRecNet(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(layers))
         self.ln_f = nn.LayerNorm(d)
-        nn.init.normal_(self.item_emb.weight, std=0.02)
-        nn.init.normal_(self.pos_emb.weight, std=0.02)
+        for emb in (self.item_emb, self.pos_emb, self.time_emb, self.event_emb):
+            if emb is not None:  # small, like the item embedding, so no input drowns the others
+                nn.init.normal_(emb.weight, std=0.02)
 
     def forward(self, batch: dict[str, torch.Tensor], keep_attention: bool = False) -> torch.Tensor:
         items = batch["items"]  # (B, L), 0 = padding on the left

@@ -85,7 +85,7 @@ def fit_network(
     ``config.patience`` epochs without improvement; without it, all epochs run.
     """
     set_threads(config.threads)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # replaced by the saved generator state when resuming
     n = next(iter(tensors.values())).shape[0]
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
@@ -136,7 +136,7 @@ def fit_network(
             record = {
                 "epoch": epoch,
                 "loss": total / max(batches, 1),
-                "valid": score if validate is not None else float("nan"),
+                "valid": score if validate is not None else None,  # JSON null, not NaN
                 "seconds": time.perf_counter() - start,
             }
             log.epochs.append(record)
@@ -200,7 +200,8 @@ def _save_checkpoint(
         {
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
-            "generator": generator.get_state(),
+            "generator": generator.get_state(),  # batch order
+            "torch_rng": torch.get_rng_state(),  # dropout, sampled negatives
         },
         path / "optimizer.pt",
     )
@@ -223,4 +224,5 @@ def _load_checkpoint(
     optimizer.load_state_dict(extra["optimizer"])
     scheduler.load_state_dict(extra["scheduler"])
     generator.set_state(extra["generator"])
+    torch.set_rng_state(extra["torch_rng"])
     return state
