@@ -25,8 +25,21 @@ class GRU4RecNet(nn.Module):
         nn.init.normal_(self.item_emb.weight, std=0.02)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = self.drop(self.item_emb(batch["items"]))  # (B, L, d); left padding embeds to zeros
-        h, _ = self.gru(x)  # (B, L, d)
+        items = batch["items"]  # (B, L), left-padded
+        length = items.shape[1]
+        real = (items > 0).sum(dim=1)  # (B,)
+        # Rotate each row so its events come first, run the GRU over real events only (packed),
+        # rotate back: the state at an event never depends on how much padding came before it.
+        shift = (torch.arange(length) + (length - real)[:, None]) % length  # (B, L)
+        x = self.drop(self.item_emb(items.gather(1, shift)))  # (B, L, d), events first
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, real.clamp(min=1), batch_first=True, enforce_sorted=False
+        )
+        h, _ = nn.utils.rnn.pad_packed_sequence(
+            self.gru(packed)[0], batch_first=True, total_length=length
+        )
+        back = (torch.arange(length) - (length - real)[:, None]) % length
+        h = h.gather(1, back[..., None].expand(-1, -1, h.shape[2]))  # (B, L, d), left-padded
         return self.ln_f(self.drop(h))
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
-from driftrec.models.base import Recommender, mask_seen
+from driftrec.models.base import Recommender
 from driftrec.models.training import TrainConfig, TrainLog, fit_network, set_threads
 
 N_TIME_BUCKETS = 24  # log2 buckets of the gap to the previous event, in minutes
@@ -108,6 +108,33 @@ def training_windows(
     return tensors
 
 
+def _length_batches(histories: Histories, batch_size: int) -> list[np.ndarray]:
+    """Row indices in batches of similar history length, so little padding is computed."""
+    order = np.argsort(np.minimum(histories.lengths, 10_000), kind="stable")
+    return [order[lo : lo + batch_size] for lo in range(0, len(order), batch_size)]
+
+
+def _seen_index(histories: Histories) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, item) index of every history event, for masking or biasing a score matrix."""
+    rows = np.repeat(np.arange(len(histories)), histories.lengths)
+    return torch.from_numpy(rows), torch.from_numpy(histories.items.astype(np.int64))
+
+
+def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the leading columns that are padding in every row (sequence tensors and ``prefix``
+    separately): left padding makes them the same columns, and no output depends on them."""
+    out = dict(batch)
+    for key, names in (("items", ("items", "times", "events", "targets")), ("prefix", ("prefix",))):
+        if key not in batch:
+            continue
+        used = (batch[key] > 0).any(dim=0)
+        start = int(used.float().argmax()) if bool(used.any()) else batch[key].shape[1] - 1
+        for name in names:
+            if name in batch:
+                out[name] = batch[name][:, start:]
+    return out
+
+
 class NeuralSequenceModel(Recommender):
     """Base of the neural models: trains with `fit_network`, scores the last position."""
 
@@ -156,7 +183,13 @@ class NeuralSequenceModel(Recommender):
         tensors = self._training_tensors()
         validate = None if valid is None else lambda: self.validation_ndcg(valid)
         self.log_: TrainLog = fit_network(
-            self.net_, tensors, self._loss, validate, self.train_config, f"training {self.name}"
+            self.net_,
+            tensors,
+            self._loss,
+            validate,
+            self.train_config,
+            f"training {self.name}",
+            sizes=(tensors["targets"] > 0).sum(dim=1),
         )
 
     def _network(self, n_items: int) -> nn.Module:
@@ -172,6 +205,7 @@ class NeuralSequenceModel(Recommender):
         window: the model learns whether people in this data come back to items (music) or never
         do (movie ratings), instead of the evaluation having to mask seen items for it.
         """
+        batch = trim_padding(batch)
         hidden = self._hidden(batch)  # (B, L, d)
         items, targets = batch["items"], batch["targets"]  # (B, L)
         b, length = items.shape
@@ -209,37 +243,34 @@ class NeuralSequenceModel(Recommender):
     def _score_tensor(self, histories: Histories) -> torch.Tensor:
         """(n, n_items) scores from the last position of each row."""
         self.net_.eval()
-        last = self._hidden(self._batch(histories))[:, -1]  # (n, d)
+        # Padding shared by the whole batch changes no output (tests/test_neural.py): drop it.
+        last = self._hidden(trim_padding(self._batch(histories)))[:, -1]  # (n, d)
         scores = (last @ self._item_embeddings().T)[:, 1:]
-        rows = torch.from_numpy(np.repeat(np.arange(len(histories)), histories.lengths))
-        seen = torch.zeros_like(scores, dtype=torch.bool)
-        seen[rows, torch.from_numpy(histories.items.astype(np.int64))] = True
-        return scores + self.net_.repeat_bias * seen
+        seen = _seen_index(histories)
+        scores[seen] += self.net_.repeat_bias
+        return scores
 
     def score(self, histories: Histories, batch_size: int = 1024) -> np.ndarray:
         set_threads(self.train_config.threads)
-        parts = [
-            self._score_tensor(histories.take(np.arange(lo, min(lo + batch_size, len(histories)))))
-            for lo in range(0, len(histories), batch_size)
-        ]
-        if not parts:
-            return np.zeros((0, self.n_items), np.float32)
-        return torch.cat(parts).numpy()
+        out = np.zeros((len(histories), self.n_items), np.float32)
+        for rows in _length_batches(histories, batch_size):
+            out[rows] = self._score_tensor(histories.take(rows)).numpy()
+        return out
 
     @torch.no_grad()
     def validation_ndcg(self, valid: EvalSet, k: int = 10, batch_size: int = 1024) -> float:
         """Mean NDCG@k over the validation rows, seen items excluded (the early-stopping score)."""
         total, rows = 0.0, 0
-        for lo in range(0, len(valid), batch_size):
-            part = valid.take(np.arange(lo, min(lo + batch_size, len(valid))))
-            scores = self._score_tensor(part.histories).numpy()
+        for batch in _length_batches(valid.histories, batch_size):
+            part = valid.take(batch)
+            scores = self._score_tensor(part.histories)
             k = min(k, scores.shape[1])  # a catalog smaller than k
             discounts = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
-            mask_seen(scores, part.histories)
+            scores[_seen_index(part.histories)] = -torch.inf
             targets = torch.zeros(scores.shape, dtype=torch.bool)
             n_targets = np.diff(part.target_indptr)
             targets[np.repeat(np.arange(len(part)), n_targets), part.target_items] = True
-            top = torch.topk(torch.from_numpy(scores), k, dim=1).indices
+            top = torch.topk(scores, k, dim=1).indices
             hits = targets.gather(1, top).float()
             ideal = torch.cumsum(discounts, 0)[torch.clamp(targets.sum(1), 1, k) - 1]
             total += float(((hits * discounts).sum(1) / ideal).sum())

@@ -78,8 +78,13 @@ def fit_network(
     validate: Callable[[], float] | None,
     config: TrainConfig,
     description: str = "training",
+    sizes: torch.Tensor | None = None,
 ) -> TrainLog:
     """Train ``net`` on the rows of ``tensors`` (all (N, ...) with the same N), in place.
+
+    ``sizes`` (N,), e.g. sequence lengths, makes each batch hold rows of similar size (shuffled
+    within a pool of 50 batches, and the batch order shuffled), so a model can drop the padding a
+    whole batch shares; the rows seen per epoch are the same.
 
     With ``validate``, the epoch with the best score is kept and training stops after
     ``config.patience`` epochs without improvement; without it, all epochs run.
@@ -118,10 +123,8 @@ def fit_network(
         for epoch in range(first_epoch, config.epochs + 1):
             start = time.perf_counter()
             net.train()
-            order = torch.randperm(n, generator=generator)
             total, batches = 0.0, 0
-            for lo in range(0, n, config.batch_size):
-                rows = order[lo : lo + config.batch_size]
+            for rows in _batches(n, config.batch_size, generator, sizes):
                 loss = loss_fn({k: v[rows] for k, v in tensors.items()})
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -177,6 +180,22 @@ def fit_network(
     net.load_state_dict(best_state)
     net.eval()
     return log
+
+
+def _batches(
+    n: int, batch_size: int, generator: torch.Generator, sizes: torch.Tensor | None
+) -> list[torch.Tensor]:
+    """Row indices of each batch of one epoch, in random order."""
+    order = torch.randperm(n, generator=generator)
+    if sizes is not None:
+        pool = 50 * batch_size  # sort by size inside pools of random rows: similar sizes batch up
+        order = torch.cat(
+            [chunk[torch.argsort(sizes[chunk], stable=True)] for chunk in order.split(pool)]
+        )
+    batches = list(order.split(batch_size))
+    if sizes is not None:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+    return batches
 
 
 def _save_checkpoint(
