@@ -123,6 +123,19 @@ def import_(
     console.print(f"wrote [bold]{out}[/bold]")
 
 
+def _grid_values(pairs: list[str]) -> dict[str, list[Any]] | None:
+    """``key=v1,v2`` flags into {key: [v1, v2]}, values read as JSON when they parse."""
+    if not pairs:
+        return None
+    grid: dict[str, list[Any]] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key or not raw:
+            raise ValueError(f"--grid {pair!r} is not of the form key=value1,value2")
+        grid[key] = [_parse_pairs([f"{key}={v}"], "--grid")[key] for v in raw.split(",")]
+    return grid
+
+
 def _model_params(params: list[str], config: Path | None) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if config is not None:
@@ -228,6 +241,45 @@ def evaluate_(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(records, indent=2, default=str))
         console.print(f"results -> {json_out}")
+
+
+@app.command()
+@guarded
+def tune(
+    data: Annotated[Path, typer.Argument(help="Dataset directory (or any importable source).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name.")],
+    grid: Annotated[
+        list[str], typer.Option("--grid", "-g", help="Values to try, e.g. factors=32,64,128.")
+    ] = [],  # noqa: B006
+    param: Annotated[
+        list[str], typer.Option("--param", "-p", help="Fixed hyper-parameter, e.g. epochs=50.")
+    ] = [],  # noqa: B006
+    protocol: Annotated[str, typer.Option(help="|".join(PROTOCOLS))] = "loo",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the best parameters (JSON) here.")
+    ] = None,
+) -> None:
+    """Grid search on validation data only; the best parameters feed `train --config`."""
+    from rich.table import Table
+
+    from driftrec.evaluation.tuning import grid_search
+
+    split = make_split(_open_dataset(data), protocol)
+    result = grid_search(split, model, _grid_values(grid), _parse_pairs(param, "--param"))
+    table = Table(title=f"{model}: validation {result.metric}", title_justify="left")
+    for column in ("params", result.metric, "seconds"):
+        table.add_column(column)
+    for trial in result.trials:
+        table.add_row(
+            json.dumps(trial["params"]),
+            f"{trial['valid_metrics'][result.metric]:.4f}",
+            f"{trial['seconds']:.1f}",
+        )
+    console.print(table)
+    console.print(f"best: {json.dumps(result.best_params)}")
+    if out is not None:
+        out.write_text(json.dumps(result.best_params, indent=2))
+        console.print(f"best parameters -> {out}")
 
 
 @app.command()
