@@ -55,10 +55,16 @@ def _open_dataset(
     if fmt == "events":
         options.update(event_options or {})
     elif event_options:
+        flag = {"columns": "column"}.get(next(iter(event_options)), next(iter(event_options)))
         raise ValueError(
-            f"{source}: --{next(iter(event_options)).replace('_', '-')} only applies"
+            f"{source}: --{flag.replace('_', '-')} only applies"
             f" to CSV/Parquet event files, not to format {fmt!r}"
         )
+    if fmt == "dataset" and options.keys() - {"name"}:
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in options if k != "name")
+        raise ValueError(f"{source}: already a prepared dataset; {flags} apply to raw sources")
+    if fmt == "dataset":
+        options = {}
     with console.status(f"reading {source}"):
         return load_dataset(source, format=fmt, **options)
 
@@ -86,8 +92,12 @@ def import_(
     timestamp_unit: Annotated[
         str | None, typer.Option(help="s|ms|us|ns|auto (auto: from the magnitude).")
     ] = None,
-    min_user: Annotated[int, typer.Option(help="k-core: min item events per user.")] = 1,
-    min_item: Annotated[int, typer.Option(help="k-core: min item events per item.")] = 1,
+    min_user: Annotated[
+        int | None, typer.Option(help="k-core: min item events per user (default 1).")
+    ] = None,
+    min_item: Annotated[
+        int | None, typer.Option(help="k-core: min item events per item (default 1).")
+    ] = None,
     secret_env: Annotated[
         str | None,
         typer.Option(help="Pseudonymise user ids with HMAC keyed by this environment variable."),
@@ -142,9 +152,12 @@ def _model_params(params: list[str], config: Path | None) -> dict[str, Any]:
         if not config.is_file():
             raise FileNotFoundError(f"{config}: config file not found")
         try:
-            merged.update(json.loads(config.read_text()))
+            values = json.loads(config.read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"{config}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{config}: must hold a JSON object of parameter names and values")
+        merged.update(values)
     merged.update(_parse_pairs(params, "--param"))
     return merged
 
@@ -325,7 +338,7 @@ def models() -> None:
     from driftrec.models import MODELS, create
 
     for name in MODELS:
-        console.print(f"[bold]{name:<12}[/bold] {create(name)!r}")
+        console.print(f"[bold]{name:<12}[/bold] {create(name)!r}", soft_wrap=True)
 
 
 @app.command()

@@ -71,6 +71,8 @@ def evaluate(
     ``train`` supplies the catalog categories (intra-list diversity, unless ``item_features`` are
     given, e.g. text embeddings with ``diversity_kind="cosine"``) and item popularity (novelty).
     """
+    if not ks or min(ks) < 1:
+        raise ValueError(f"cut-offs k must be at least 1, got {list(ks)}")
     start = time.perf_counter()
     if item_features is None:
         item_features = category_matrix(train)

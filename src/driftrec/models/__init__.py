@@ -35,10 +35,36 @@ MODELS: dict[str, Callable[..., Recommender]] = {
 
 
 def create(name: str, **params: Any) -> Recommender:
-    """A model by its registry name, e.g. ``create("als", factors=128)``."""
+    """A model by its registry name, e.g. ``create("als", factors=128)``.
+
+    Parameters are checked against the constructor before anything runs: an unknown name, or a
+    value of another type than the default's (a string for an integer), is a ValueError naming it.
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    defaults = MODELS[name]().get_params()
+    for key, value in params.items():
+        if key not in defaults:
+            raise ValueError(
+                f"unknown parameter {key!r} for model {name!r}; valid: {', '.join(defaults)}"
+            )
+        if not _same_kind(defaults[key], value):
+            raise ValueError(
+                f"parameter {key!r} of model {name!r} must be {type(defaults[key]).__name__},"
+                f" got {value!r}"
+            )
     return MODELS[name](**params)
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    """Whether ``value`` may replace ``default`` (an int may stand for a float; None is free)."""
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
 
 
 def load(path: str | Path) -> Recommender:

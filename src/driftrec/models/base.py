@@ -144,6 +144,8 @@ class Recommender(ABC):
         item ids (oldest first), e.g. a new user's session. Unknown items in a sequence raise."""
         if (users is None) == (sequences is None):
             raise ValueError("pass exactly one of users= or sequences=")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
         if users is not None:
             histories = self.histories_for(users)
         else:
@@ -172,7 +174,8 @@ class Recommender(ABC):
         if (index < 0).any():
             missing = str(users[int(np.argmax(index < 0))])
             raise KeyError(
-                f"unknown user id {missing!r}; pass the user's events as sequences= instead"
+                f"unknown user id {missing!r}: not in the training data; score their events as"
+                " a new sequence instead"
             )
         return self.history_.take(index)
 
