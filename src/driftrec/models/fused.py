@@ -62,7 +62,7 @@ class FusedInterest(NeuralSequenceModel):
         long_len: int = 200,
         dropout: float = 0.2,
         repeat_bias: bool = True,
-        loss: str = "ce",
+        loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
         batch_size: int = 128,

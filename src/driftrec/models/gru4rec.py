@@ -55,7 +55,7 @@ class GRU4Rec(NeuralSequenceModel):
         max_len: int = 50,
         dropout: float = 0.2,
         repeat_bias: bool = True,
-        loss: str = "ce",
+        loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
         batch_size: int = 128,

@@ -147,8 +147,8 @@ class NeuralSequenceModel(Recommender):
     def _configure(self, params: dict[str, Any]) -> None:
         """Keep the constructor arguments (scikit-learn style) and derive the training config."""
         params = {k: v for k, v in params.items() if k not in ("self", "__class__")}
-        if params.get("loss", "ce") not in ("ce", "sampled"):
-            raise ValueError(f"loss must be 'ce' or 'sampled', got {params['loss']!r}")
+        if params.get("loss", "auto") not in ("auto", "ce", "sampled"):
+            raise ValueError(f"loss must be 'auto', 'ce' or 'sampled', got {params['loss']!r}")
         for key, value in params.items():
             setattr(self, key, value)
         names = {f.name for f in fields(TrainConfig)}
@@ -192,6 +192,14 @@ class NeuralSequenceModel(Recommender):
             sizes=(tensors["targets"] > 0).sum(dim=1),
         )
 
+    @property
+    def loss_used(self) -> str:
+        """The loss "auto" resolves to: full cross-entropy while the catalog is at most four times
+        the number of sampled negatives, sampled softmax beyond (where it is cheaper by over 4x)."""
+        if self.loss != "auto":
+            return self.loss
+        return "ce" if self.n_items <= 4 * self.negatives else "sampled"
+
     def _network(self, n_items: int) -> nn.Module:
         """The subclass's network plus the learned repeat bias (0 and frozen when disabled)."""
         net = self._build(n_items)
@@ -220,7 +228,7 @@ class NeuralSequenceModel(Recommender):
         row = torch.arange(b)[:, None].expand(b, length)[real]  # (N,) window of each position
         t = positions[real][:, None]  # (N, 1)
         beta = self.net_.repeat_bias
-        if self.loss == "ce":
+        if self.loss_used == "ce":
             logits = h @ emb.T + beta * (first[row] <= t)  # (N, n_items + 1)
             logits[:, 0] = -torch.inf
             return F.cross_entropy(logits, y)

@@ -125,7 +125,7 @@ class SASRec(NeuralSequenceModel):
         time_embedding: bool = False,
         event_embedding: bool = False,
         repeat_bias: bool = True,
-        loss: str = "ce",
+        loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
         batch_size: int = 128,
