@@ -16,6 +16,16 @@ import scipy.sparse as sp
 UNKNOWN_USER = -1
 
 
+def ragged_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row offsets and flat positions of the ranges [starts[i], ends[i]) laid end to end, found
+    without a Python loop: (n + 1,) indptr and (sum of lengths,) positions."""
+    starts = np.asarray(starts, np.int64)
+    lengths = np.asarray(ends, np.int64) - starts
+    indptr = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    return indptr, np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
+
+
 @dataclass(frozen=True)
 class Histories:
     """Ragged, time-ordered item sequences for a batch of users (item indices, not raw ids)."""
@@ -51,19 +61,19 @@ class Histories:
     def take(self, rows: np.ndarray | Sequence[int] | slice) -> Histories:
         """A new batch made of the given rows, in the given order."""
         rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows, np.int64)
-        starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        lengths = ends - starts
-        indptr = np.zeros(len(rows) + 1, np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        # Gather every event position of the chosen rows without a Python loop.
-        pos = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
+        return self.slices(self.indptr[rows], self.indptr[rows + 1], self.users[rows])
+
+    def slices(self, starts: np.ndarray, ends: np.ndarray, users: np.ndarray) -> Histories:
+        """A new batch whose row i holds the events at flat positions [starts[i], ends[i]) of this
+        one (e.g. a window cut from a user's history), attributed to ``users[i]``."""
+        indptr, pos = ragged_positions(starts, ends)
         return Histories(
             indptr=indptr,
             items=self.items[pos],
             timestamps=self.timestamps[pos],
             events=self.events[pos],
             values=self.values[pos],
-            users=self.users[rows],
+            users=np.asarray(users, np.int64),
         )
 
     def to_csr(self, n_items: int, binary: bool = True) -> sp.csr_matrix:

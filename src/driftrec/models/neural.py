@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from driftrec.data.dataset import Dataset
-from driftrec.data.histories import Histories
+from driftrec.data.histories import Histories, ragged_positions
 from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender
 from driftrec.models.training import TrainConfig, TrainLog, fit_network, set_threads
@@ -74,36 +74,14 @@ def training_windows(
     k = np.arange(int(n_windows.sum())) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
     ends = histories.indptr[1:][user] - k * length  # exclusive end of each window's events
     starts = np.maximum(histories.indptr[:-1][user], ends - length - 1)
-    window_lengths = ends - starts
-    indptr = np.zeros(len(user) + 1, np.int64)
-    np.cumsum(window_lengths, out=indptr[1:])
-    pos = np.repeat(starts - indptr[:-1], window_lengths) + np.arange(indptr[-1])
-    windows = Histories(
-        indptr=indptr,
-        items=histories.items[pos],
-        timestamps=histories.timestamps[pos],
-        events=histories.events[pos],
-        values=histories.values[pos],
-        users=histories.users[user],
-    )
-    full = padded(windows, length + 1, gaps=event_gaps(histories)[pos])  # (n_windows, length+1)
+    windows = histories.slices(starts, ends, histories.users[user])
+    gaps = event_gaps(histories)[ragged_positions(starts, ends)[1]]  # real gaps, not from 0
+    full = padded(windows, length + 1, gaps=gaps)  # (n_windows, length + 1)
     tensors = {name: t[:, :-1] for name, t in full.items()}
     tensors["targets"] = full["items"][:, 1:].clone()
     tensors["targets"][tensors["items"] == 0] = 0  # nothing to predict from a padding input
     if prefix_len:
-        before = histories.take(user)  # each window's user, cut just before the window
-        cut = starts - histories.indptr[:-1][user]
-        cut_indptr = np.zeros(len(user) + 1, np.int64)
-        np.cumsum(cut, out=cut_indptr[1:])
-        pos = np.repeat(before.indptr[:-1] - cut_indptr[:-1], cut) + np.arange(cut_indptr[-1])
-        prefix = Histories(
-            cut_indptr,
-            before.items[pos],
-            before.timestamps[pos],
-            before.events[pos],
-            before.values[pos],
-            before.users,
-        )
+        prefix = histories.slices(histories.indptr[:-1][user], starts, histories.users[user])
         tensors["prefix"] = padded(prefix, prefix_len)["items"]
     return tensors
 
