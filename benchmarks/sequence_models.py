@@ -21,6 +21,7 @@ from common import DATA, markdown_table, update_markdown, write_results
 from driftrec.data.loaders import load_dataset
 from driftrec.evaluation.evaluator import evaluate
 from driftrec.evaluation.experiment import make_split
+from driftrec.evaluation.tuning import grid_search
 from driftrec.models import create
 
 DATASETS = {
@@ -37,6 +38,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--params", default="{}", help="JSON hyper-parameters for every model")
     parser.add_argument("--name", default="sequence_models", help="results / section name")
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="pick parameters from the model's default grid by validation NDCG@10 first",
+    )
     args = parser.parse_args()
     params = json.loads(args.params)
     records = []
@@ -44,9 +50,14 @@ def main() -> None:
         split = make_split(load_dataset(DATASETS[name], name=name), "loo")
         for model_name in args.models:
             for seed in args.seeds:
-                model = create(model_name, **{**params, "seed": seed})
                 start = time.perf_counter()
-                model.fit(split.train, valid=split.valid)
+                tuning = None
+                if args.tune:
+                    result = grid_search(split, model_name, base_params={**params, "seed": seed})
+                    model, tuning = result.best_model, result.trials
+                else:
+                    model = create(model_name, **{**params, "seed": seed})
+                    model.fit(split.train, valid=split.valid)
                 fit_seconds = time.perf_counter() - start
                 masked = evaluate(model, split.test, split.train, ks=(10, 20))
                 unmasked = evaluate(model, split.test, split.train, ks=(10, 20), exclude_seen=False)
@@ -60,6 +71,7 @@ def main() -> None:
                         "metrics": masked.metrics,
                         "metrics_seen_not_excluded": unmasked.metrics,
                         "training": model.training_summary(),
+                        "tuning_trials": tuning,
                         "timings": {
                             "fit_seconds": fit_seconds,
                             "train_seconds": model.training_summary()["train_seconds"],
@@ -100,7 +112,9 @@ def main() -> None:
     body = (
         f"## Sequence models ({args.name})\n\nLeave-one-out, full ranking, early stopping on "
         "validation NDCG@10; mean ± standard deviation over seeds. Parameters: "
-        f"`{args.params}` over the defaults.\n\n"
+        f"`{args.params}` over the defaults"
+        + (", then the default grid searched on validation data (`--tune`)" if args.tune else "")
+        + ". `train s` is the training time of the model reported (per run).\n\n"
         + markdown_table(
             [
                 "dataset",

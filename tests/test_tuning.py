@@ -20,6 +20,7 @@ def test_grid_search_tries_every_combination_and_keeps_the_best_on_validation(sp
     scores = [t["valid_metrics"]["NDCG@10"] for t in result.trials]
     assert result.best_score == max(scores)
     assert result.best_params == result.trials[scores.index(max(scores))]["params"]
+    assert result.best_model.get_params() == result.best_params
     # The score it reports is the validation score of a model refitted with those parameters.
     model = create("itemknn", **result.best_params).fit(split.train)
     assert evaluate(model, split.valid, split.train).metrics["NDCG@10"] == pytest.approx(

@@ -15,6 +15,7 @@ from typing import Any
 from driftrec.data.split import Split
 from driftrec.evaluation.evaluator import evaluate
 from driftrec.models import create
+from driftrec.models.base import Recommender
 
 # Used when no grid is given: the parameters that matter most for each model, a few values each.
 DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
@@ -36,6 +37,7 @@ class TuningResult:
     best_score: float
     metric: str
     trials: list[dict[str, Any]]
+    best_model: Recommender  # fitted with best_params, ready to use or evaluate on test
 
 
 def grid_search(
@@ -49,7 +51,8 @@ def grid_search(
     ``base_params`` and keep the one with the best validation ``metric``."""
     grid = grid if grid is not None else DEFAULT_GRIDS.get(model, {})
     names = list(grid)
-    trials = []
+    trials: list[dict[str, Any]] = []
+    best: tuple[float, dict[str, Any], Recommender] | None = None
     for values in itertools.product(*(grid[n] for n in names)):
         params = {**(base_params or {}), **dict(zip(names, values, strict=True))}
         start = time.perf_counter()
@@ -62,7 +65,8 @@ def grid_search(
                 "seconds": time.perf_counter() - start,
             }
         )
-    if not trials:
+        if best is None or result.metrics[metric] > best[0]:  # the first of equals wins
+            best = (result.metrics[metric], params, recommender)
+    if best is None:
         raise ValueError(f"empty grid for {model!r}")
-    best = max(trials, key=lambda t: t["valid_metrics"][metric])  # first of equals wins
-    return TuningResult(model, best["params"], best["valid_metrics"][metric], metric, trials)
+    return TuningResult(model, best[1], best[0], metric, trials, best[2])
