@@ -461,7 +461,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     stdout = ok(cli("demo", "--out", out, "--users", "60"))
     records = json.loads((out / "results.json").read_text())
     names = [r["model"] for r in records]
-    assert names == ["pop", "recent-pop", "itemknn", "bpr", "als"]
+    assert names == ["pop", "recent-pop", "itemknn", "bpr", "als", "fused"]
+    assert "weight of the short-term side" in flat(stdout)
     assert all("NDCG@10" in r["metrics"] and "NDCG@20" in r["metrics"] for r in records)
     for name in names:
         assert (out / "models" / name / "config.json").is_file()
