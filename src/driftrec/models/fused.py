@@ -83,9 +83,6 @@ class FusedInterest(NeuralSequenceModel):
     def _build(self, n_items: int) -> FusedNet:
         return FusedNet(n_items, self.hidden, self.layers, self.heads, self.max_len, self.dropout)
 
-    def _hidden(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.net_(batch)
-
     def _batch(self, histories: Histories) -> dict[str, torch.Tensor]:
         full = padded(histories, self.long_len + self.max_len)
         batch = {name: t[:, self.long_len :] for name, t in full.items()}

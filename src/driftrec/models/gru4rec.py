@@ -73,6 +73,3 @@ class GRU4Rec(NeuralSequenceModel):
 
     def _build(self, n_items: int) -> GRU4RecNet:
         return GRU4RecNet(n_items, self.hidden, self.layers, self.dropout)
-
-    def _hidden(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.net_(batch)

@@ -1,7 +1,7 @@
 """What every neural sequence model shares: tensors from histories, the loss, scoring, state.
 
-A subclass only builds its network (`_build`) and says how the network turns a padded batch into
-hidden states (`_hidden`). Items are shifted by one inside the network so that 0 is padding;
+A subclass only builds its network (`_build`), whose forward pass turns a padded batch into
+hidden states (B, L, d). Items are shifted by one inside the network so that 0 is padding;
 sequences are left-padded, so the newest event is always the last position.
 """
 
@@ -45,11 +45,10 @@ def padded(
     the gaps computed from the rows (a window cut from a longer history keeps its real gaps)."""
     n = len(histories)
     keep = np.minimum(histories.lengths, length)
+    ends = histories.indptr[1:]
+    offsets, source = ragged_positions(ends - keep, ends)  # positions of the kept events
     rows = np.repeat(np.arange(n), keep)
-    offsets = np.concatenate([[0], np.cumsum(keep)[:-1]]) if n else np.zeros(0, np.int64)
-    within = np.arange(int(keep.sum())) - np.repeat(offsets, keep)  # 0..keep-1 per row
-    source = np.repeat(histories.indptr[1:] - keep, keep) + within  # event positions
-    cols = length - np.repeat(keep, keep) + within
+    cols = length - keep[rows] + np.arange(len(source)) - offsets[:-1][rows]
     if gaps is None:
         gaps = event_gaps(histories)
     out = {name: np.zeros((n, length), np.int64) for name in ("items", "times", "events")}
@@ -137,7 +136,7 @@ class NeuralSequenceModel(Recommender):
 
     def _hidden(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, L, d) hidden state at every position of a padded batch."""
-        raise NotImplementedError
+        return self.net_(batch)
 
     def _item_embeddings(self) -> torch.Tensor:
         """(n_items + 1, d) output embeddings; row 0 is padding."""

@@ -155,9 +155,6 @@ class SASRec(NeuralSequenceModel):
             self.event_embedding,
         )
 
-    def _hidden(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.net_(batch)
-
     def attention(self, histories: Histories) -> list[torch.Tensor]:
         """Attention weights of every layer for these histories: each (n, heads, L, L), row -1 is
         the position that produced the recommendation. Which past events drove it is the last
