@@ -470,3 +470,17 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (out / "data" / "manifest.json").is_file()
     assert len(Dataset.load(out / "data").user_ids) == 60
     assert re.search(r"results\.json written under", flat(stdout))
+
+
+def test_recommend_with_the_fused_model_reports_its_drift_gate(
+    data_dir: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    out = tmp_path / "fused"
+    ok(cli("train", data_dir, "-m", "fused", "-o", out, *TINY_SASREC, "-p", "long_len=20"))
+    users = [str(u) for u in dataset.user_ids[:2]]
+    stdout = ok(cli("recommend", out, "--user", users[0], "--user", users[1], "-k", "2"))
+    weights = re.findall(r"(\S+): short-term weight (\d\.\d\d)", flat(stdout))
+    assert [w[0] for w in weights] == users
+    assert all(0.0 <= float(w[1]) <= 1.0 for w in weights)
+    stdout = ok(cli("recommend", out, "--items", str(dataset.item_ids[0]), "-k", "2"))
+    assert "the given items: short-term weight" in flat(stdout)

@@ -313,13 +313,20 @@ def recommend(
     recommender = models.load(model_dir)
     if bool(user) == (items is not None):
         raise ValueError("give --user (one or more) or --items, not both or neither")
-    if items is not None:
-        sequence = [i.strip() for i in items.split(",") if i.strip()]
-        recs = recommender.recommend(sequences=[sequence], k=k, exclude_seen=not include_seen)
-    else:
-        recs = recommender.recommend(user, k=k, exclude_seen=not include_seen)
+    query: dict[str, Any] = (
+        {"sequences": [[i.strip() for i in items.split(",") if i.strip()]]}
+        if items is not None
+        else {"users": user}
+    )
+    recs = recommender.recommend(**query, k=k, exclude_seen=not include_seen)
     catalog = _catalog_of(model_dir)
     console.print(recommendations_table(recs, catalog))
+    gate = getattr(recommender, "gate", None)
+    if gate is not None:  # the long + short model says how much the recent window decided
+        weights = gate(recommender.query_histories(**query))
+        names = user or ["the given items"]
+        for name, weight in zip(names, weights, strict=True):
+            console.print(f"{name}: short-term weight {weight:.2f} (near 1: interest has moved)")
 
 
 def _catalog_of(model_dir: Path) -> Dataset | None:

@@ -142,21 +142,9 @@ class Recommender(ABC):
     ) -> Recommendations:
         """Top-``k`` items for known ``users`` (external ids) or for raw ``sequences`` of external
         item ids (oldest first), e.g. a new user's session. Unknown items in a sequence raise."""
-        if (users is None) == (sequences is None):
-            raise ValueError("pass exactly one of users= or sequences=")
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        if users is not None:
-            histories = self.histories_for(users)
-        else:
-            index = pd.Index(self.item_ids_)
-            rows = []
-            for seq in sequences:
-                found = index.get_indexer([str(i) for i in seq])
-                if (found < 0).any():
-                    raise KeyError(f"unknown item id {str(seq[int(np.argmax(found < 0))])!r}")
-                rows.append(found)
-            histories = Histories.from_sequences(rows)
+        histories = self.query_histories(users, sequences)
         scores = self.score(histories).astype(np.float32, copy=False)
         if exclude_seen:
             mask_seen(scores, histories)
@@ -167,6 +155,26 @@ class Recommender(ABC):
             items=best,
             users=None if users is None else [str(u) for u in users],
         )
+
+    def query_histories(
+        self,
+        users: Sequence[str] | None = None,
+        sequences: Sequence[Sequence[str]] | None = None,
+    ) -> Histories:
+        """The batch `recommend` scores: known users' training histories, or raw sequences of
+        external item ids (oldest first). Unknown ids raise KeyError naming the first one."""
+        if (users is None) == (sequences is None):
+            raise ValueError("pass exactly one of users= or sequences=")
+        if users is not None:
+            return self.histories_for(users)
+        index = pd.Index(self.item_ids_)
+        rows = []
+        for seq in sequences:
+            found = index.get_indexer([str(i) for i in seq])
+            if (found < 0).any():
+                raise KeyError(f"unknown item id {str(seq[int(np.argmax(found < 0))])!r}")
+            rows.append(found)
+        return Histories.from_sequences(rows)
 
     def histories_for(self, users: Sequence[str]) -> Histories:
         """Training histories of known users, by external id."""
