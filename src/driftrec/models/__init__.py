@@ -75,4 +75,18 @@ def load(path: str | Path) -> Recommender:
     return _CLASSES[config["model"]].load(path)
 
 
-__all__ = ["MODELS", "Recommendations", "Recommender", "create", "load"]
+__all__ = [
+    "ALS",
+    "BPR",
+    "MODELS",
+    "BiasBaseline",
+    "FusedInterest",
+    "GRU4Rec",
+    "ItemKNN",
+    "Popularity",
+    "Recommendations",
+    "Recommender",
+    "SASRec",
+    "create",
+    "load",
+]
