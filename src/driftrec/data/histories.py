@@ -54,6 +54,10 @@ class Histories:
         """Number of events in each row."""
         return np.diff(self.indptr)
 
+    def event_rows(self) -> np.ndarray:
+        """(nnz,) the row of every event, to index a (n, n_items) matrix by (row, item)."""
+        return np.repeat(np.arange(len(self)), self.lengths)
+
     def row(self, i: int) -> np.ndarray:
         """Item indices of row ``i``, oldest first."""
         return self.items[self.indptr[i] : self.indptr[i + 1]]

@@ -35,6 +35,16 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.histories)
 
+    def target_rows(self) -> np.ndarray:
+        """(n_targets,) the evaluation row of every target."""
+        return np.repeat(np.arange(len(self)), np.diff(self.target_indptr))
+
+    def target_matrix(self, n_items: int) -> np.ndarray:
+        """(n, n_items) boolean: which items are targets of each row."""
+        dense = np.zeros((len(self), n_items), bool)
+        dense[self.target_rows(), self.target_items] = True
+        return dense
+
     def targets(self, i: int) -> np.ndarray:
         return self.target_items[self.target_indptr[i] : self.target_indptr[i + 1]]
 

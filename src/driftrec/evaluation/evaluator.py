@@ -47,13 +47,6 @@ def category_matrix(dataset: Dataset) -> np.ndarray | None:
     return matrix
 
 
-def _target_matrix(batch: EvalSet, n_items: int) -> np.ndarray:
-    """(len(batch), n_items) boolean: which items are targets of each row."""
-    dense = np.zeros((len(batch), n_items), bool)
-    dense[np.repeat(np.arange(len(batch)), np.diff(batch.target_indptr)), batch.target_items] = True
-    return dense
-
-
 def evaluate(
     model: Recommender,
     eval_set: EvalSet,
@@ -86,13 +79,12 @@ def evaluate(
     for lo in track(batches, len(batches), f"evaluating {model.name}", progress):
         batch = eval_set.take(np.arange(lo, min(lo + batch_size, len(eval_set))))
         histories = batch.histories
-        targets = _target_matrix(batch, n_items)
+        targets = batch.target_matrix(n_items)
         scores = model.score(histories).astype(np.float32, copy=True)
         if exclude_seen:
             mask_seen(scores, histories)
             before = targets.sum()
-            seen = np.repeat(np.arange(len(batch)), histories.lengths)
-            targets[seen, histories.items] = False
+            targets[histories.event_rows(), histories.items] = False
             dropped_targets += int(before - targets.sum())
         n_targets = targets.sum(axis=1)
         keep = n_targets > 0
@@ -140,8 +132,7 @@ def _rating_metrics(model: Recommender, eval_set: EvalSet, train: Dataset) -> di
     rating_code = train.event_types.index("rating")
     if not (train.events["event"].to_numpy() == rating_code).any():
         return {}
-    rows = np.repeat(np.arange(len(eval_set)), np.diff(eval_set.target_indptr))
-    predicted = predict(eval_set.histories.take(rows), eval_set.target_items)
+    predicted = predict(eval_set.histories.take(eval_set.target_rows()), eval_set.target_items)
     return {
         "RMSE": m.rmse(predicted, eval_set.target_values),
         "MAE": m.mae(predicted, eval_set.target_values),

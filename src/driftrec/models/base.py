@@ -57,8 +57,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 def mask_seen(scores: np.ndarray, histories: Histories) -> None:
     """Set the score of every item already in a row's history to -inf, in place."""
-    rows = np.repeat(np.arange(len(histories)), histories.lengths)
-    scores[rows, histories.items] = -np.inf
+    scores[histories.event_rows(), histories.items] = -np.inf
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,8 @@ class BiasBaseline(Recommender):
 
     def user_bias(self, histories: Histories) -> np.ndarray:
         """(n,) each row's bias from the ratings in its history."""
-        rows = np.repeat(np.arange(len(histories)), histories.lengths)
         residual = histories.values - self.mean_ - self.item_bias_[histories.items]
-        total = np.bincount(rows, residual, len(histories))
+        total = np.bincount(histories.event_rows(), residual, len(histories))
         return (total / (histories.lengths + self.reg_user)).astype(np.float32)
 
     def predict_ratings(self, histories: Histories, items: np.ndarray) -> np.ndarray:

@@ -93,8 +93,8 @@ def _length_batches(histories: Histories, batch_size: int) -> list[np.ndarray]:
 
 def _seen_index(histories: Histories) -> tuple[torch.Tensor, torch.Tensor]:
     """(row, item) index of every history event, for masking or biasing a score matrix."""
-    rows = np.repeat(np.arange(len(histories)), histories.lengths)
-    return torch.from_numpy(rows), torch.from_numpy(histories.items.astype(np.int64))
+    rows = torch.from_numpy(histories.event_rows())
+    return rows, torch.from_numpy(histories.items.astype(np.int64))
 
 
 def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -252,9 +252,7 @@ class NeuralSequenceModel(Recommender):
             k = min(k, scores.shape[1])  # a catalog smaller than k
             discounts = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
             scores[_seen_index(part.histories)] = -torch.inf
-            targets = torch.zeros(scores.shape, dtype=torch.bool)
-            n_targets = np.diff(part.target_indptr)
-            targets[np.repeat(np.arange(len(part)), n_targets), part.target_items] = True
+            targets = torch.from_numpy(part.target_matrix(scores.shape[1]))
             top = torch.topk(scores, k, dim=1).indices
             hits = targets.gather(1, top).float()
             ideal = torch.cumsum(discounts, 0)[torch.clamp(targets.sum(1), 1, k) - 1]
