@@ -35,7 +35,12 @@ def _small() -> Dataset:
         text=[None, "q", "great", None, None],
     )
     items = pd.DataFrame(
-        {"item": ["a", "b", "c"], "title": ["A", "B", None], "categories": ["x|y", ["z"], None]}
+        {
+            "item": ["a", "b", "c"],
+            "title": ["A", "B", None],
+            "categories": ["x|y", ["z"], None],
+            "tags": [None, "fun|old", ["new"]],
+        }
     )
     users = pd.DataFrame({"user": ["u1", "u2", "zz"], "age": [30, 40, 50]})
     return Dataset.from_frames(events, items, name="small", info={"source": "hand"}, users=users)
@@ -295,6 +300,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert back.items["title"].tolist() == ["A", "B", ""]
     assert back.items["categories"].tolist() == [["x", "y"], ["z"], []]
     assert all(isinstance(c, list) for c in back.items["categories"])
+    assert back.items["tags"].tolist() == [[], ["fun", "old"], ["new"]]
     assert back.event_types == ds.event_types
     assert back.name == "small"
     assert back.info == {"source": "hand"}

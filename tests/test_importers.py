@@ -233,14 +233,15 @@ def test_parquet_import_handles_types(tmp_path: Path) -> None:
 def test_item_catalog_splits_categories_and_reports_duplicates(tmp_path: Path) -> None:
     path = write(
         tmp_path / "items.csv",
-        'item_id,name,description,tags\nA,Lamp,"A lamp, bright",home|light\n'
-        'B,Desk,,office\nA,Again,,x\nC,Chair,,"seat, office"\n',
+        'item_id,name,description,genre,tags\nA,Lamp,"A lamp, bright",home|light,warm\n'
+        'B,Desk,,office,\nA,Again,,x,\nC,Chair,,"seat, office",wood|oak\n',
     )
     items, report = read_items(path)
     assert items["item"].tolist() == ["A", "B", "C"]
     assert items["title"].tolist() == ["Lamp", "Desk", "Chair"]
     assert items["text"].tolist() == ["A lamp, bright", "", ""]
     assert items["categories"].tolist() == [["home", "light"], ["office"], ["seat", "office"]]
+    assert items["tags"].tolist() == [["warm"], [], ["wood", "oak"]]
     assert report.skipped == {"duplicate_item": 1} and report.examples[0].line == 4
 
 

@@ -248,7 +248,7 @@ def test_score_for_unknown_users(name: str, fitted) -> None:
         np.array([UNKNOWN_USER]),
     )
     unknown_scores = model.score(as_unknown)[0]
-    if name in ("itemknn", "pop", "recent-pop", "bias", "sasrec", "gru4rec", "fused"):
+    if name in ("itemknn", "pop", "recent-pop", "bias", "content", "sasrec", "gru4rec", "fused"):
         # These ignore the user index: identical to the known user's scores. (The neural models'
         # behaviour after real training is checked in tests/test_neural.py.)
         np.testing.assert_allclose(unknown_scores, model.score(known)[0], rtol=1e-6)

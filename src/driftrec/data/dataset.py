@@ -5,7 +5,7 @@ is a directory (see docs/data-format.md):
 
     manifest.json   format version, name, counts, event types, provenance, import report
     events.parquet  user, item, timestamp, event, value, text (integer ids, time-ordered per user)
-    items.parquet   item_id, title, text, categories          (row i describes item index i)
+    items.parquet   item_id, title, text, categories, tags       (row i describes item index i)
     users.parquet   user_id, then any user attributes          (row i is user index i)
 """
 
@@ -39,7 +39,8 @@ DEFAULT_EVENT_TYPES: tuple[str, ...] = (
 )
 
 RAW_EVENT_COLUMNS = ("user", "item", "timestamp", "event", "value", "text")
-ITEM_COLUMNS = ("title", "text", "categories")
+ITEM_COLUMNS = ("title", "text", "categories", "tags")
+LIST_COLUMNS = ("categories", "tags")  # lists of strings ("a|b" strings are split on import)
 
 
 def _id_column(column: pd.Series) -> np.ndarray:
@@ -77,7 +78,7 @@ class Dataset:
     #                       event int8, value float32, text object (str or None)
     user_ids: np.ndarray  # (n_users,) object: index -> external user id (str)
     item_ids: np.ndarray  # (n_items,) object: index -> external item id (str)
-    items: pd.DataFrame  # (n_items rows) title, text, categories (list[str])
+    items: pd.DataFrame  # (n_items rows) title, text, categories, tags (list[str] each)
     users: pd.DataFrame = field(default_factory=pd.DataFrame)  # (n_users rows) optional attributes
     event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
     name: str = "dataset"
@@ -170,7 +171,7 @@ class Dataset:
             values = np.full(len(item_ids), None, dtype=object)
             if col in catalog:
                 values[position] = catalog[col].to_numpy(object)
-            if col == "categories":
+            if col in LIST_COLUMNS:
                 values = _list_array([_as_categories(v) for v in values])
             else:
                 values = np.array(["" if v is None or v != v else str(v) for v in values], object)
@@ -291,7 +292,8 @@ class Dataset:
         self.events.to_parquet(path / "events.parquet", index=False)
         items = self.items.copy()
         items.insert(0, "item_id", self.item_ids.astype(str))
-        items["categories"] = items["categories"].map(list)
+        for col in LIST_COLUMNS:
+            items[col] = items[col].map(list)
         items.to_parquet(path / "items.parquet", index=False)
         users = self.users.copy()
         users.insert(0, "user_id", self.user_ids.astype(str))
@@ -340,7 +342,12 @@ class Dataset:
                 {
                     "title": items["title"].to_numpy(object),
                     "text": items["text"].to_numpy(object),
-                    "categories": _list_array([list(c) for c in items["categories"]]),
+                    **{
+                        col: _list_array(
+                            [list(c) for c in items[col]] if col in items else [[]] * len(items)
+                        )
+                        for col in LIST_COLUMNS
+                    },
                 }
             ),
             event_types=tuple(manifest["event_types"]),

@@ -46,7 +46,8 @@ ITEM_COLUMN_DEFAULTS: dict[str, tuple[str, ...]] = {
     "item": EVENT_COLUMN_DEFAULTS["item"],
     "title": ("title", "name", "product_name", "item_name"),
     "text": ("text", "description", "desc", "overview", "summary", "plot"),
-    "categories": ("categories", "category", "genres", "genre", "tags"),
+    "categories": ("categories", "category", "genres", "genre"),
+    "tags": ("tags", "keywords", "labels"),
 }
 SEPARATORS = (",", "\t", ";", "|")
 # Seconds per unit; "auto" picks the unit from the median magnitude (see `timestamp_unit_for`).
@@ -615,7 +616,7 @@ def split_categories(value: object) -> list[str]:
 def items_from_table(
     table: RawTable, columns: Mapping[str, str] | None = None
 ) -> tuple[pd.DataFrame, ImportReport]:
-    """Convert a `RawTable` into a raw items frame (item, title, text, categories)."""
+    """Convert a `RawTable` into a raw items frame (item, title, text, categories, tags)."""
     fields = _resolve_columns(table, columns, ITEM_COLUMN_DEFAULTS, ("item",))
     frame = table.frame
     n = len(frame)
@@ -637,20 +638,20 @@ def items_from_table(
         values[pd.isna(values)] = ""
         return values
 
-    categories = np.empty(int(keep.sum()), dtype=object)
-    raw_categories = (
-        frame[fields["categories"]].to_numpy(object)[keep]
-        if "categories" in fields
-        else np.full(n, None, object)[keep]
-    )
-    for i, value in enumerate(raw_categories):
-        categories[i] = split_categories(value)
+    def list_column(name: str) -> np.ndarray:
+        raw = frame[fields[name]].to_numpy(object) if name in fields else np.full(n, None, object)
+        values = np.empty(int(keep.sum()), dtype=object)
+        for i, value in enumerate(raw[keep]):
+            values[i] = split_categories(value)
+        return values
+
     items = pd.DataFrame(
         {
             "item": _object_series(item[keep]),
             "title": _object_series(text_column("title")),
             "text": _object_series(text_column("text")),
-            "categories": _object_series(categories),
+            "categories": _object_series(list_column("categories")),
+            "tags": _object_series(list_column("tags")),
         }
     )
     report = table.report()
@@ -665,7 +666,7 @@ def read_items(
     sep: str | None = None,
     encoding: str = "utf-8",
 ) -> tuple[pd.DataFrame, ImportReport]:
-    """Read an item catalog (.csv/.tsv/.txt or .parquet): item, title, text, categories.
+    """Read an item catalog (.csv/.tsv/.txt or .parquet): item, title, text, categories, tags.
 
     ``columns`` maps our fields to the file's columns; the rest are found by the defaults in
     `ITEM_COLUMN_DEFAULTS`. Rows without an item id and repeated ids (the first one is kept) are

@@ -8,6 +8,7 @@ from typing import Any
 
 from driftrec.models.base import Recommendations, Recommender, read_config
 from driftrec.models.bias import BiasBaseline
+from driftrec.models.content import ContentBased
 from driftrec.models.factorization import ALS, BPR
 from driftrec.models.fused import FusedInterest
 from driftrec.models.gru4rec import GRU4Rec
@@ -17,7 +18,17 @@ from driftrec.models.sasrec import SASRec
 
 _CLASSES: dict[str, type[Recommender]] = {
     cls.name: cls
-    for cls in (Popularity, ItemKNN, BPR, ALS, BiasBaseline, SASRec, GRU4Rec, FusedInterest)
+    for cls in (
+        Popularity,
+        ItemKNN,
+        BPR,
+        ALS,
+        BiasBaseline,
+        ContentBased,
+        SASRec,
+        GRU4Rec,
+        FusedInterest,
+    )
 }
 
 # Names the CLI accepts; "recent-pop" is popularity over the latest 10% of training events.
@@ -28,6 +39,7 @@ MODELS: dict[str, Callable[..., Recommender]] = {
     "bpr": BPR,
     "als": ALS,
     "bias": BiasBaseline,
+    "content": ContentBased,
     "sasrec": SASRec,
     "gru4rec": GRU4Rec,
     "fused": FusedInterest,
@@ -80,6 +92,7 @@ __all__ = [
     "BPR",
     "MODELS",
     "BiasBaseline",
+    "ContentBased",
     "FusedInterest",
     "GRU4Rec",
     "ItemKNN",

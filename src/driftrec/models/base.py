@@ -137,14 +137,32 @@ class Recommender(ABC):
         k: int = 10,
         *,
         sequences: Sequence[Sequence[str]] | None = None,
+        text: str | None = None,
+        text_weight: float = 0.5,
         exclude_seen: bool = True,
     ) -> Recommendations:
-        """Top-``k`` items for known ``users`` (external ids) or for raw ``sequences`` of external
-        item ids (oldest first), e.g. a new user's session. Unknown items in a sequence raise."""
+        """Top-``k`` items for known ``users`` (external ids), for raw ``sequences`` of external
+        item ids (oldest first, e.g. a new user's session), or for a free-text interest.
+
+        ``text`` alone ranks items by how close their text is to the sentence; given with users
+        or sequences, each row's scores and the text's are standardised and mixed, the text
+        weighing ``text_weight``. Only models that read item text accept it. Unknown ids raise."""
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        histories = self.query_histories(users, sequences)
-        scores = self.score(histories).astype(np.float32, copy=False)
+        if not 0.0 <= text_weight <= 1.0:
+            raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
+        if text is not None and users is None and sequences is None:
+            histories = Histories.from_sequences([[]])
+            scores = self.text_scores([text])
+        else:
+            histories = self.query_histories(users, sequences)
+            scores = self.score(histories).astype(np.float32, copy=False)
+            if text is not None:
+                from_text = np.repeat(self.text_scores([text]), len(histories), axis=0)
+                scores = (1 - text_weight) * _standardise(scores) + text_weight * _standardise(
+                    from_text
+                )
+        scores = scores.astype(np.float32, copy=False)
         if exclude_seen:
             mask_seen(scores, histories)
         best = top_k(scores, k)
@@ -154,6 +172,35 @@ class Recommender(ABC):
             items=best,
             users=None if users is None else [str(u) for u in users],
         )
+
+    def _text_space(self) -> tuple[str, np.ndarray] | None:
+        """For models that read text: the language model and the (n_items, dim) embeddings of
+        the item texts in its space."""
+        return None
+
+    def text_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), n_items) cosine similarity of each text to every item's text, in the
+        language model's space: a free-text interest ranks items with no history at all."""
+        space = self._text_space()
+        if space is None:
+            raise ValueError(
+                f"model {self.name!r} does not read text: use 'content', or a sequence model"
+                " trained with features='text'"
+            )
+        from driftrec.text import TextEncoder
+
+        text_model, vectors = space
+        return TextEncoder(text_model, progress=False).encode(list(texts)) @ vectors.T
+
+    def _new_item_ids(self, item_ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """Checked ids of items to add to the catalog: as many as texts, none known or repeated."""
+        ids = [str(i) for i in item_ids]
+        if len(ids) != len(texts):
+            raise ValueError(f"{len(ids)} item ids but {len(texts)} texts")
+        clash = set(ids) & set(self.item_ids_.tolist()) or {i for i in ids if ids.count(i) > 1}
+        if clash:
+            raise ValueError(f"item id {sorted(clash)[0]!r} is already in the catalog or repeated")
+        return np.asarray(ids, dtype=object)
 
     def query_histories(
         self,
@@ -233,6 +280,14 @@ class Recommender(ABC):
         model.history_ = Histories(**{f: state.pop(f"history.{f}") for f in _HISTORY_FIELDS})
         model._set_state(state)
         return model
+
+
+def _standardise(scores: np.ndarray) -> np.ndarray:
+    """Each row shifted and scaled to mean 0 and standard deviation 1, so two scorers mix."""
+    finite = np.where(np.isfinite(scores), scores, np.nan)
+    mean = np.nanmean(finite, axis=1, keepdims=True)
+    std = np.nanstd(finite, axis=1, keepdims=True)
+    return (scores - mean) / np.where(std > 0, std, 1.0)
 
 
 def read_config(path: Path) -> dict[str, Any]:

@@ -15,18 +15,20 @@ import torch
 from torch import nn
 
 from driftrec.data.histories import Histories
+from driftrec.models.items import ItemEmbedding
 from driftrec.models.neural import NeuralSequenceModel, padded, training_windows
 from driftrec.models.sasrec import SASRecNet
+from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
 
 class FusedNet(nn.Module):
     def __init__(
-        self, n_items: int, d: int, layers: int, heads: int, max_len: int, dropout: float
+        self, item_emb: ItemEmbedding, d: int, layers: int, heads: int, max_len: int, dropout: float
     ) -> None:
         super().__init__()
-        self.short = SASRecNet(n_items, d, layers, heads, max_len, dropout, False, False)
-        self.item_emb = self.short.item_emb  # output layer shared with the short side
-        self.long_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
+        self.short = SASRecNet(item_emb, d, layers, heads, max_len, dropout, False, False)
+        self.item_emb = item_emb  # output layer shared with the short side
+        self.long_emb = nn.Embedding(item_emb.ids.num_embeddings, d, padding_idx=0)
         self.long_proj = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
         self.gate = nn.Linear(2 * d, 1)
         self.drop = nn.Dropout(dropout)
@@ -62,6 +64,9 @@ class FusedInterest(NeuralSequenceModel):
         long_len: int = 200,
         dropout: float = 0.2,
         repeat_bias: bool = True,
+        features: str = "none",
+        text_model: str = DEFAULT_TEXT_MODEL,
+        id_dropout: float = 0.1,
         loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
@@ -80,8 +85,8 @@ class FusedInterest(NeuralSequenceModel):
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self._configure(locals())
 
-    def _build(self, n_items: int) -> FusedNet:
-        return FusedNet(n_items, self.hidden, self.layers, self.heads, self.max_len, self.dropout)
+    def _build(self, item_emb: ItemEmbedding) -> FusedNet:
+        return FusedNet(item_emb, self.hidden, self.layers, self.heads, self.max_len, self.dropout)
 
     def _batch(self, histories: Histories) -> dict[str, torch.Tensor]:
         full = padded(histories, self.long_len + self.max_len)

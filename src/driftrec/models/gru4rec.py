@@ -10,19 +10,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from driftrec.models.items import ItemEmbedding
 from driftrec.models.neural import NeuralSequenceModel
+from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
 
 class GRU4RecNet(nn.Module):
-    def __init__(self, n_items: int, d: int, layers: int, dropout: float) -> None:
+    def __init__(self, item_emb: ItemEmbedding, d: int, layers: int, dropout: float) -> None:
         super().__init__()
-        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
+        self.item_emb = item_emb
         self.drop = nn.Dropout(dropout)
         self.gru = nn.GRU(
             d, d, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
         )
         self.ln_f = nn.LayerNorm(d)
-        nn.init.normal_(self.item_emb.weight, std=0.02)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         items = batch["items"]  # (B, L), left-padded
@@ -55,6 +56,9 @@ class GRU4Rec(NeuralSequenceModel):
         max_len: int = 50,
         dropout: float = 0.2,
         repeat_bias: bool = True,
+        features: str = "none",
+        text_model: str = DEFAULT_TEXT_MODEL,
+        id_dropout: float = 0.1,
         loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
@@ -71,5 +75,5 @@ class GRU4Rec(NeuralSequenceModel):
     ) -> None:
         self._configure(locals())
 
-    def _build(self, n_items: int) -> GRU4RecNet:
-        return GRU4RecNet(n_items, self.hidden, self.layers, self.dropout)
+    def _build(self, item_emb: ItemEmbedding) -> GRU4RecNet:
+        return GRU4RecNet(item_emb, self.hidden, self.layers, self.dropout)

@@ -1,14 +1,17 @@
 """What every neural sequence model shares: tensors from histories, the loss, scoring, state.
 
-A subclass only builds its network (`_build`), whose forward pass turns a padded batch into
-hidden states (B, L, d). Items are shifted by one inside the network so that 0 is padding;
-sequences are left-padded, so the newest event is always the last position.
+A subclass only builds its network (`_build`) around the shared item table (`ItemEmbedding`),
+whose forward pass turns a padded batch into hidden states (B, L, d). Items are shifted by one
+inside the network so that 0 is padding; sequences are left-padded, so the newest event is always
+the last position. With ``features="text"`` (or ``"multihot"``) item vectors also carry the item's
+content, so items without training events can be ranked and `add_items` grows the catalog.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -19,8 +22,10 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories, ragged_positions
 from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender
+from driftrec.models.items import ItemEmbedding
 from driftrec.models.training import TrainConfig, TrainLog, fit_network, set_threads
 
+FEATURE_KINDS = ("none", "text", "multihot")  # item content the item table adds to the id
 N_TIME_BUCKETS = 24  # log2 buckets of the gap to the previous event, in minutes
 
 
@@ -115,10 +120,14 @@ def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 class NeuralSequenceModel(Recommender):
     """Base of the neural models: trains with `fit_network`, scores the last position."""
 
+    hidden: int
     max_len: int
     repeat_bias: bool
     loss: str
     negatives: int
+    features: str
+    text_model: str
+    id_dropout: float
     train_config: TrainConfig
 
     def _configure(self, params: dict[str, Any]) -> None:
@@ -126,12 +135,16 @@ class NeuralSequenceModel(Recommender):
         params = {k: v for k, v in params.items() if k not in ("self", "__class__")}
         if params.get("loss", "auto") not in ("auto", "ce", "sampled"):
             raise ValueError(f"loss must be 'auto', 'ce' or 'sampled', got {params['loss']!r}")
+        if params.get("features", "none") not in FEATURE_KINDS:
+            raise ValueError(
+                f"features must be one of {', '.join(FEATURE_KINDS)}, got {params['features']!r}"
+            )
         for key, value in params.items():
             setattr(self, key, value)
         names = {f.name for f in fields(TrainConfig)}
         self.train_config = TrainConfig(**{k: v for k, v in params.items() if k in names})
 
-    def _build(self, n_items: int) -> nn.Module:
+    def _build(self, item_emb: ItemEmbedding) -> nn.Module:
         raise NotImplementedError
 
     def _hidden(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -151,9 +164,16 @@ class NeuralSequenceModel(Recommender):
 
     # ------------------------------------------------------------------ learning
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
-        torch.manual_seed(self.train_config.seed)
-        self.net_ = self._network(dataset.n_items)
         counts = np.bincount(self.history_.items, minlength=dataset.n_items).astype(np.float64)
+        features = None
+        if self.features != "none":
+            from driftrec.text import item_features
+
+            features = torch.from_numpy(
+                item_features(dataset, self.features, self.text_model, progress=self.progress)
+            )
+        torch.manual_seed(self.train_config.seed)
+        self.net_ = self._network(dataset.n_items, features, torch.from_numpy(counts > 0))
         # Sampling distribution for sampled softmax: popularity^0.75, as in word2vec.
         q = np.concatenate([[0.0], (counts + 1.0) ** 0.75])
         self.sample_probs_ = torch.from_numpy(q / q.sum()).float()
@@ -177,11 +197,48 @@ class NeuralSequenceModel(Recommender):
             return self.loss
         return "ce" if self.n_items <= 4 * self.negatives else "sampled"
 
-    def _network(self, n_items: int) -> nn.Module:
-        """The subclass's network plus the learned repeat bias (0 and frozen when disabled)."""
-        net = self._build(n_items)
+    def _network(
+        self, n_items: int, features: torch.Tensor | None = None, known: torch.Tensor | None = None
+    ) -> nn.Module:
+        """The subclass's network plus the learned repeat bias (0 and frozen when disabled).
+
+        ``features`` (n_items, f) are the frozen item contents; ``known`` (n_items,) marks items
+        with training events, the only ones whose id embedding is trained."""
+        item_emb = ItemEmbedding(n_items, self.hidden, features, known, self.id_dropout)
+        net = self._build(item_emb)
         net.repeat_bias = nn.Parameter(torch.zeros(()), requires_grad=self.repeat_bias)
         return net
+
+    def add_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> Self:
+        """Grow the catalog without retraining: new items get no id embedding and are ranked from
+        their text alone (zero-shot). Needs ``features="text"``; ids must be new."""
+        if self.features != "text":
+            raise ValueError(f"add_items needs features='text'; this model has {self.features!r}")
+        ids = self._new_item_ids(item_ids, texts)
+        from driftrec.text import TextEncoder
+
+        vectors = TextEncoder(self.text_model, progress=self.progress).encode(list(texts))
+        old = self.net_.state_dict()
+        item_emb = self.net_.item_emb
+        features = torch.cat([item_emb.features[1:], torch.from_numpy(vectors)])
+        known = torch.cat([item_emb.known[1:] > 0, torch.zeros(len(ids), dtype=torch.bool)])
+        self.net_ = self._network(len(features), features, known)
+        grown = self.net_.state_dict()
+        for name, tensor in grown.items():  # copy every trained weight; new item rows stay 0
+            if tensor.shape == old[name].shape:
+                tensor.copy_(old[name])
+            else:
+                tensor.zero_()[: len(old[name])] = old[name]
+        self.net_.load_state_dict(grown)
+        self.net_.eval()
+        self.item_ids_ = np.concatenate([self.item_ids_, ids])
+        self.sample_probs_ = torch.cat([self.sample_probs_, torch.zeros(len(ids))])
+        return self
+
+    def _text_space(self) -> tuple[str, np.ndarray] | None:
+        if self.features != "text":
+            return None
+        return self.text_model, self.net_.item_emb.features[1:].numpy()
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Cross-entropy of the next item at every non-padded position.
@@ -264,10 +321,19 @@ class NeuralSequenceModel(Recommender):
     def _get_state(self) -> dict[str, np.ndarray]:
         state = {f"net.{k}": v.detach().numpy() for k, v in self.net_.state_dict().items()}
         state["sample_probs"] = self.sample_probs_.numpy()
+        item_emb = self.net_.item_emb
+        if item_emb.adapter is not None:  # frozen content is not a parameter: saved apart
+            state["item_features"] = item_emb.features[1:].numpy()
+            state["item_known"] = item_emb.known[1:].numpy()
         return state
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.net_ = self._network(len(state["sample_probs"]) - 1)
+        features, known = state.pop("item_features", None), state.pop("item_known", None)
+        self.net_ = self._network(
+            len(state["sample_probs"]) - 1,
+            None if features is None else torch.from_numpy(features),
+            None if known is None else torch.from_numpy(known) > 0,
+        )
         weights = {k[4:]: torch.from_numpy(v) for k, v in state.items() if k.startswith("net.")}
         self.net_.load_state_dict(weights)
         self.net_.eval()

@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from driftrec.data.histories import Histories
+from driftrec.models.items import ItemEmbedding
 from driftrec.models.neural import N_TIME_BUCKETS, NeuralSequenceModel, padded
+from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
 
 class CausalSelfAttention(nn.Module):
@@ -67,7 +69,7 @@ class Block(nn.Module):
 class SASRecNet(nn.Module):
     def __init__(
         self,
-        n_items: int,
+        item_emb: ItemEmbedding,
         d: int,
         layers: int,
         heads: int,
@@ -78,7 +80,7 @@ class SASRecNet(nn.Module):
         n_event_types: int = 128,
     ) -> None:
         super().__init__()
-        self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
+        self.item_emb = item_emb
         self.pos_emb = nn.Embedding(max_len, d)
         self.time_emb = nn.Embedding(N_TIME_BUCKETS, d, padding_idx=0) if time_embedding else None
         self.event_emb = (
@@ -87,7 +89,7 @@ class SASRecNet(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(layers))
         self.ln_f = nn.LayerNorm(d)
-        for emb in (self.item_emb, self.pos_emb, self.time_emb, self.event_emb):
+        for emb in (self.pos_emb, self.time_emb, self.event_emb):
             if emb is not None:  # small, like the item embedding, so no input drowns the others
                 nn.init.normal_(emb.weight, std=0.02)
 
@@ -125,6 +127,9 @@ class SASRec(NeuralSequenceModel):
         time_embedding: bool = False,
         event_embedding: bool = False,
         repeat_bias: bool = True,
+        features: str = "none",
+        text_model: str = DEFAULT_TEXT_MODEL,
+        id_dropout: float = 0.1,
         loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
@@ -143,9 +148,9 @@ class SASRec(NeuralSequenceModel):
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self._configure(locals())
 
-    def _build(self, n_items: int) -> SASRecNet:
+    def _build(self, item_emb: ItemEmbedding) -> SASRecNet:
         return SASRecNet(
-            n_items,
+            item_emb,
             self.hidden,
             self.layers,
             self.heads,

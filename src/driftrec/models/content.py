@@ -1,0 +1,144 @@
+"""Content-based recommendations from a pretrained language model: no training, no cold start.
+
+Every item's text (title, categories, description) and every behaviour text (search queries,
+reviews) is embedded in one space by the text encoder. A user's interest vector is the
+recency-weighted sum of what they consumed and wrote, each event weighing half as much per
+``half_life`` newer events (or ``half_life_days`` days when given); items rank by cosine
+similarity to it. Items that nobody has touched, and sentences such as "I recently watched a
+sci-fi movie", take part like everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from driftrec.data.dataset import Dataset
+from driftrec.data.histories import Histories, ragged_positions
+from driftrec.data.split import EvalSet
+from driftrec.models.base import Recommender
+from driftrec.text import DEFAULT_TEXT_MODEL, TextEncoder, item_texts
+
+DAY = 86_400.0
+
+
+class ContentBased(Recommender):
+    """Recency-weighted language-model interest vector, ranked by cosine similarity."""
+
+    name = "content"
+
+    def __init__(
+        self,
+        text_model: str = DEFAULT_TEXT_MODEL,
+        half_life: float = 20.0,
+        half_life_days: float | None = None,
+        text_weight: float = 1.0,
+        progress: bool = True,
+    ) -> None:
+        if half_life <= 0 or (half_life_days is not None and half_life_days <= 0):
+            raise ValueError("half_life and half_life_days must be positive")
+        self.text_model = text_model
+        self.half_life = half_life
+        self.half_life_days = half_life_days
+        self.text_weight = text_weight
+        self.progress = progress
+
+    def _encoder(self) -> TextEncoder:
+        return TextEncoder(self.text_model, progress=self.progress)
+
+    def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
+        encoder = self._encoder()
+        self.item_vectors_ = encoder.encode(item_texts(dataset))  # (n_items, dim)
+        ev = dataset.events
+        written = ev[ev["text"].notna()]  # searches and reviews, in time order
+        self.text_users_ = written["user"].to_numpy(np.int64)
+        self.text_times_ = written["timestamp"].to_numpy(np.int64)
+        self.text_vectors_ = (
+            encoder.encode(written["text"].astype(str).tolist())
+            if len(written)
+            else np.zeros((0, self.item_vectors_.shape[1]), np.float32)
+        )
+
+    # ------------------------------------------------------------------ answering
+    def interest(self, histories: Histories) -> np.ndarray:
+        """(n, dim) unit interest vector of each row (zero for a row with nothing to read)."""
+        n, n_items = len(histories), self.n_items
+        rows = histories.event_rows()
+        times = histories.timestamps
+        source = histories.items.astype(np.int64)  # column in [item vectors | text vectors]
+        text_rows, text_source = self._text_events(histories)
+        rows = np.concatenate([rows, text_rows])
+        times = np.concatenate([times, self.text_times_[text_source]])
+        source = np.concatenate([source, n_items + text_source])
+        scale = np.concatenate(
+            [np.ones(len(histories.items)), np.full(len(text_rows), self.text_weight)]
+        )
+        order = np.lexsort((times, rows))  # by row, then time
+        rows, times, source, scale = rows[order], times[order], source[order], scale[order]
+        counts = np.bincount(rows, minlength=n)
+        if self.half_life_days is None:
+            ends = np.cumsum(counts)
+            age = ends[rows] - 1 - np.arange(len(rows))  # events newer than this one
+            weights = 0.5 ** (age / self.half_life)
+        else:
+            newest = np.zeros(n, np.int64)
+            np.maximum.at(newest, rows, times)
+            weights = 0.5 ** ((newest[rows] - times) / (self.half_life_days * DAY))
+        mixing = sp.csr_matrix(
+            (weights * scale, (rows, source)), shape=(n, n_items + len(self.text_vectors_))
+        )
+        vectors = (
+            mixing[:, :n_items] @ self.item_vectors_ + mixing[:, n_items:] @ self.text_vectors_
+        )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+    def _text_events(self, histories: Histories) -> tuple[np.ndarray, np.ndarray]:
+        """(row, index into the text events) of every training-time text of each row's user,
+        up to the row's newest event (nothing written later leaks into an earlier query)."""
+        known = np.flatnonzero(histories.users >= 0)
+        if len(known) == 0 or len(self.text_users_) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        users = histories.users[known]
+        lo = np.searchsorted(self.text_users_, users, side="left")
+        hi = np.searchsorted(self.text_users_, users, side="right")
+        rows = np.repeat(known, hi - lo)
+        index = ragged_positions(lo, hi)[1].astype(np.int64)
+        lengths = histories.lengths[rows]
+        newest = np.where(lengths > 0, histories.timestamps[histories.indptr[rows + 1] - 1], 0)
+        keep = (lengths == 0) | (self.text_times_[index] <= newest)
+        return rows[keep], index[keep]
+
+    def score(self, histories: Histories) -> np.ndarray:
+        return self.interest(histories) @ self.item_vectors_.T
+
+    def _text_space(self) -> tuple[str, np.ndarray]:
+        return self.text_model, self.item_vectors_
+
+    def add_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> Self:
+        """Grow the catalog: new items are embedded and ranked like every other."""
+        ids = self._new_item_ids(item_ids, texts)
+        self.item_vectors_ = np.concatenate([self.item_vectors_, self._encoder().encode(texts)])
+        self.item_ids_ = np.concatenate([self.item_ids_, ids])
+        return self
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {
+            "item_vectors": self.item_vectors_,
+            "text_users": self.text_users_,
+            "text_times": self.text_times_,
+            "text_vectors": self.text_vectors_,
+        }
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.item_vectors_ = state["item_vectors"]
+        self.text_users_ = state["text_users"]
+        self.text_times_ = state["text_times"]
+        self.text_vectors_ = state["text_vectors"]
+
+
+__all__ = ["ContentBased"]
