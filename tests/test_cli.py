@@ -20,6 +20,7 @@ from driftrec.cli.main import app
 from driftrec.data.dataset import Dataset
 from driftrec.data.synthetic import SyntheticConfig, generate
 from driftrec.models import MODELS
+from driftrec.models import load as load_model
 
 SECRET_VAR = "DRIFTREC_TEST_CLI_SECRET"
 TINY_ALS = ["-p", "factors=8", "-p", "iterations=3"]
@@ -484,3 +485,80 @@ def test_recommend_with_the_fused_model_reports_its_drift_gate(
     assert all(0.0 <= float(w[1]) <= 1.0 for w in weights)
     stdout = ok(cli("recommend", out, "--items", str(dataset.item_ids[0]), "-k", "2"))
     assert "the given items: short-term weight" in flat(stdout)
+
+
+# ------------------------------------------------------------------------------ recommend --text
+COOKING_SENTENCE = "I want a cookbook with easy recipes for family dinners"
+
+
+@pytest.fixture(scope="module")
+def content_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "content"
+    ok(cli("train", data_dir, "-m", "content", "-o", out, "-p", "progress=false"))
+    return out
+
+
+def test_recommend_text_ranks_items_of_the_theme(content_dir: Path) -> None:
+    rows = table_rows(ok(cli("recommend", content_dir, "--text", COOKING_SENTENCE, "-k", "4")))
+    assert [row[1] for row in rows] == ["1", "2", "3", "4"]
+    assert all(row[0] == "query 0" for row in rows)
+    assert all("cooking" in row[5] for row in rows), rows  # the categories column
+    scores = [float(row[3]) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_recommend_text_mixes_with_a_user_or_items(content_dir: Path, dataset: Dataset) -> None:
+    user = str(dataset.user_ids[0])
+    by_user = table_rows(ok(cli("recommend", content_dir, "--user", user, "-k", "5")))
+    args = ("recommend", content_dir, "--user", user, "--text", COOKING_SENTENCE, "-k", "5")
+    history_only = table_rows(ok(cli(*args, "--text-weight", "0")))
+    assert [row[2] for row in history_only] == [row[2] for row in by_user]
+    text_only = table_rows(ok(cli(*args, "--text-weight", "1")))
+    assert all(row[0] == user for row in text_only)
+    # all text: the sentence's own ranking, less what the user has already seen
+    seen = set(load_model(content_dir).histories_for([user]).items.tolist())
+    ranking = table_rows(ok(cli("recommend", content_dir, "--text", COOKING_SENTENCE, "-k", "60")))
+    unseen = [row[2] for row in ranking if dataset.item_index([row[2]])[0] not in seen]
+    assert [row[2] for row in text_only] == unseen[:5]
+    mixed = table_rows(ok(cli(*args)))  # --text-weight 0.5
+    assert len(mixed) == 5 and all(row[0] == user for row in mixed)
+    seen = [str(i) for i in dataset.item_ids[:2]]
+    rows = table_rows(
+        ok(cli("recommend", content_dir, "--items", ",".join(seen), "--text", COOKING_SENTENCE))
+    )
+    assert len(rows) == 10 and not {row[2] for row in rows} & set(seen)
+
+
+def test_recommend_text_with_a_model_that_reads_no_text_exits_2(als_dir: Path) -> None:
+    assert_input_error(
+        cli("recommend", als_dir, "--text", "jazz records"), "does not read text", "'content'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--user", "u0001", "--items", "i0001", "--text", "jazz"], ("--user", "--items")),
+        (["--user", "u0001", "--text-weight", "0.3"], ("--text-weight", "--text")),
+        (["--text", "jazz", "--text-weight", "1.5"], ("--text-weight", "1.5")),
+        (["--text", "  "], ("--text",)),
+    ],
+)
+def test_recommend_text_option_misuse_exits_2(
+    content_dir: Path, args: list[str], needles: tuple[str, ...]
+) -> None:
+    assert_input_error(cli("recommend", content_dir, *args), *needles)
+
+
+def test_recommend_text_with_a_fused_text_model_reports_the_gate_only_for_a_history(
+    data_dir: Path, dataset: Dataset, tmp_path: Path
+) -> None:
+    out = tmp_path / "fused-text"
+    params = ["-p", "long_len=20", "-p", "features=text"]
+    ok(cli("train", data_dir, "-m", "fused", "-o", out, *TINY_SASREC, *params))
+    stdout = ok(cli("recommend", out, "--text", COOKING_SENTENCE, "-k", "3"))
+    assert len(table_rows(stdout)) == 3
+    assert "short-term weight" not in stdout
+    user = str(dataset.user_ids[0])
+    stdout = ok(cli("recommend", out, "--user", user, "--text", COOKING_SENTENCE, "-k", "3"))
+    assert f"{user}: short-term weight" in flat(stdout)

@@ -303,27 +303,55 @@ def recommend(
     items: Annotated[
         str | None, typer.Option(help="Comma-separated item ids of a new user's history.")
     ] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(
+            help="Free-text interest, e.g. 'I love jazz'; mixed with --user/--items when given"
+            " (models that read text: content, or sequence models trained with features=text)."
+        ),
+    ] = None,
+    text_weight: Annotated[
+        float | None,
+        typer.Option(help="Weight of --text against the history, 0 to 1 (default 0.5)."),
+    ] = None,
     k: Annotated[int, typer.Option("--k", "-k")] = 10,
     include_seen: Annotated[bool, typer.Option(help="Allow already-seen items.")] = False,
 ) -> None:
-    """Print top-k recommendations for users or for a raw item sequence."""
+    """Print top-k recommendations for users, for a raw item sequence, or for a sentence (--text),
+    alone or mixed with a history."""
     from driftrec import models
     from driftrec.cli.output import recommendations_table
 
+    if text is None:
+        if bool(user) == (items is not None):
+            raise ValueError(
+                "give --user (one or more) or --items, not both or neither (or a sentence: --text)"
+            )
+        if text_weight is not None:
+            raise ValueError("--text-weight only applies with --text")
+    else:
+        if not text.strip():
+            raise ValueError("--text is empty")
+        if user and items is not None:
+            raise ValueError("with --text, give --user or --items (or neither), not both")
+        if text_weight is not None and not 0.0 <= text_weight <= 1.0:
+            raise ValueError(f"--text-weight must be between 0 and 1, got {text_weight}")
     recommender = models.load(model_dir)
-    if bool(user) == (items is not None):
-        raise ValueError("give --user (one or more) or --items, not both or neither")
-    query: dict[str, Any] = (
-        {"sequences": [[i.strip() for i in items.split(",") if i.strip()]]}
-        if items is not None
-        else {"users": user}
-    )
+    query: dict[str, Any] = {}
+    if items is not None:
+        query["sequences"] = [[i.strip() for i in items.split(",") if i.strip()]]
+    elif user:
+        query["users"] = user
+    if text is not None:
+        query["text"] = text
+        query["text_weight"] = 0.5 if text_weight is None else text_weight
     recs = recommender.recommend(**query, k=k, exclude_seen=not include_seen)
     catalog = _catalog_of(model_dir)
     console.print(recommendations_table(recs, catalog))
     gate = getattr(recommender, "gate", None)
-    if gate is not None:  # the long + short model says how much the recent window decided
-        weights = gate(recommender.query_histories(**query))
+    if gate is not None and (user or items is not None):
+        # the long + short model says how much the recent window decided (there is a history)
+        weights = gate(recommender.query_histories(query.get("users"), query.get("sequences")))
         names = user or ["the given items"]
         for name, weight in zip(names, weights, strict=True):
             console.print(f"{name}: short-term weight {weight:.2f} (near 1: interest has moved)")

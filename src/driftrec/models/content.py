@@ -35,7 +35,7 @@ class ContentBased(Recommender):
         text_model: str = DEFAULT_TEXT_MODEL,
         half_life: float = 20.0,
         half_life_days: float | None = None,
-        text_weight: float = 1.0,
+        behaviour_weight: float = 1.0,
         progress: bool = True,
     ) -> None:
         if half_life <= 0 or (half_life_days is not None and half_life_days <= 0):
@@ -43,7 +43,7 @@ class ContentBased(Recommender):
         self.text_model = text_model
         self.half_life = half_life
         self.half_life_days = half_life_days
-        self.text_weight = text_weight
+        self.behaviour_weight = behaviour_weight
         self.progress = progress
 
     def _encoder(self) -> TextEncoder:
@@ -74,7 +74,7 @@ class ContentBased(Recommender):
         times = np.concatenate([times, self.text_times_[text_source]])
         source = np.concatenate([source, n_items + text_source])
         scale = np.concatenate(
-            [np.ones(len(histories.items)), np.full(len(text_rows), self.text_weight)]
+            [np.ones(len(histories.items)), np.full(len(text_rows), self.behaviour_weight)]
         )
         order = np.lexsort((times, rows))  # by row, then time
         rows, times, source, scale = rows[order], times[order], source[order], scale[order]
@@ -108,7 +108,9 @@ class ContentBased(Recommender):
         rows = np.repeat(known, hi - lo)
         index = ragged_positions(lo, hi)[1].astype(np.int64)
         lengths = histories.lengths[rows]
-        newest = np.where(lengths > 0, histories.timestamps[histories.indptr[rows + 1] - 1], 0)
+        newest = np.zeros(len(rows), np.int64)  # a row with no events (maybe a batch with none)
+        has = lengths > 0
+        newest[has] = histories.timestamps[histories.indptr[rows[has] + 1] - 1]
         keep = (lengths == 0) | (self.text_times_[index] <= newest)
         return rows[keep], index[keep]
 

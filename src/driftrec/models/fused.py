@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from driftrec.data.histories import Histories
-from driftrec.models.items import ItemEmbedding
-from driftrec.models.neural import NeuralSequenceModel, padded, training_windows
+from driftrec.models.items import ItemEmbedding, small_init
+from driftrec.models.neural import NeuralSequenceModel, padded, training_windows, trim_padding
 from driftrec.models.sasrec import SASRecNet
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
@@ -32,7 +32,7 @@ class FusedNet(nn.Module):
         self.long_proj = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
         self.gate = nn.Linear(2 * d, 1)
         self.drop = nn.Dropout(dropout)
-        nn.init.normal_(self.long_emb.weight, std=0.02)
+        small_init(self.long_emb)
         self.last_gate: torch.Tensor | None = None  # (B, L) from the latest forward pass
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -46,7 +46,7 @@ class FusedNet(nn.Module):
         mean = (running + prefix_sum) / (counts + prefix_count).clamp(min=1.0).unsqueeze(-1)
         long = self.long_proj(self.drop(mean))  # (B, L, d)
         g = torch.sigmoid(self.gate(torch.cat([short, long], dim=-1)))  # (B, L, 1)
-        self.last_gate = g.squeeze(-1).detach()
+        self.last_gate = g.squeeze(-1)
         return g * short + (1 - g) * long
 
 
@@ -67,6 +67,7 @@ class FusedInterest(NeuralSequenceModel):
         features: str = "none",
         text_model: str = DEFAULT_TEXT_MODEL,
         id_dropout: float = 0.1,
+        gate_balance: float = 0.1,
         loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
@@ -104,3 +105,13 @@ class FusedInterest(NeuralSequenceModel):
         self.net_.eval()
         self.net_(self._batch(histories))
         return self.net_.last_gate[:, -1].numpy()
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Next-item loss plus ``gate_balance`` * mean (g - 1/2)^2 over real positions: where both
+        sides predict equally well (a stable user) nothing else moves the gate, and without the
+        pull to the middle it drifts to one side for everyone and says nothing about drift."""
+        loss = super()._loss(batch)
+        if self.gate_balance == 0:
+            return loss
+        real = trim_padding(batch)["items"] > 0  # the positions of the forward pass just run
+        return loss + self.gate_balance * ((self.net_.last_gate[real] - 0.5) ** 2).mean()

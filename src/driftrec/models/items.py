@@ -14,6 +14,14 @@ import torch
 from torch import nn
 
 
+def small_init(embedding: nn.Embedding) -> None:
+    """Normal(0, 0.02) weights, as in GPT-2/SASRec, keeping the padding row at zero."""
+    nn.init.normal_(embedding.weight, std=0.02)
+    if embedding.padding_idx is not None:
+        with torch.no_grad():
+            embedding.weight[embedding.padding_idx].zero_()
+
+
 class ItemEmbedding(nn.Module):
     """(n_items + 1, d) item table, row 0 = padding; call it with indices like nn.Embedding."""
 
@@ -27,7 +35,7 @@ class ItemEmbedding(nn.Module):
     ) -> None:
         super().__init__()
         self.ids = nn.Embedding(n_items + 1, d, padding_idx=0)
-        nn.init.normal_(self.ids.weight, std=0.02)
+        small_init(self.ids)
         self.id_dropout = id_dropout
         self.adapter: nn.Module | None = None
         if features is not None:

@@ -174,8 +174,11 @@ class NeuralSequenceModel(Recommender):
             )
         torch.manual_seed(self.train_config.seed)
         self.net_ = self._network(dataset.n_items, features, torch.from_numpy(counts > 0))
-        # Sampling distribution for sampled softmax: popularity^0.75, as in word2vec.
+        # Sampling distribution for sampled softmax: popularity^0.75, as in word2vec. With content
+        # features, items without training events are not drawn (see `_loss`).
         q = np.concatenate([[0.0], (counts + 1.0) ** 0.75])
+        if features is not None:
+            q[1:][counts == 0] = 0.0
         self.sample_probs_ = torch.from_numpy(q / q.sum()).float()
         tensors = self._training_tensors()
         validate = None if valid is None else lambda: self.validation_ndcg(valid)
@@ -265,6 +268,10 @@ class NeuralSequenceModel(Recommender):
         if self.loss_used == "ce":
             logits = h @ emb.T + beta * (first[row] <= t)  # (N, n_items + 1)
             logits[:, 0] = -torch.inf
+            if self.net_.item_emb.adapter is not None:
+                # Items without training events are not in the catalog while training: as
+                # never-positive negatives, the adapter would learn to push their content down.
+                logits[:, self.net_.item_emb.known == 0] = -torch.inf
             return F.cross_entropy(logits, y)
         # Sampled softmax: negatives shared by the batch, logits corrected by log q (logQ).
         q = self.sample_probs_

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from driftrec.data.histories import Histories
-from driftrec.models.items import ItemEmbedding
+from driftrec.models.items import ItemEmbedding, small_init
 from driftrec.models.neural import N_TIME_BUCKETS, NeuralSequenceModel, padded
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
@@ -91,7 +91,7 @@ class SASRecNet(nn.Module):
         self.ln_f = nn.LayerNorm(d)
         for emb in (self.pos_emb, self.time_emb, self.event_emb):
             if emb is not None:  # small, like the item embedding, so no input drowns the others
-                nn.init.normal_(emb.weight, std=0.02)
+                small_init(emb)
 
     def forward(self, batch: dict[str, torch.Tensor], keep_attention: bool = False) -> torch.Tensor:
         items = batch["items"]  # (B, L), 0 = padding on the left
