@@ -67,7 +67,7 @@ class FusedInterest(NeuralSequenceModel):
         features: str = "none",
         text_model: str = DEFAULT_TEXT_MODEL,
         id_dropout: float = 0.1,
-        gate_balance: float = 0.1,
+        gate_balance: float = 1.0,
         loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
