@@ -30,6 +30,7 @@ from safetensors.numpy import load_file, save_file
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import UNKNOWN_USER, Histories
 from driftrec.data.split import EvalSet
+from driftrec.text import get_encoder
 
 _HISTORY_FIELDS = ("indptr", "items", "timestamps", "events", "values", "users")
 
@@ -156,7 +157,7 @@ class Recommender(ABC):
             scores = self.text_scores([text])
         else:
             histories = self.query_histories(users, sequences)
-            scores = self.score(histories).astype(np.float32, copy=False)
+            scores = self.score(histories)
             if text is not None:
                 from_text = np.repeat(self.text_scores([text]), len(histories), axis=0)
                 scores = (1 - text_weight) * _standardise(scores) + text_weight * _standardise(
@@ -187,10 +188,8 @@ class Recommender(ABC):
                 f"model {self.name!r} does not read text: use 'content', or a sequence model"
                 " trained with features='text'"
             )
-        from driftrec.text import TextEncoder
-
         text_model, vectors = space
-        return TextEncoder(text_model, progress=False).encode(list(texts)) @ vectors.T
+        return get_encoder(text_model).encode(list(texts), progress=False) @ vectors.T
 
     def _new_item_ids(self, item_ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Checked ids of items to add to the catalog: as many as texts, none known or repeated."""

@@ -20,7 +20,7 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories, ragged_positions
 from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender
-from driftrec.text import DEFAULT_TEXT_MODEL, TextEncoder, item_texts
+from driftrec.text import DEFAULT_TEXT_MODEL, get_encoder, item_features
 
 DAY = 86_400.0
 
@@ -46,21 +46,16 @@ class ContentBased(Recommender):
         self.behaviour_weight = behaviour_weight
         self.progress = progress
 
-    def _encoder(self) -> TextEncoder:
-        return TextEncoder(self.text_model, progress=self.progress)
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return get_encoder(self.text_model).encode(texts, progress=self.progress)
 
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
-        encoder = self._encoder()
-        self.item_vectors_ = encoder.encode(item_texts(dataset))  # (n_items, dim)
+        self.item_vectors_ = item_features(dataset, "text", self.text_model, progress=self.progress)
         ev = dataset.events
         written = ev[ev["text"].notna()]  # searches and reviews, in time order
         self.text_users_ = written["user"].to_numpy(np.int64)
         self.text_times_ = written["timestamp"].to_numpy(np.int64)
-        self.text_vectors_ = (
-            encoder.encode(written["text"].astype(str).tolist())
-            if len(written)
-            else np.zeros((0, self.item_vectors_.shape[1]), np.float32)
-        )
+        self.text_vectors_ = self._encode(written["text"].astype(str).tolist())  # (n_texts, dim)
 
     # ------------------------------------------------------------------ answering
     def interest(self, histories: Histories) -> np.ndarray:
@@ -123,7 +118,7 @@ class ContentBased(Recommender):
     def add_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> Self:
         """Grow the catalog: new items are embedded and ranked like every other."""
         ids = self._new_item_ids(item_ids, texts)
-        self.item_vectors_ = np.concatenate([self.item_vectors_, self._encoder().encode(texts)])
+        self.item_vectors_ = np.concatenate([self.item_vectors_, self._encode(list(texts))])
         self.item_ids_ = np.concatenate([self.item_ids_, ids])
         return self
 

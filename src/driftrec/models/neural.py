@@ -24,8 +24,10 @@ from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender
 from driftrec.models.items import ItemEmbedding
 from driftrec.models.training import TrainConfig, TrainLog, fit_network, set_threads
+from driftrec.text import FEATURE_KINDS as CONTENT_KINDS
+from driftrec.text import get_encoder, item_features
 
-FEATURE_KINDS = ("none", "text", "multihot")  # item content the item table adds to the id
+FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to the id
 N_TIME_BUCKETS = 24  # log2 buckets of the gap to the previous event, in minutes
 
 
@@ -167,8 +169,6 @@ class NeuralSequenceModel(Recommender):
         counts = np.bincount(self.history_.items, minlength=dataset.n_items).astype(np.float64)
         features = None
         if self.features != "none":
-            from driftrec.text import item_features
-
             features = torch.from_numpy(
                 item_features(dataset, self.features, self.text_model, progress=self.progress)
             )
@@ -218,9 +218,7 @@ class NeuralSequenceModel(Recommender):
         if self.features != "text":
             raise ValueError(f"add_items needs features='text'; this model has {self.features!r}")
         ids = self._new_item_ids(item_ids, texts)
-        from driftrec.text import TextEncoder
-
-        vectors = TextEncoder(self.text_model, progress=self.progress).encode(list(texts))
+        vectors = get_encoder(self.text_model).encode(list(texts), progress=self.progress)
         old = self.net_.state_dict()
         item_emb = self.net_.item_emb
         features = torch.cat([item_emb.features[1:], torch.from_numpy(vectors)])

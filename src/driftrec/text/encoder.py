@@ -238,8 +238,9 @@ class TextEncoder:
             self._model = _load_model(self.model_path)
         return self._model
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), dim) float32 unit rows; only texts missing from the cache hit the model."""
+    def encode(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
+        """(len(texts), dim) float32 unit rows; only texts missing from the cache hit the model.
+        ``progress`` overrides the encoder's own setting for this call (shared encoders)."""
         start = time.perf_counter()
         texts = [str(t) for t in texts]
         unique = list(dict.fromkeys(texts))
@@ -247,7 +248,8 @@ class TextEncoder:
         found = self.cache.get(keys)
         missing = [(t, k) for t, k in zip(unique, keys, strict=True) if k not in found]
         if missing:
-            found.update(self._encode_missing(missing))
+            show = self.progress if progress is None else progress
+            found.update(self._encode_missing(missing, show))
         self.last_stats = EncodeStats(
             texts=len(texts),
             unique=len(unique),
@@ -260,7 +262,9 @@ class TextEncoder:
         rows = {t: found[k] for t, k in zip(unique, keys, strict=True)}
         return _normalise(np.stack([rows[t] for t in texts]))
 
-    def _encode_missing(self, missing: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+    def _encode_missing(
+        self, missing: list[tuple[str, str]], progress: bool
+    ) -> dict[str, np.ndarray]:
         """Encode in batches of similar length (less padding); each batch is cached at once, so
         an interrupted run keeps what it finished."""
         model = self._get_model()
@@ -269,7 +273,7 @@ class TextEncoder:
             ordered[i : i + self.batch_size] for i in range(0, len(ordered), self.batch_size)
         ]
         out: dict[str, np.ndarray] = {}
-        for batch in track(batches, len(batches), "Encoding texts", enabled=self.progress):
+        for batch in track(batches, len(batches), "Encoding texts", enabled=progress):
             vectors = model.encode(
                 [t for t, _ in batch],
                 batch_size=self.batch_size,
@@ -290,7 +294,8 @@ class TextEncoder:
 def get_encoder(
     model: str = DEFAULT_TEXT_MODEL, cache_dir: str | Path | None = None
 ) -> TextEncoder:
-    """One shared `TextEncoder` per (model, cache directory) in this process."""
+    """One shared `TextEncoder` per (model, cache directory) in this process: resolving a model
+    fingerprints its files and opens its cache, work a request path should not repeat."""
     key = (model, str(Path(cache_dir) if cache_dir is not None else default_cache_dir()))
     if key not in _ENCODERS:
         _ENCODERS[key] = TextEncoder(model, cache_dir)

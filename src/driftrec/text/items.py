@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from driftrec.data.dataset import Dataset
-from driftrec.text.encoder import DEFAULT_TEXT_MODEL, TextEncoder
+from driftrec.text.encoder import DEFAULT_TEXT_MODEL, get_encoder
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,7 @@ def item_features(
         empty = empty_text_count(texts)
         if empty:
             log.warning("%d of %d items have no text; they share one vector", empty, len(texts))
-        encoder = TextEncoder(text_model, cache_dir=cache_dir, progress=progress)
-        return encoder.encode(texts)
+        return get_encoder(text_model, cache_dir).encode(texts, progress=progress)
     if kind == "multihot":
         return multi_hot(dataset)
     raise ValueError(
