@@ -150,6 +150,13 @@ def test_tiny_leave_one_out_by_hand() -> None:
     np.testing.assert_array_equal(test.histories.users, [0, 1, 2, 4])
     np.testing.assert_array_equal(test.target_items, [3, 4, 5, 3])
     assert [test.histories.row(i).tolist() for i in range(4)] == [[0, 1, 2], [0], [4], [5, 4, 0, 1]]
+    # What the users really saw, cold d included: not shown to models, still excluded.
+    assert [cold.test_seen.row(i).tolist() for i in range(4)] == [
+        [0, 1, 2],
+        [3, 0],
+        [4, 3],
+        [5, 4, 0, 1],
+    ]
     assert cold.info == {
         "cold_items": 1,
         "share": 1 / 6,

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from driftrec.data.dataset import Dataset
+from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet, leave_one_out
 from driftrec.evaluation.evaluator import category_matrix, evaluate
 from driftrec.models.base import Recommender
@@ -129,6 +130,19 @@ def test_exclude_seen_figures_by_hand() -> None:
     assert result.info["targets_already_seen"] == 2
     assert result.info["users_without_targets"] == 1
     assert "RMSE" not in r  # FixedScores predicts no ratings
+
+
+def test_seen_overrides_what_is_excluded() -> None:
+    """The model is shown u0 = [i0] but u0 also saw i1 (hidden from it, as cold-start does)."""
+    train = _train()
+    eval_set = _eval_set(train)
+    seen = Histories.from_sequences([[0, 1], [1, 2], [5, 1]], users=[0, 1, 2])
+    result = evaluate(_model(), eval_set, train, ks=(1,), seen=seen)
+    # u0: i0 and i1 excluded -> top 1 = i3, its target; u1 as before: i0, a miss.
+    assert result.metrics["HR@1"] == 0.5
+    assert evaluate(_model(), eval_set, train, ks=(1,)).metrics["HR@1"] == 0.0
+    with pytest.raises(ValueError, match="seen has 1 rows for 3 evaluation rows"):
+        evaluate(_model(), eval_set, train, seen=seen.take([0]))
 
 
 def test_metric_names_in_fixed_order() -> None:

@@ -31,6 +31,9 @@ class ColdStartSplit:
 
     split: Split  # train / valid / test, ready for model.fit(split.train, valid=split.valid)
     cold_items: np.ndarray  # (n_cold,) int64 sorted item indices held out of training
+    # What each test user really consumed before the target, cold items included: the model
+    # never sees those events, but they are still not candidates (seen items are excluded).
+    test_seen: Histories
     info: dict[str, Any] = field(default_factory=dict)  # counts, see `hold_out_items`
 
 
@@ -117,7 +120,7 @@ def hold_out_items(
         protocol=f"{base.protocol}+cold-items",
         info={**base.info, "train_events": len(train.events), "cold_start": dict(info)},
     )
-    return ColdStartSplit(split, cold_items, info)
+    return ColdStartSplit(split, cold_items, base.test.histories, info)
 
 
 def cold_target_rows(eval_set: EvalSet, cold_items: np.ndarray) -> np.ndarray:
@@ -157,14 +160,16 @@ def evaluate_cold_start(
             notes.append(f"no test row has a {part} target: its metrics are empty")
             continue
         part_set = _keep_targets(test, keep).take(part_rows)
+        seen = cold.test_seen.take(part_rows)
         result = evaluate(
-            model, part_set, train, ks=ks, exclude_seen=exclude_seen, progress=progress
+            model, part_set, train, ks=ks, exclude_seen=exclude_seen, seen=seen, progress=progress
         )
         metrics[part] = result.metrics
         infos[part] = result.info
         if part == "cold":
             for k in ks:
-                random_hr[k] = float(random_hit_rate(part_set, n_items, k, exclude_seen).mean())
+                hr_random = random_hit_rate(part_set, n_items, k, exclude_seen, seen)
+                random_hr[k] = float(hr_random.mean())
                 hr = result.metrics[f"HR@{k}"]
                 ratio[k] = hr / random_hr[k] if random_hr[k] > 0 else None
     rows["both"] = int((_rows_with(test, target_cold) & _rows_with(test, ~target_cold)).sum())
@@ -180,21 +185,26 @@ def evaluate_cold_start(
 
 
 def random_hit_rate(
-    eval_set: EvalSet, n_items: int, k: int, exclude_seen: bool = True
+    eval_set: EvalSet,
+    n_items: int,
+    k: int,
+    exclude_seen: bool = True,
+    seen: Histories | None = None,
 ) -> np.ndarray:
     """(n,) expected HR@k per row of a uniformly random ranking of the candidate items.
 
     With ``m`` candidates (``n_items``, less the row's distinct seen items when ``exclude_seen``)
     and ``t`` distinct targets among them, P(hit) = 1 - C(m - t, k) / C(m, k); for one target
     that is min(1, k / m). Targets that are seen are not counted (the evaluator drops them).
+    ``seen`` overrides the rows' histories as what was seen, as in `evaluate`.
     """
     n = len(eval_set)
-    seen = eval_set.histories.to_csr(n_items) if exclude_seen else None
     m = np.full(n, n_items, np.int64)
     rows, items = eval_set.target_rows(), eval_set.target_items.astype(np.int64)
-    if seen is not None:
-        m -= seen.getnnz(axis=1)
-        unseen = np.asarray(seen[rows, items]).ravel() == 0
+    if exclude_seen:
+        seen_matrix = (eval_set.histories if seen is None else seen).to_csr(n_items)
+        m -= seen_matrix.getnnz(axis=1)
+        unseen = np.asarray(seen_matrix[rows, items]).ravel() == 0
         rows, items = rows[unseen], items[unseen]
     keys = np.unique(rows * n_items + items)
     t = np.bincount(keys // n_items, minlength=n)

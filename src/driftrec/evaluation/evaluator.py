@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from driftrec.data.dataset import Dataset
+from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
 from driftrec.evaluation import metrics as m
 from driftrec.models.base import Recommender, mask_seen, top_k
@@ -54,6 +55,7 @@ def evaluate(
     ks: tuple[int, ...] = (10,),
     *,
     exclude_seen: bool = True,
+    seen: Histories | None = None,
     item_features: np.ndarray | None = None,
     diversity_kind: str = "jaccard",
     batch_size: int = 512,
@@ -63,7 +65,12 @@ def evaluate(
 
     ``train`` supplies the catalog categories (intra-list diversity, unless ``item_features`` are
     given, e.g. text embeddings with ``diversity_kind="cosine"``) and item popularity (novelty).
+    ``seen`` (one row per ``eval_set`` row) is what ``exclude_seen`` excludes when the user saw
+    more than the model is shown: the cold-start evaluation hides cold items' events from the
+    model, but the user still consumed them, so they are not candidates.
     """
+    if seen is not None and len(seen) != len(eval_set):
+        raise ValueError(f"seen has {len(seen)} rows for {len(eval_set)} evaluation rows")
     if not ks or min(ks) < 1:
         raise ValueError(f"cut-offs k must be at least 1, got {list(ks)}")
     start = time.perf_counter()
@@ -77,14 +84,15 @@ def evaluate(
     dropped_targets = skipped_users = 0
     batches = range(0, len(eval_set), batch_size)
     for lo in track(batches, len(batches), f"evaluating {model.name}", progress):
-        batch = eval_set.take(np.arange(lo, min(lo + batch_size, len(eval_set))))
-        histories = batch.histories
+        rows = np.arange(lo, min(lo + batch_size, len(eval_set)))
+        batch = eval_set.take(rows)
         targets = batch.target_matrix(n_items)
-        scores = model.score(histories).astype(np.float32, copy=True)
+        scores = model.score(batch.histories).astype(np.float32, copy=True)
         if exclude_seen:
-            mask_seen(scores, histories)
+            excluded = batch.histories if seen is None else seen.take(rows)
+            mask_seen(scores, excluded)
             before = targets.sum()
-            targets[histories.event_rows(), histories.items] = False
+            targets[excluded.event_rows(), excluded.items] = False
             dropped_targets += int(before - targets.sum())
         n_targets = targets.sum(axis=1)
         keep = n_targets > 0
