@@ -22,12 +22,13 @@ import json
 import time
 from typing import Any
 
+import numpy as np
 from common import DATA, markdown_table, update_markdown, write_results
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.loaders import load_dataset
 from driftrec.data.synthetic import SyntheticConfig, generate
-from driftrec.evaluation.coldstart import cold_item_split, evaluate_cold_start
+from driftrec.evaluation.coldstart import ColdStartSplit, cold_item_split, evaluate_cold_start
 from driftrec.models import create
 
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -48,6 +49,61 @@ def dataset(name: str) -> Dataset:
     return load_dataset(paths[name], name=name)
 
 
+def run(
+    data_name: str, variant: str, cold: ColdStartSplit, seed: int, neural_params: dict[str, Any]
+) -> dict[str, Any]:
+    """Fit one variant on the cold split's training data and evaluate cold and warm rows."""
+    model_name, params = VARIANTS[variant]
+    if model_name in NEURAL:
+        params = {**neural_params, **params, "seed": seed}
+    start = time.perf_counter()
+    model = create(model_name, **params).fit(cold.split.train, valid=cold.split.valid)
+    fit_seconds = time.perf_counter() - start
+    result = evaluate_cold_start(model, cold, ks=(10,))
+    record = {
+        "dataset": data_name,
+        "model": variant,
+        "seed": seed,
+        "params": model.get_params(),
+        "protocol": cold.split.protocol,
+        "cold_start": cold.info,
+        "metrics_cold": result["cold"],
+        "metrics_warm": result["warm"],
+        "rows": result["rows"],
+        "random_hr@10": result["random_hr@k"].get(10),
+        "cold_hr_over_random@10": result["cold_hr_over_random@k"].get(10),
+        "timings": {"fit_seconds": fit_seconds},
+    }
+    if model_name in NEURAL:
+        record["training"] = model.training_summary()
+    print(
+        f"{data_name} seed {seed} {variant}: cold HR@10 {result['cold'].get('HR@10', 0):.4f}"
+        f" ({record['cold_hr_over_random@10'] or 0:.1f}x random), warm HR@10"
+        f" {result['warm'].get('HR@10', 0):.4f}, {fit_seconds:.0f}s",
+        flush=True,
+    )
+    return record
+
+
+def pooled(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One variant's figures over hold-out seeds: cold HR@10 over all cold rows pooled (hits /
+    rows), its ratio to random pooled the same way, warm HR@10 as the mean over seeds."""
+    cold_rows = sum(r["rows"]["cold"] for r in records)
+    hits = [round(r["metrics_cold"].get("HR@10", 0) * r["rows"]["cold"]) for r in records]
+    random_hits = sum((r["random_hr@10"] or 0) * r["rows"]["cold"] for r in records)
+    warm = [r["metrics_warm"].get("HR@10", 0) for r in records]
+    return {
+        "cold_rows": cold_rows,
+        "cold_hits": hits,
+        "cold_hr": sum(hits) / cold_rows if cold_rows else 0.0,
+        "random_hr": random_hits / cold_rows if cold_rows else 0.0,
+        "over_random": sum(hits) / random_hits if random_hits else 0.0,
+        "warm_hr": float(np.mean(warm)),
+        "warm_per_seed": warm,
+        "fit_seconds": float(np.median([r["timings"]["fit_seconds"] for r in records])),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -59,88 +115,69 @@ def main() -> None:
         default=["pop", "sasrec", "sasrec+text", "sasrec+multihot", "content"],
     )
     parser.add_argument("--share", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="hold-out seeds (each also seeds training); cold rows are pooled over them",
+    )
     parser.add_argument("--params", default="{}", help="JSON parameters for the neural models")
     parser.add_argument("--name", default="cold_start", help="results / section name")
     args = parser.parse_args()
     neural_params = json.loads(args.params)
     records = []
     for data_name in args.datasets:
-        cold = cold_item_split(dataset(data_name), share=args.share, seed=args.seed)
-        split = cold.split
-        print(f"{data_name}: {cold.info}", flush=True)
-        for variant in args.models:
-            model_name, params = VARIANTS[variant]
-            if model_name in NEURAL:
-                params = {**neural_params, **params, "seed": args.seed}
-            start = time.perf_counter()
-            model = create(model_name, **params).fit(split.train, valid=split.valid)
-            fit_seconds = time.perf_counter() - start
-            result = evaluate_cold_start(model, cold, ks=(10,))
-            record = {
-                "dataset": data_name,
-                "model": variant,
-                "params": model.get_params(),
-                "protocol": split.protocol,
-                "cold_start": cold.info,
-                "metrics_cold": result["cold"],
-                "metrics_warm": result["warm"],
-                "rows": result["rows"],
-                "random_hr@10": result["random_hr@k"].get(10),
-                "cold_hr_over_random@10": result["cold_hr_over_random@k"].get(10),
-                "timings": {"fit_seconds": fit_seconds},
-            }
-            if model_name in NEURAL:
-                record["training"] = model.training_summary()
-            records.append(record)
-            print(
-                f"{data_name} {variant}: cold HR@10 {result['cold'].get('HR@10', 0):.4f}"
-                f" ({record['cold_hr_over_random@10'] or 0:.1f}x random), warm HR@10"
-                f" {result['warm'].get('HR@10', 0):.4f}, {fit_seconds:.0f}s",
-                flush=True,
-            )
+        data = dataset(data_name)
+        for seed in args.seeds:
+            cold = cold_item_split(data, share=args.share, seed=seed)
+            print(f"{data_name} seed {seed}: {cold.info}", flush=True)
+            for variant in args.models:
+                records.append(run(data_name, variant, cold, seed, neural_params))
     write_results(args.name, records)
+    summary = {
+        (d, v): pooled([r for r in records if r["dataset"] == d and r["model"] == v])
+        for d in args.datasets
+        for v in args.models
+    }
     rows = []
-    for r in records:
-        id_only = next(
-            (x for x in records if x["dataset"] == r["dataset"] and x["model"] == "sasrec"), None
-        )
+    for (data_name, variant), p in summary.items():
+        id_only = summary.get((data_name, "sasrec"))
         warm_ratio = (
-            f"{r['metrics_warm']['HR@10'] / id_only['metrics_warm']['HR@10']:.3f}"
-            if id_only and id_only["metrics_warm"].get("HR@10")
-            else "–"
+            f"{p['warm_hr'] / id_only['warm_hr']:.3f}" if id_only and id_only["warm_hr"] else "–"
         )
         rows.append(
             [
-                r["dataset"],
-                r["model"],
-                f"{r['metrics_cold'].get('HR@10', 0):.4f}",
-                f"{r['metrics_cold'].get('NDCG@10', 0):.4f}",
-                f"{r['random_hr@10']:.4f}",
-                f"{r['cold_hr_over_random@10']:.1f}x",
-                f"{r['metrics_warm'].get('HR@10', 0):.4f}",
-                f"{r['metrics_warm'].get('NDCG@10', 0):.4f}",
+                data_name,
+                variant,
+                f"{p['cold_hr']:.4f} ({sum(p['cold_hits'])}/{p['cold_rows']})",
+                " ".join(str(h) for h in p["cold_hits"]),
+                f"{p['random_hr']:.4f}",
+                f"{p['over_random']:.1f}x",
+                f"{p['warm_hr']:.4f}",
                 warm_ratio,
-                f"{r['timings']['fit_seconds']:.0f}",
+                f"{p['fit_seconds']:.0f}",
             ]
         )
     body = (
         f"## Cold-start items ({args.name})\n\n{int(args.share * 100)}% of the items held out of "
-        f"training entirely (seed {args.seed}), leave-one-out, full ranking over the whole "
-        "catalog, seen items excluded. Cold rows: test events whose target is a held-out item. "
-        "`× random`: cold HR@10 over the expected HR@10 of a uniformly random ranking. "
-        "`warm / id-only`: warm HR@10 over the id-only SASRec's. Neural parameters: "
+        f"training entirely, hold-out seeds {' '.join(map(str, args.seeds))} (each also seeds "
+        "training), leave-one-out, full ranking over the whole catalog, seen items excluded. "
+        "Cold rows: test events whose target is a held-out item, pooled over the seeds "
+        "(hits / rows; `hits per seed` in seed order). `× random`: pooled cold hits over the "
+        "hits a uniformly random ranking would expect. Warm HR@10: mean over seeds; "
+        "`warm / id-only`: that over the id-only SASRec's. Fit seconds: median. Neural "
+        "parameters: "
         f"`{args.params}` over the defaults.\n\n"
         + markdown_table(
             [
                 "dataset",
                 "model",
-                "cold HR@10",
-                "cold NDCG@10",
+                "cold HR@10 (hits/rows)",
+                "hits per seed",
                 "random HR@10",
                 "× random",
                 "warm HR@10",
-                "warm NDCG@10",
                 "warm / id-only",
                 "fit s",
             ],

@@ -66,7 +66,7 @@ class FusedInterest(NeuralSequenceModel):
         repeat_bias: bool = True,
         features: str = "none",
         text_model: str = DEFAULT_TEXT_MODEL,
-        id_dropout: float = 0.1,
+        cold_share: float = 0.5,
         gate_balance: float = 1.0,
         loss: str = "auto",
         negatives: int = 1024,

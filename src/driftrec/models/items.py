@@ -1,17 +1,22 @@
 """Item vectors of the neural models: a learned id embedding, plus content when there is some.
 
 With content features (frozen language-model embeddings of the item text, or multi-hot genres and
-tags), an item's vector is ``id_embedding + adapter(features)``. The adapter is trained, the
-features are not. An item without training events (a cold item, or one added after training with
-`add_items`) has no trained id embedding, so its id part is zero and it is scored from its
-content alone. During training the id part of every item is dropped at random (``id_dropout``) so
-the adapter learns to stand on its own for such items.
+tags), an item with training events is ``id_embedding + adapter(features)``. An item without any
+(a cold item, or one added after training with `add_items`) has no trained id embedding; it is
+``cold_adapter(features)``, a second adapter trained to stand in for the whole vector.
+
+The cold adapter learns in an auxiliary loss (see `NeuralSequenceModel._loss`): the same softmax,
+with a random share (``cold_share``) of the items swapped for their cold vectors, and the user
+side and the warm vectors held fixed. So a cold item is scored against real warm vectors (its
+score is comparable with theirs) while the warm model trains exactly as without cold items.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from driftrec.models.training import train_apart
 
 
 def small_init(embedding: nn.Embedding) -> None:
@@ -31,12 +36,10 @@ class ItemEmbedding(nn.Module):
         d: int,
         features: torch.Tensor | None = None,
         known: torch.Tensor | None = None,
-        id_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.ids = nn.Embedding(n_items + 1, d, padding_idx=0)
         small_init(self.ids)
-        self.id_dropout = id_dropout
         self.adapter: nn.Module | None = None
         if features is not None:
             if len(features) != n_items:
@@ -45,21 +48,35 @@ class ItemEmbedding(nn.Module):
             # Padding row of zeros first; features are fixed inputs, saved with the model's state.
             padded = torch.cat([torch.zeros(1, width), features.float()])  # (n_items + 1, f)
             self.register_buffer("features", padded, persistent=False)
-            self.adapter = nn.Sequential(nn.Linear(width, d), nn.GELU(), nn.Linear(d, d))
+            self.adapter = _adapter(width, d)
+            # Trained by its own loss term, with its gradients clipped on their own.
+            self.cold = train_apart(ColdItems(width, d))
             known = torch.ones(n_items, dtype=torch.bool) if known is None else known
             # Only items with training events have a trained id embedding.
             mask = torch.cat([torch.zeros(1, dtype=torch.bool), known.bool()]).float()
             self.register_buffer("known", mask, persistent=False)  # (n_items + 1,)
 
-    def _keep(self) -> torch.Tensor:
-        """(n_items + 1,) 1 where an item's id part is used: known items, minus id dropout."""
-        if self.training and self.id_dropout > 0:
-            return self.known * (torch.rand_like(self.known) >= self.id_dropout)
-        return self.known
-
     def _vectors(self, items: torch.Tensor) -> torch.Tensor:
-        content = self.adapter(self.features[items]) * (items > 0).unsqueeze(-1)  # (..., d)
-        return self.ids(items) * self._keep()[items].unsqueeze(-1) + content
+        f = self.features[items]  # (..., f)
+        vectors = self.ids(items) + self.adapter(f)  # (..., d)
+        cold = (self.known[items] == 0) & (items > 0)  # (...,)
+        if bool(cold.any()):  # never for training inputs, which hold known items only
+            vectors = torch.where(cold.unsqueeze(-1), self.cold(f), vectors)
+        return vectors * (items > 0).unsqueeze(-1)
+
+    def cold_vectors(self) -> torch.Tensor:
+        """(n_items + 1, d) every item's vector as if it had no training events, before
+        calibration (row 0 zeros)."""
+        rows = torch.arange(len(self.features))
+        return self.cold.adapter(self.features) * (rows > 0).unsqueeze(-1)
+
+    def logit_bias(self) -> torch.Tensor | None:
+        """(n_items + 1,) what scoring adds to each item's logit: the cold offset for items
+        without training events, 0 otherwise; None without content."""
+        if self.adapter is None:
+            return None
+        rows = torch.arange(len(self.known))
+        return self.cold.offset * ((self.known == 0) & (rows > 0))
 
     @property
     def weight(self) -> torch.Tensor:
@@ -71,3 +88,29 @@ class ItemEmbedding(nn.Module):
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         """Vectors of the given item indices (any shape), padding (0) gives zeros."""
         return self.ids(items) if self.adapter is None else self._vectors(items)
+
+
+class ColdItems(nn.Module):
+    """The vector of an item without training events, from its content alone.
+
+    Logits of these vectors are ``scale * (h · adapter(features)) + offset``. The adapter fits the
+    items it is trained on, content and all, so its raw logits are over-confident on items it has
+    never seen, which is what a cold item is: left so, cold items crowd warm ones out of the top
+    of the ranking. ``scale`` and ``offset`` are fitted on calibration items the adapter never
+    learns from (see `NeuralSequenceModel._loss`), so they correct exactly that.
+    """
+
+    def __init__(self, width: int, d: int) -> None:
+        super().__init__()
+        self.adapter = _adapter(width, d)
+        self.scale = nn.Parameter(torch.ones(()))
+        self.offset = nn.Parameter(torch.zeros(()))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(..., f) features to (..., d) calibrated vectors (the offset is added to logits)."""
+        return self.scale * self.adapter(features)
+
+
+def _adapter(width: int, d: int) -> nn.Module:
+    """Features (..., width) to item space (..., d): a small two-layer MLP."""
+    return nn.Sequential(nn.Linear(width, d), nn.GELU(), nn.Linear(d, d))

@@ -28,6 +28,7 @@ from driftrec.text import FEATURE_KINDS as CONTENT_KINDS
 from driftrec.text import get_encoder, item_features
 
 FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to the id
+CALIBRATION_SHARE = 0.1  # of the known items, held out of the cold adapter's training
 N_TIME_BUCKETS = 24  # log2 buckets of the gap to the previous event, in minutes
 
 
@@ -119,6 +120,16 @@ def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def _calibration_items(known: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+    """(n_items + 1,) bool, padding first: a random ``CALIBRATION_SHARE`` of the known items,
+    on which the cold items' scale and offset are fitted (see `ColdItems`)."""
+    index = torch.from_numpy(np.flatnonzero(known))
+    chosen = index[torch.randperm(len(index), generator=generator)]
+    mask = torch.zeros(len(known) + 1, dtype=torch.bool)
+    mask[chosen[: round(CALIBRATION_SHARE * len(index))] + 1] = True
+    return mask
+
+
 class NeuralSequenceModel(Recommender):
     """Base of the neural models: trains with `fit_network`, scores the last position."""
 
@@ -129,7 +140,7 @@ class NeuralSequenceModel(Recommender):
     negatives: int
     features: str
     text_model: str
-    id_dropout: float
+    cold_share: float
     train_config: TrainConfig
 
     def _configure(self, params: dict[str, Any]) -> None:
@@ -141,6 +152,8 @@ class NeuralSequenceModel(Recommender):
             raise ValueError(
                 f"features must be one of {', '.join(FEATURE_KINDS)}, got {params['features']!r}"
             )
+        if not 0 <= params.get("cold_share", 0) <= 1:
+            raise ValueError(f"cold_share must be in [0, 1], got {params['cold_share']!r}")
         for key, value in params.items():
             setattr(self, key, value)
         names = {f.name for f in fields(TrainConfig)}
@@ -173,6 +186,8 @@ class NeuralSequenceModel(Recommender):
                 item_features(dataset, self.features, self.text_model, progress=self.progress)
             )
         torch.manual_seed(self.train_config.seed)
+        self.cold_generator_ = torch.Generator().manual_seed(self.train_config.seed)
+        self.calibration_items_ = _calibration_items(counts > 0, self.cold_generator_)
         self.net_ = self._network(dataset.n_items, features, torch.from_numpy(counts > 0))
         # Sampling distribution for sampled softmax: popularity^0.75, as in word2vec. With content
         # features, items without training events are not drawn (see `_loss`).
@@ -207,7 +222,7 @@ class NeuralSequenceModel(Recommender):
 
         ``features`` (n_items, f) are the frozen item contents; ``known`` (n_items,) marks items
         with training events, the only ones whose id embedding is trained."""
-        item_emb = ItemEmbedding(n_items, self.hidden, features, known, self.id_dropout)
+        item_emb = ItemEmbedding(n_items, self.hidden, features, known)
         net = self._build(item_emb)
         net.repeat_bias = nn.Parameter(torch.zeros(()), requires_grad=self.repeat_bias)
         return net
@@ -247,6 +262,10 @@ class NeuralSequenceModel(Recommender):
         Every logit gets ``repeat_bias`` added when its item already occurred earlier in the
         window: the model learns whether people in this data come back to items (music) or never
         do (movie ratings), instead of the evaluation having to mask seen items for it.
+
+        With content features, a second term trains the cold adapter (see `ItemEmbedding`): the
+        same softmax with a share ``cold_share`` of the items replaced by their cold vectors,
+        everything else detached, so it cannot change how warm items are ranked.
         """
         batch = trim_padding(batch)
         hidden = self._hidden(batch)  # (B, L, d)
@@ -255,35 +274,61 @@ class NeuralSequenceModel(Recommender):
         real = targets > 0
         h = hidden[real]  # (N, d)
         y = targets[real]  # (N,)
-        emb = self._item_embeddings()
+        emb = self._item_embeddings()  # (n_items + 1, d)
         # First position of each item in each window; an item is "seen" at t if first <= t.
         first = torch.full((b, emb.shape[0]), length, dtype=torch.int16)
         positions = torch.arange(length, dtype=torch.int16).expand(b, length)
         first.scatter_reduce_(1, items, positions, reduce="amin")
         row = torch.arange(b)[:, None].expand(b, length)[real]  # (N,) window of each position
         t = positions[real][:, None]  # (N, 1)
-        beta = self.net_.repeat_bias
+        item_emb = self.net_.item_emb
         if self.loss_used == "ce":
-            logits = h @ emb.T + beta * (first[row] <= t)  # (N, n_items + 1)
-            logits[:, 0] = -torch.inf
-            if self.net_.item_emb.adapter is not None:
-                # Items without training events are not in the catalog while training: as
-                # never-positive negatives, the adapter would learn to push their content down.
-                logits[:, self.net_.item_emb.known == 0] = -torch.inf
-            return F.cross_entropy(logits, y)
-        # Sampled softmax: negatives shared by the batch, logits corrected by log q (logQ).
-        q = self.sample_probs_
-        neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
-        pos_seen = first[row, y][:, None] <= t  # (N, 1)
-        neg_seen = first[row][:, neg] <= t  # (N, K)
-        pos_logit = (h * emb[y]).sum(-1, keepdim=True) + beta * pos_seen
-        neg_logits = h @ emb[neg].T + beta * neg_seen
-        logits = torch.cat([pos_logit, neg_logits], dim=1)
-        logits = logits - torch.log(q[torch.cat([y[:, None], neg.expand(len(y), -1)], 1)])
-        accidental = torch.cat([torch.zeros_like(pos_seen), neg[None, :] == y[:, None]], 1)
-        return F.cross_entropy(
-            logits.masked_fill(accidental, -torch.inf), torch.zeros(len(y), dtype=torch.long)
-        )
+            seen = first[row] <= t  # (N, n_items + 1)
+            # Items without training events are not in the catalog while training: as
+            # never-positive negatives, the adapter would learn to push their content down.
+            absent = None if item_emb.adapter is None else item_emb.known == 0
+
+            def objective(
+                h: torch.Tensor, table: torch.Tensor, beta: torch.Tensor, bias: torch.Tensor
+            ) -> torch.Tensor:
+                logits = h @ table.T + bias + beta * seen  # (N, n_items + 1)
+                logits[:, 0] = -torch.inf
+                if absent is not None:
+                    logits[:, absent] = -torch.inf
+                return F.cross_entropy(logits, y)
+
+        else:
+            # Sampled softmax: negatives shared by the batch, logits corrected by log q (logQ).
+            q = self.sample_probs_
+            neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
+            pos_seen = first[row, y][:, None] <= t  # (N, 1)
+            neg_seen = first[row][:, neg] <= t  # (N, K)
+            log_q = torch.log(q[torch.cat([y[:, None], neg.expand(len(y), -1)], 1)])  # (N, 1 + K)
+            accidental = torch.cat([torch.zeros_like(pos_seen), neg[None, :] == y[:, None]], 1)
+            zeros = torch.zeros(len(y), dtype=torch.long)
+
+            def objective(
+                h: torch.Tensor, table: torch.Tensor, beta: torch.Tensor, bias: torch.Tensor
+            ) -> torch.Tensor:
+                pos_logit = (h * table[y]).sum(-1, keepdim=True) + bias[y, None] + beta * pos_seen
+                neg_logits = h @ table[neg].T + bias[neg] + beta * neg_seen  # (N, K)
+                logits = torch.cat([pos_logit, neg_logits], dim=1) - log_q
+                return F.cross_entropy(logits.masked_fill(accidental, -torch.inf), zeros)
+
+        beta = self.net_.repeat_bias
+        loss = objective(h, emb, beta, torch.zeros(emb.shape[0]))
+        if item_emb.adapter is None or self.cold_share == 0:
+            return loss
+        # Own generator: the warm model's random stream (dropout, negatives) stays as without it.
+        draw = torch.rand(emb.shape[0], 1, generator=self.cold_generator_)  # (n_items + 1, 1)
+        dropped = draw < self.cold_share
+        # Calibration items train only the cold scale and offset, never the cold adapter.
+        calibrating = dropped & self.calibration_items_[:, None]  # (n_items + 1, 1)
+        raw = item_emb.cold_vectors()
+        cold = torch.where(calibrating, item_emb.cold.scale * raw.detach(), raw)
+        table = torch.where(dropped, cold, emb.detach())
+        bias = item_emb.cold.offset * calibrating[:, 0]  # (n_items + 1,)
+        return loss + objective(h.detach(), table, beta.detach(), bias)
 
     # ------------------------------------------------------------------ answering
     @torch.no_grad()
@@ -292,7 +337,9 @@ class NeuralSequenceModel(Recommender):
         self.net_.eval()
         # Padding shared by the whole batch changes no output (tests/test_neural.py): drop it.
         last = self._hidden(trim_padding(self._batch(histories)))[:, -1]  # (n, d)
-        scores = (last @ self._item_embeddings().T)[:, 1:]
+        scores = last @ self._item_embeddings().T  # (n, n_items + 1)
+        bias = self.net_.item_emb.logit_bias()
+        scores = (scores if bias is None else scores + bias)[:, 1:]
         seen = _seen_index(histories)
         scores[seen] += self.net_.repeat_bias
         return scores
@@ -306,14 +353,21 @@ class NeuralSequenceModel(Recommender):
 
     @torch.no_grad()
     def validation_ndcg(self, valid: EvalSet, k: int = 10, batch_size: int = 1024) -> float:
-        """Mean NDCG@k over the validation rows, seen items excluded (the early-stopping score)."""
+        """Mean NDCG@k over the validation rows, seen items excluded (the early-stopping score).
+
+        Items without training events are left out too: no validation target can be one (it
+        would have been a training event), and how they rank is the cold adapter's business,
+        which does not change the warm model being selected."""
         total, rows = 0.0, 0
+        absent = None if self.features == "none" else self.net_.item_emb.known[1:] == 0
         for batch in _length_batches(valid.histories, batch_size):
             part = valid.take(batch)
             scores = self._score_tensor(part.histories)
             k = min(k, scores.shape[1])  # a catalog smaller than k
             discounts = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
             scores[_seen_index(part.histories)] = -torch.inf
+            if absent is not None:
+                scores[:, absent] = -torch.inf
             targets = torch.from_numpy(part.target_matrix(scores.shape[1]))
             top = torch.topk(scores, k, dim=1).indices
             hits = targets.gather(1, top).float()

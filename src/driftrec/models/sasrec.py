@@ -129,7 +129,7 @@ class SASRec(NeuralSequenceModel):
         repeat_bias: bool = True,
         features: str = "none",
         text_model: str = DEFAULT_TEXT_MODEL,
-        id_dropout: float = 0.1,
+        cold_share: float = 0.5,
         loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,

@@ -25,6 +25,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 
 @dataclass
@@ -69,6 +70,25 @@ def set_threads(threads: int | None) -> int:
 
 def _lr_factor(step: int, warmup: int) -> float:
     return min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+
+
+AUXILIARY = "trains_apart"  # attribute that marks a module as an auxiliary part, see `clip_groups`
+
+
+def train_apart(module: nn.Module) -> nn.Module:
+    """Mark ``module`` as an auxiliary part whose gradients are clipped on their own, so a large
+    auxiliary gradient cannot shrink the main model's steps (see `clip_groups`)."""
+    setattr(module, AUXILIARY, True)
+    return module
+
+
+def clip_groups(net: nn.Module) -> list[list[nn.Parameter]]:
+    """The parameters whose gradient norm is clipped together: each module marked with
+    `train_apart` on its own, everything else as one group."""
+    apart = [m for m in net.modules() if getattr(m, AUXILIARY, False)]
+    taken = {id(p) for m in apart for p in m.parameters()}
+    main = [p for p in net.parameters() if id(p) not in taken]
+    return [group for group in [main, *(list(m.parameters()) for m in apart)] if group]
 
 
 def fit_network(
@@ -129,7 +149,8 @@ def fit_network(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.clip_norm:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip_norm)
+                    for group in clip_groups(net):
+                        torch.nn.utils.clip_grad_norm_(group, config.clip_norm)
                 optimizer.step()
                 scheduler.step()
                 total += loss.item()
