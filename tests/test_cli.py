@@ -462,8 +462,13 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     stdout = ok(cli("demo", "--out", out, "--users", "60"))
     records = json.loads((out / "results.json").read_text())
     names = [r["model"] for r in records]
-    assert names == ["pop", "recent-pop", "itemknn", "bpr", "als", "fused"]
+    assert names == ["pop", "recent-pop", "itemknn", "bpr", "als", "content", "fused"]
     assert "weight of the short-term side" in flat(stdout)
+    assert "free-text interest" in flat(stdout)
+    # Each shown sentence names a category; the content model finds items of it.
+    queries = json.loads((out / "text_queries.json").read_text())
+    assert len(queries) == 3 and all(q["category"] in q["text"] for q in queries)
+    assert all(q["precision@5"] >= 0.8 for q in queries)
     assert all("NDCG@10" in r["metrics"] and "NDCG@20" in r["metrics"] for r in records)
     for name in names:
         assert (out / "models" / name / "config.json").is_file()
