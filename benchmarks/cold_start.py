@@ -70,6 +70,7 @@ def run(
         "metrics_cold": result["cold"],
         "metrics_warm": result["warm"],
         "rows": result["rows"],
+        "rows_skipped": result["rows_skipped"],
         "random_hr@10": result["random_hr@k"].get(10),
         "cold_hr_over_random@10": result["cold_hr_over_random@k"].get(10),
         "timings": {"fit_seconds": fit_seconds},

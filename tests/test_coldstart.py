@@ -253,9 +253,25 @@ def test_random_hit_rate_formula() -> None:
     )
     expected = [3 / 8, 3 / 10, 1.0, 1 - math.comb(8, 3) / math.comb(10, 3), 3 / 9]
     np.testing.assert_allclose(random_hit_rate(eval_set, 10, 3), expected)
+    only_seen = EvalSet(histories.take([4]), np.array([0, 1]), np.array([7], np.int32), np.ones(1))
+    assert np.isnan(random_hit_rate(only_seen, 10, 3)).all()  # no target left: skipped
     # The last row's seen target (7) is not counted, as the evaluator drops it.
     everything = [3 / 10, 3 / 10, 3 / 10, expected[3], 1 - math.comb(8, 3) / math.comb(10, 3)]
     np.testing.assert_allclose(random_hit_rate(eval_set, 10, 3, exclude_seen=False), everything)
+
+
+def test_a_cold_target_the_user_already_consumed_is_skipped_and_counted() -> None:
+    """u1 and u2 as in `_tiny_loo`, plus u6: d a d, whose test target d (cold) is a repeat: the
+    model is shown only a, but d was seen, so the row has no target left and is skipped."""
+    seqs = {"u1": "abcd", "u2": "dae", "u6": "dad"}
+    rows = [(u, item, t) for u, seq in seqs.items() for t, item in enumerate(seq)]
+    data = Dataset.from_frames(pd.DataFrame(rows, columns=["user", "item", "timestamp"]))
+    d = int(np.flatnonzero(np.asarray(data.item_ids) == "d")[0])
+    cold = hold_out_items(data, [d])
+    report = evaluate_cold_start(_fit_pop(cold), cold, ks=(1,))
+    assert report["rows"]["cold"] == 1 and report["rows_skipped"] == {"cold": 1, "warm": 0}
+    # The random baseline averages over the same single row (u1: candidates d e, k = 1).
+    assert report["random_hr@k"][1] == pytest.approx(1 / 2)
 
 
 def test_no_cold_test_rows_gives_empty_cold_metrics() -> None:

@@ -141,6 +141,8 @@ def evaluate_cold_start(
     first and only its warm targets in the second. ``random_hr@k`` is the expected HR@k of a
     uniformly random ranking of the candidates (the catalog less the row's seen items when
     ``exclude_seen``) on the cold rows, and ``cold_hr_over_random@k`` the cold HR@k divided by it.
+    ``rows`` counts the rows each part's metrics average over; ``rows_skipped`` the rows left out
+    because every target of theirs was already seen (a repeat), as the evaluator leaves them out.
     A part without rows gets empty metrics and a line in ``notes``.
     """
     test, train = cold.split.test, cold.split.train
@@ -152,9 +154,10 @@ def evaluate_cold_start(
     ratio: dict[int, float | None] = {}
     infos: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
+    skipped: dict[str, int] = {}
     for part, keep in (("cold", target_cold), ("warm", ~target_cold)):
         part_rows = np.flatnonzero(_rows_with(test, keep))
-        rows[part] = len(part_rows)
+        rows[part], skipped[part] = len(part_rows), 0
         if not len(part_rows):
             metrics[part] = {}
             notes.append(f"no test row has a {part} target: its metrics are empty")
@@ -166,10 +169,12 @@ def evaluate_cold_start(
         )
         metrics[part] = result.metrics
         infos[part] = result.info
-        if part == "cold":
+        # Rows whose every target was seen before (a repeat) are skipped by the evaluator.
+        rows[part], skipped[part] = result.n_users, len(part_rows) - result.n_users
+        if part == "cold" and result.n_users:
             for k in ks:
                 hr_random = random_hit_rate(part_set, n_items, k, exclude_seen, seen)
-                random_hr[k] = float(hr_random.mean())
+                random_hr[k] = float(np.nanmean(hr_random))
                 hr = result.metrics[f"HR@{k}"]
                 ratio[k] = hr / random_hr[k] if random_hr[k] > 0 else None
     rows["both"] = int((_rows_with(test, target_cold) & _rows_with(test, ~target_cold)).sum())
@@ -177,6 +182,7 @@ def evaluate_cold_start(
         "cold": metrics["cold"],
         "warm": metrics["warm"],
         "rows": rows,
+        "rows_skipped": skipped,
         "random_hr@k": random_hr,
         "cold_hr_over_random@k": ratio,
         "notes": notes,
@@ -195,7 +201,8 @@ def random_hit_rate(
 
     With ``m`` candidates (``n_items``, less the row's distinct seen items when ``exclude_seen``)
     and ``t`` distinct targets among them, P(hit) = 1 - C(m - t, k) / C(m, k); for one target
-    that is min(1, k / m). Targets that are seen are not counted (the evaluator drops them).
+    that is min(1, k / m). Targets that are seen are not counted (the evaluator drops them); a row
+    left with none is NaN (the evaluator skips it).
     ``seen`` overrides the rows' histories as what was seen, as in `evaluate`.
     """
     n = len(eval_set)
@@ -212,7 +219,7 @@ def random_hit_rate(
     for j in range(int(t.max(initial=0))):
         active = j < t
         miss[active] *= np.clip(m[active] - k - j, 0, None) / (m[active] - j)
-    return np.where(t > 0, 1.0 - miss, 0.0)
+    return np.where(t > 0, 1.0 - miss, np.nan)
 
 
 def _item_users(dataset: Dataset) -> np.ndarray:
