@@ -2,13 +2,16 @@
 
 With content features (frozen language-model embeddings of the item text, or multi-hot genres and
 tags), an item with training events is ``id_embedding + adapter(features)``. An item without any
-(a cold item, or one added after training with `add_items`) has no trained id embedding; it is
-``cold_adapter(features)``, a second adapter trained to stand in for the whole vector.
+(a cold item, or one added after training with `add_items`) has no trained id embedding; its
+vector comes from `ColdItems`: a second adapter of the features, calibrated, standing in for the
+whole vector.
 
 The cold adapter learns in an auxiliary loss (see `NeuralSequenceModel._loss`): the same softmax,
 with a random share (``cold_share``) of the items swapped for their cold vectors, and the user
 side and the warm vectors held fixed. So a cold item is scored against real warm vectors (its
-score is comparable with theirs) while the warm model trains exactly as without cold items.
+score is comparable with theirs) while the warm model trains exactly as without cold items. The
+calibration (a scale and an offset of the cold logits) is fitted in the same term, on items the
+cold adapter never learns from, because that is what a cold item is to it.
 """
 
 from __future__ import annotations
