@@ -25,7 +25,7 @@ from driftrec.models import create
 from driftrec.models.base import mask_seen, top_k
 from driftrec.models.content import DAY, ContentBased
 from driftrec.models.items import ItemEmbedding
-from driftrec.models.neural import NeuralSequenceModel
+from driftrec.models.neural import NeuralSequenceModel, _calibration_items
 
 # 60 users, 120 items over 8 themes (15 each), 10% of events are searches.
 CONFIG = SyntheticConfig(
@@ -576,6 +576,29 @@ def test_item_table_unknown_items_use_the_cold_adapter() -> None:
     torch.testing.assert_close(out[unknown], cold[unknown], rtol=0, atol=0)
     torch.testing.assert_close(out[known], table.ids.weight[known] + content[known])
     assert not torch.allclose(out[known], cold[known])
+
+
+def test_item_table_cold_logit_bias_only_on_unknown_items() -> None:
+    table = _table()
+    with torch.no_grad():
+        table.cold.offset.fill_(-2.5)
+        table.cold.scale.fill_(0.5)
+        bias = table.logit_bias()
+        np.testing.assert_array_equal(bias.numpy(), [0, 0, -2.5, 0, -2.5, 0, 0])  # padding first
+        unknown = torch.tensor([2, 4])
+        raw = table.cold.adapter(table.features[unknown])
+        torch.testing.assert_close(table(unknown), 0.5 * raw)  # scaled, offset added to logits
+    assert ItemEmbedding(6, 4).logit_bias() is None
+
+
+def test_calibration_items_are_a_tenth_of_the_known_items() -> None:
+    known = np.zeros(1000, bool)
+    known[::2] = True  # 500 known items
+    mask = _calibration_items(known, torch.Generator().manual_seed(0)).numpy()
+    assert len(mask) == 1001 and not mask[0]  # padding row first
+    assert mask.sum() == 50 and known[mask[1:]].all()
+    again = _calibration_items(known, torch.Generator().manual_seed(0)).numpy()
+    np.testing.assert_array_equal(mask, again)
 
 
 def _gradients(model: NeuralSequenceModel, batch: dict[str, torch.Tensor]) -> dict:
