@@ -409,6 +409,21 @@ def test_add_items_grows_the_catalog_without_changing_old_scores(
         model.add_items(["new-cookbook"], ["again"])
 
 
+def test_cold_boost_shifts_only_items_without_training_events(
+    sasrec_text: NeuralSequenceModel, synth: SyntheticData
+) -> None:
+    model = copy.deepcopy(sasrec_text)
+    rows = _theme_rows(synth)
+    before = model.score(rows)
+    model.cold_boost = 1.5
+    after = model.score(rows)
+    unknown = model.net_.item_emb.known[1:].numpy() == 0
+    assert unknown[COLD].all()
+    np.testing.assert_allclose(after[:, unknown], before[:, unknown] + 1.5, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(after[:, ~unknown], before[:, ~unknown])
+    assert model.get_params()["cold_boost"] == 1.5
+
+
 def test_text_sasrec_scores_a_zero_shot_item_by_its_theme(
     sasrec_text: NeuralSequenceModel, synth: SyntheticData
 ) -> None:

@@ -67,6 +67,7 @@ class FusedInterest(NeuralSequenceModel):
         features: str = "none",
         text_model: str = DEFAULT_TEXT_MODEL,
         cold_share: float = 0.5,
+        cold_boost: float = 0.0,
         gate_balance: float = 1.0,
         loss: str = "auto",
         negatives: int = 1024,

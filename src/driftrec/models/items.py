@@ -73,13 +73,13 @@ class ItemEmbedding(nn.Module):
         rows = torch.arange(len(self.features))
         return self.cold.adapter(self.features) * (rows > 0).unsqueeze(-1)
 
-    def logit_bias(self) -> torch.Tensor | None:
-        """(n_items + 1,) what scoring adds to each item's logit: the cold offset for items
-        without training events, 0 otherwise; None without content."""
+    def logit_bias(self, boost: float = 0.0) -> torch.Tensor | None:
+        """(n_items + 1,) what scoring adds to each item's logit: the cold offset plus ``boost``
+        for items without training events, 0 otherwise; None without content."""
         if self.adapter is None:
             return None
         rows = torch.arange(len(self.known))
-        return self.cold.offset * ((self.known == 0) & (rows > 0))
+        return (self.cold.offset + boost) * ((self.known == 0) & (rows > 0))
 
     @property
     def weight(self) -> torch.Tensor:

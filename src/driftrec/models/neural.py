@@ -141,6 +141,7 @@ class NeuralSequenceModel(Recommender):
     features: str
     text_model: str
     cold_share: float
+    cold_boost: float
     train_config: TrainConfig
 
     def _configure(self, params: dict[str, Any]) -> None:
@@ -338,7 +339,7 @@ class NeuralSequenceModel(Recommender):
         # Padding shared by the whole batch changes no output (tests/test_neural.py): drop it.
         last = self._hidden(trim_padding(self._batch(histories)))[:, -1]  # (n, d)
         scores = last @ self._item_embeddings().T  # (n, n_items + 1)
-        bias = self.net_.item_emb.logit_bias()
+        bias = self.net_.item_emb.logit_bias(self.cold_boost)
         scores = (scores if bias is None else scores + bias)[:, 1:]
         seen = _seen_index(histories)
         scores[seen] += self.net_.repeat_bias

@@ -130,6 +130,7 @@ class SASRec(NeuralSequenceModel):
         features: str = "none",
         text_model: str = DEFAULT_TEXT_MODEL,
         cold_share: float = 0.5,
+        cold_boost: float = 0.0,
         loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
