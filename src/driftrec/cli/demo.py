@@ -113,17 +113,18 @@ def _show_text_queries(
     table.add_column("top 5 items (true categories)")
     table.add_column("in the named category", justify="right")
     for category in data.categories[:n]:
-        items = content.recommend(text=TEXT_QUERY.format(category), k=5).items[0]
+        sentence = TEXT_QUERY.format(category)
+        items = content.recommend(text=sentence, k=5).items[0]
         item_categories = [list(data.dataset.items["categories"][i]) for i in items]
         listed = "; ".join(
             f"{data.dataset.items.at[int(i), 'title']} ({', '.join(c)})"
             for i, c in zip(items, item_categories, strict=True)
         )
         share = float(np.mean([category in c for c in item_categories]))
-        table.add_row(TEXT_QUERY.format(category), listed, f"{share:.0%}")
+        table.add_row(sentence, listed, f"{share:.0%}")
         records.append(
             {
-                "text": TEXT_QUERY.format(category),
+                "text": sentence,
                 "category": category,
                 "items": [str(data.dataset.item_ids[i]) for i in items],
                 "item_categories": item_categories,

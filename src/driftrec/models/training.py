@@ -119,6 +119,7 @@ def fit_network(
         optimizer, lambda step: _lr_factor(step, config.warmup_steps)
     )
     generator = torch.Generator().manual_seed(config.seed)
+    groups = clip_groups(net)  # the network's parameters do not change while it trains
     log = TrainLog()
     best_state = copy.deepcopy(net.state_dict())
     bad_epochs = 0
@@ -149,7 +150,7 @@ def fit_network(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.clip_norm:
-                    for group in clip_groups(net):
+                    for group in groups:
                         torch.nn.utils.clip_grad_norm_(group, config.clip_norm)
                 optimizer.step()
                 scheduler.step()
