@@ -19,13 +19,13 @@ import torch
 from driftrec import models
 from driftrec.data.dataset import NO_ITEM, Dataset
 from driftrec.data.histories import UNKNOWN_USER, Histories
-from driftrec.data.split import leave_one_out
+from driftrec.data.split import EvalSet, leave_one_out
 from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
 from driftrec.models import create
 from driftrec.models.base import mask_seen, top_k
 from driftrec.models.content import DAY, ContentBased
 from driftrec.models.items import ItemEmbedding
-from driftrec.models.neural import NeuralSequenceModel, _calibration_items
+from driftrec.models.neural import COLD_SHIFTS, NeuralSequenceModel, _calibration_items
 
 # 60 users, 120 items over 8 themes (15 each), 10% of events are searches.
 CONFIG = SyntheticConfig(
@@ -686,3 +686,50 @@ def test_item_table_weight_rows_equal_forward_in_eval_mode(with_features: bool) 
 def test_item_table_checks_the_feature_rows() -> None:
     with pytest.raises(ValueError, match="5 feature rows for 6 items"):
         ItemEmbedding(6, 4, torch.zeros(5, 3))
+
+
+def _ndcg_at_10(scores: np.ndarray, valid: EvalSet) -> float:
+    """NDCG@10 of each row's best-ranked target, seen items excluded (sum over rows)."""
+    scores = scores.copy()
+    mask_seen(scores, valid.histories)
+    targets = valid.target_matrix(scores.shape[1])
+    best = np.where(targets, scores, -np.inf).max(axis=1)
+    rank = (scores > best[:, None]).sum(axis=1)[np.isfinite(best)]  # 0-based
+    return float((1.0 / np.log2(rank[rank < 10] + 2)).sum())
+
+
+def test_cold_budget_shifts_cold_logits_as_far_as_validation_allows(cold_data: Dataset) -> None:
+    """After training, the cold offset moves to the largest shift at which ranking the cold items
+    costs validation NDCG@10 at most ``cold_budget``; training itself is untouched."""
+    split = leave_one_out(cold_data)
+    free, budgeted = (
+        _neural("sasrec", features="text", cold_budget=b).fit(split.train, valid=split.valid)
+        for b in (None, 0.05)
+    )
+    shift = budgeted.training_summary()["cold_shift"]
+    assert free.training_summary()["cold_shift"] == 0.0
+    for name, value in free.net_.named_parameters():
+        expected = value + shift if name == "item_emb.cold.offset" else value
+        torch.testing.assert_close(dict(budgeted.net_.named_parameters())[name], expected)
+    scores = free.score(split.valid.histories)
+    absent = free.net_.item_emb.known[1:].numpy() == 0
+    assert absent[COLD].all()
+
+    def kept(s: float) -> float:
+        """Share of the validation NDCG@10 without cold items kept when they rank shifted by s."""
+        shifted = scores + s * absent
+        return _ndcg_at_10(shifted, split.valid) / _ndcg_at_10(
+            np.where(absent, -np.inf, scores), split.valid
+        )
+
+    grid = COLD_SHIFTS.tolist()
+    assert shift in grid
+    assert kept(shift) >= 0.95 - 1e-6 or shift == grid[0]
+    assert shift == grid[-1] or kept(shift + 0.25) < 0.95
+    # The shift is saved with the model, in the offset.
+    assert np.allclose(budgeted.score(split.valid.histories), scores + shift * absent, atol=1e-4)
+
+
+def test_cold_budget_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="cold_budget must be None or in"):
+        _neural("sasrec", features="text", cold_budget=1.5)

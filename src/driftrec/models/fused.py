@@ -68,6 +68,7 @@ class FusedInterest(NeuralSequenceModel):
         text_model: str = DEFAULT_TEXT_MODEL,
         cold_share: float = 0.5,
         cold_boost: float = 0.0,
+        cold_budget: float | None = 0.02,
         gate_balance: float = 1.0,
         loss: str = "auto",
         negatives: int = 1024,

@@ -29,6 +29,7 @@ from driftrec.text import get_encoder, item_features
 
 FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to the id
 CALIBRATION_SHARE = 0.1  # of the known items, held out of the cold adapter's training
+COLD_SHIFTS = torch.arange(-6.0, 3.01, 0.25)  # cold-logit shifts `_cold_shift` chooses from
 N_TIME_BUCKETS = 24  # log2 buckets of the gap to the previous event, in minutes
 
 
@@ -142,6 +143,7 @@ class NeuralSequenceModel(Recommender):
     text_model: str
     cold_share: float
     cold_boost: float
+    cold_budget: float | None
     train_config: TrainConfig
 
     def _configure(self, params: dict[str, Any]) -> None:
@@ -155,6 +157,9 @@ class NeuralSequenceModel(Recommender):
             )
         if not 0 <= params.get("cold_share", 0) <= 1:
             raise ValueError(f"cold_share must be in [0, 1], got {params['cold_share']!r}")
+        budget = params.get("cold_budget")
+        if budget is not None and not 0 <= budget <= 1:
+            raise ValueError(f"cold_budget must be None or in [0, 1], got {budget!r}")
         for key, value in params.items():
             setattr(self, key, value)
         names = {f.name for f in fields(TrainConfig)}
@@ -207,6 +212,17 @@ class NeuralSequenceModel(Recommender):
             f"training {self.name}",
             sizes=(tensors["targets"] > 0).sum(dim=1),
         )
+        self.cold_shift_ = 0.0
+        absent = counts == 0
+        if (
+            features is not None
+            and valid is not None
+            and self.cold_budget is not None
+            and bool(absent.any())
+        ):
+            self.cold_shift_ = self._cold_shift(valid, torch.from_numpy(absent))
+            with torch.no_grad():
+                self.net_.item_emb.cold.offset += self.cold_shift_
 
     @property
     def loss_used(self) -> str:
@@ -377,6 +393,39 @@ class NeuralSequenceModel(Recommender):
             rows += len(part)
         return total / max(rows, 1)
 
+    @torch.no_grad()
+    def _cold_shift(self, valid: EvalSet, absent: torch.Tensor, batch_size: int = 1024) -> float:
+        """The largest shift of the cold items' logits (from `COLD_SHIFTS`) at which ranking them
+        among the warm ones costs the validation NDCG@10 at most ``cold_budget`` (relative).
+
+        The calibrated offset makes cold scores right on average, which maximises hits over cold
+        and warm targets together; a catalog owner usually wants warm accuracy kept and new items
+        shown only where that costs little, so the trade-off is set here, on held-out rows. Each
+        row counts its best-ranked target; validation targets are warm (a cold item has no events
+        to hold out), so any cold item ranked above one only displaces it. ``absent``: (n_items,)
+        the items without training events."""
+        k = 10
+        discounts = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
+        gains = torch.zeros(len(COLD_SHIFTS) + 1)  # last: cold items left out
+        for batch in _length_batches(valid.histories, batch_size):
+            part = valid.take(batch)
+            scores = self._score_tensor(part.histories)  # (B, n_items)
+            scores[:, absent] -= self.cold_boost  # the boost is a ranking knob on top of this
+            scores[_seen_index(part.histories)] = -torch.inf
+            targets = torch.from_numpy(part.target_matrix(scores.shape[1]))
+            best = scores.masked_fill(~targets | absent, -torch.inf).max(1).values  # (B,)
+            keep = torch.isfinite(best)  # rows with a target left to rank
+            best, scores = best[keep, None], scores[keep]
+            warm_above = (scores.masked_fill(absent, -torch.inf) > best).sum(1)  # (B,)
+            cold = scores[:, absent]  # (B, n_cold)
+            above = [warm_above + (cold + shift > best).sum(1) for shift in COLD_SHIFTS]
+            for i, rank in enumerate([*above, warm_above]):  # ranks are 0-based
+                gains[i] += discounts[rank[rank < k]].sum()
+        allowed = gains[:-1] >= (1.0 - self.cold_budget) * gains[-1]
+        if not bool(allowed.any()):
+            return float(COLD_SHIFTS[0])
+        return float(COLD_SHIFTS[allowed].max())
+
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, np.ndarray]:
         state = {f"net.{k}": v.detach().numpy() for k, v in self.net_.state_dict().items()}
@@ -408,4 +457,5 @@ class NeuralSequenceModel(Recommender):
             "best_valid_ndcg@10": log.best_score if log.epochs[-1]["valid"] is not None else None,
             "train_seconds": log.seconds,
             "stopped_early": log.stopped_early,
+            "cold_shift": self.cold_shift_,
         }

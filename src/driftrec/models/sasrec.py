@@ -131,6 +131,7 @@ class SASRec(NeuralSequenceModel):
         text_model: str = DEFAULT_TEXT_MODEL,
         cold_share: float = 0.5,
         cold_boost: float = 0.0,
+        cold_budget: float | None = 0.02,
         loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,
