@@ -52,13 +52,19 @@ def dataset(name: str) -> Dataset:
 
 
 def run(
-    data_name: str, variant: str, cold: ColdStartSplit, seed: int, neural_params: dict[str, Any]
+    data_name: str,
+    variant: str,
+    cold: ColdStartSplit,
+    seed: int,
+    neural_params: dict[str, Any],
+    shifts: list[float],
 ) -> list[dict[str, Any]]:
     """Fit one variant on the cold split's training data and evaluate cold and warm rows.
 
-    A model with item features is evaluated twice from the one fit: with the cold offset shifted
-    as its ``cold_budget`` chose on validation data, and with the calibrated offset alone
-    (``<variant> calibrated``: the shift undone through ``cold_boost``)."""
+    A model with item features is evaluated several times from the one fit: with the cold offset
+    shifted as its ``cold_budget`` chose on validation data, with the calibrated offset alone
+    (``<variant> calibrated``: the shift undone through ``cold_boost``), and at each of
+    ``shifts`` over the calibrated offset (``<variant> shift +0.50``): the cold/warm frontier."""
     model_name, params = VARIANTS[variant]
     if model_name in NEURAL:
         params = {**neural_params, **params, "seed": seed}
@@ -69,6 +75,7 @@ def run(
     evaluations = [(variant, 0.0)]
     if params.get("features", "none") != "none":
         evaluations.append((f"{variant} calibrated", -shift))
+        evaluations += [(f"{variant} shift {x:+.2f}", x - shift) for x in shifts]
     records = []
     for name, boost in evaluations:
         if model_name in NEURAL:
@@ -151,6 +158,13 @@ def main() -> None:
         default=[0],
         help="hold-out seeds (each also seeds training); cold rows are pooled over them",
     )
+    parser.add_argument(
+        "--shifts",
+        nargs="*",
+        type=float,
+        default=[],
+        help="also rank feature models with the cold offset shifted by these over the calibrated",
+    )
     parser.add_argument("--params", default="{}", help="JSON parameters for the neural models")
     parser.add_argument("--name", default="cold_start", help="results / section name")
     args = parser.parse_args()
@@ -162,7 +176,7 @@ def main() -> None:
             cold = cold_item_split(data, share=args.share, seed=seed)
             print(f"{data_name} seed {seed}: {cold.info}", flush=True)
             for variant in args.models:
-                records.extend(run(data_name, variant, cold, seed, neural_params))
+                records.extend(run(data_name, variant, cold, seed, neural_params, args.shifts))
     write_results(args.name, records)
     variants = list(dict.fromkeys(r["model"] for r in records))  # in order of appearance
     summary = {
@@ -200,8 +214,8 @@ def main() -> None:
         "hits a uniformly random ranking would expect. Warm HR@10: mean over seeds; "
         "`warm / id-only`: that over the id-only SASRec's. `cold shift`: what was added to the "
         "calibrated cold offset, chosen on validation data by `cold_budget` (models with item "
-        "features; `... calibrated` rows rank the same fit with the shift undone). Fit seconds: "
-        "median. Neural "
+        "features; `... calibrated` rows rank the same fit with the shift undone, `... shift x` "
+        "rows with the calibrated offset shifted by x). Fit seconds: median. Neural "
         "parameters: "
         f"`{args.params}` over the defaults.\n\n"
         + markdown_table(
