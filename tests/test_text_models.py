@@ -24,7 +24,7 @@ from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
 from driftrec.models import create
 from driftrec.models.base import mask_seen, top_k
 from driftrec.models.content import DAY, ContentBased
-from driftrec.models.items import ItemEmbedding
+from driftrec.models.items import ItemEmbedding, neighbour_popularity
 from driftrec.models.neural import COLD_SHIFTS, NeuralSequenceModel, _calibration_items
 
 # 60 users, 120 items over 8 themes (15 each), 10% of events are searches.
@@ -733,3 +733,27 @@ def test_cold_budget_shifts_cold_logits_as_far_as_validation_allows(cold_data: D
 def test_cold_budget_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="cold_budget must be None or in"):
         _neural("sasrec", features="text", cold_budget=1.5)
+
+
+def test_neighbour_popularity_reads_the_nearest_known_items_never_the_item_itself() -> None:
+    # Two content clusters (A: items 0, 1, 4; B: items 2, 3, 5); items 4 and 5 are unknown.
+    features = torch.tensor(
+        [[1, 0.1], [1, 0.2], [0.1, 1], [0.2, 1], [1, 0.15], [0.15, 1]], dtype=torch.float32
+    )
+    known = torch.tensor([True, True, True, True, False, False])
+    popularity = torch.tensor([4.0, 2.0, 0.0, 1.0, 0.0, 0.0])
+    prior = neighbour_popularity(features, popularity, known, k=2)
+    # Each item's 2 nearest known items other than itself: item 0 reads items 1 and 3, not its
+    # own 4; the unknown items read their own cluster.
+    raw = torch.tensor([1.5, 2.5, 1.5, 1.0, 3.0, 0.5])
+    expected = (raw - raw[:4].mean()) / raw[:4].std()  # standardised over the known items
+    torch.testing.assert_close(prior, expected)
+    # An unknown item added later changes nobody's prior.
+    grown = neighbour_popularity(
+        torch.cat([features, torch.tensor([[1.0, 0.12]])]),
+        torch.cat([popularity, torch.zeros(1)]),
+        torch.cat([known, torch.tensor([False])]),
+        k=2,
+    )
+    torch.testing.assert_close(grown[:6], prior)
+    assert grown[6] == prior[4]  # the same neighbours as item 4

@@ -4,7 +4,8 @@ With content features (frozen language-model embeddings of the item text, or mul
 tags), an item with training events is ``id_embedding + adapter(features)``. An item without any
 (a cold item, or one added after training with `add_items`) has no trained id embedding; its
 vector comes from `ColdItems`: a second adapter of the features, calibrated, standing in for the
-whole vector.
+whole vector. Its logit also gets a popularity prior: how popular the items nearest to it in
+content are (`neighbour_popularity`), which the adapter, fitted to the ids it has, misses.
 
 The cold adapter learns in an auxiliary loss (see `NeuralSequenceModel._loss`): the same softmax,
 with a random share (``cold_share``) of the items swapped for their cold vectors, and the user
@@ -20,6 +21,8 @@ import torch
 from torch import nn
 
 from driftrec.models.training import train_apart
+
+PRIOR_NEIGHBOURS = 10  # known items a cold item's popularity prior averages over
 
 
 def small_init(embedding: nn.Embedding) -> None:
@@ -39,7 +42,10 @@ class ItemEmbedding(nn.Module):
         d: int,
         features: torch.Tensor | None = None,
         known: torch.Tensor | None = None,
+        popularity: torch.Tensor | None = None,
     ) -> None:
+        """``known`` (n_items,) marks the items with training events; ``popularity`` (n_items,)
+        is their log(1 + training events), the source of the cold items' prior."""
         super().__init__()
         self.ids = nn.Embedding(n_items + 1, d, padding_idx=0)
         small_init(self.ids)
@@ -58,6 +64,10 @@ class ItemEmbedding(nn.Module):
             # Only items with training events have a trained id embedding.
             mask = torch.cat([torch.zeros(1, dtype=torch.bool), known.bool()]).float()
             self.register_buffer("known", mask, persistent=False)  # (n_items + 1,)
+            popularity = torch.zeros(n_items) if popularity is None else popularity.float()
+            self.register_buffer("popularity", popularity, persistent=False)  # (n_items,)
+            prior = neighbour_popularity(features, popularity, known.bool())
+            self.register_buffer("prior", torch.cat([torch.zeros(1), prior]), persistent=False)
 
     def _vectors(self, items: torch.Tensor) -> torch.Tensor:
         f = self.features[items]  # (..., f)
@@ -74,12 +84,13 @@ class ItemEmbedding(nn.Module):
         return self.cold.adapter(self.features) * (rows > 0).unsqueeze(-1)
 
     def logit_bias(self, boost: float = 0.0) -> torch.Tensor | None:
-        """(n_items + 1,) what scoring adds to each item's logit: the cold offset plus ``boost``
-        for items without training events, 0 otherwise; None without content."""
+        """(n_items + 1,) what scoring adds to each item's logit: for items without training
+        events the cold offset, their weighted popularity prior and ``boost``; 0 for the others;
+        None without content."""
         if self.adapter is None:
             return None
         rows = torch.arange(len(self.known))
-        return (self.cold.offset + boost) * ((self.known == 0) & (rows > 0))
+        return (self.cold.bias(self.prior) + boost) * ((self.known == 0) & (rows > 0))
 
     @property
     def weight(self) -> torch.Tensor:
@@ -96,11 +107,13 @@ class ItemEmbedding(nn.Module):
 class ColdItems(nn.Module):
     """The vector of an item without training events, from its content alone.
 
-    Logits of these vectors are ``scale * (h · adapter(features)) + offset``. The adapter fits the
+    Logits of these vectors are ``scale * (h · adapter(features)) + offset + prior_weight *
+    prior``, the prior being the item's `neighbour_popularity`. The adapter fits the
     items it is trained on, content and all, so its raw logits are over-confident on items it has
     never seen, which is what a cold item is: left so, cold items crowd warm ones out of the top
     of the ranking. ``scale`` and ``offset`` are fitted on calibration items the adapter never
-    learns from (see `NeuralSequenceModel._loss`), so they correct exactly that.
+    learns from (see `NeuralSequenceModel._loss`), so they correct exactly that; the prior's
+    weight is fitted there too, so the prior counts as much as it predicts.
     """
 
     def __init__(self, width: int, d: int) -> None:
@@ -108,10 +121,46 @@ class ColdItems(nn.Module):
         self.adapter = _adapter(width, d)
         self.scale = nn.Parameter(torch.ones(()))
         self.offset = nn.Parameter(torch.zeros(()))
+        self.prior_weight = nn.Parameter(torch.zeros(()))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(..., f) features to (..., d) calibrated vectors (the offset is added to logits)."""
         return self.scale * self.adapter(features)
+
+    def bias(self, prior: torch.Tensor) -> torch.Tensor:
+        """What is added to the logits of cold items with this popularity ``prior`` (any shape)."""
+        return self.offset + self.prior_weight * prior
+
+
+def neighbour_popularity(
+    features: torch.Tensor,
+    popularity: torch.Tensor,
+    known: torch.Tensor,
+    k: int = PRIOR_NEIGHBOURS,
+    batch: int = 2048,
+) -> torch.Tensor:
+    """(n,) for every item, the mean ``popularity`` of the ``k`` known items most similar to it
+    in content (cosine of ``features``, never the item itself), standardised over the known items.
+
+    An item without training events has no popularity of its own, but the items nearest to it
+    in content do (the same series, genre and period), and on MovieLens that predicts which
+    cold item gets watched. Computed from known items only, so items added later change nobody
+    else's prior."""
+    n = len(features)
+    index = torch.nonzero(known).squeeze(1)  # (n_known,)
+    k = min(k, len(index) - 1)
+    if k < 1:
+        return torch.zeros(n)
+    unit = nn.functional.normalize(features.float(), dim=1)
+    out = torch.empty(n)
+    for lo in range(0, n, batch):
+        rows = torch.arange(lo, min(lo + batch, n))
+        sim = unit[rows] @ unit[index].T  # (b, n_known)
+        sim[rows[:, None] == index[None, :]] = -torch.inf  # never the item itself
+        top = sim.topk(k, dim=1).indices  # (b, k)
+        out[rows] = popularity[index][top].mean(dim=1)
+    ref = out[index]
+    return (out - ref.mean()) / ref.std().clamp_min(1e-6)
 
 
 def _adapter(width: int, d: int) -> nn.Module:

@@ -194,7 +194,12 @@ class NeuralSequenceModel(Recommender):
         torch.manual_seed(self.train_config.seed)
         self.cold_generator_ = torch.Generator().manual_seed(self.train_config.seed)
         self.calibration_items_ = _calibration_items(counts > 0, self.cold_generator_)
-        self.net_ = self._network(dataset.n_items, features, torch.from_numpy(counts > 0))
+        self.net_ = self._network(
+            dataset.n_items,
+            features,
+            torch.from_numpy(counts > 0),
+            torch.from_numpy(np.log1p(counts)).float(),
+        )
         # Sampling distribution for sampled softmax: popularity^0.75, as in word2vec. With content
         # features, items without training events are not drawn (see `_loss`).
         q = np.concatenate([[0.0], (counts + 1.0) ** 0.75])
@@ -233,13 +238,18 @@ class NeuralSequenceModel(Recommender):
         return "ce" if self.n_items <= 4 * self.negatives else "sampled"
 
     def _network(
-        self, n_items: int, features: torch.Tensor | None = None, known: torch.Tensor | None = None
+        self,
+        n_items: int,
+        features: torch.Tensor | None = None,
+        known: torch.Tensor | None = None,
+        popularity: torch.Tensor | None = None,
     ) -> nn.Module:
         """The subclass's network plus the learned repeat bias (0 and frozen when disabled).
 
         ``features`` (n_items, f) are the frozen item contents; ``known`` (n_items,) marks items
-        with training events, the only ones whose id embedding is trained."""
-        item_emb = ItemEmbedding(n_items, self.hidden, features, known)
+        with training events, the only ones whose id embedding is trained; ``popularity``
+        (n_items,) is log(1 + training events), for the cold items' prior."""
+        item_emb = ItemEmbedding(n_items, self.hidden, features, known, popularity)
         net = self._build(item_emb)
         net.repeat_bias = nn.Parameter(torch.zeros(()), requires_grad=self.repeat_bias)
         return net
@@ -255,7 +265,8 @@ class NeuralSequenceModel(Recommender):
         item_emb = self.net_.item_emb
         features = torch.cat([item_emb.features[1:], torch.from_numpy(vectors)])
         known = torch.cat([item_emb.known[1:] > 0, torch.zeros(len(ids), dtype=torch.bool)])
-        self.net_ = self._network(len(features), features, known)
+        popularity = torch.cat([item_emb.popularity, torch.zeros(len(ids))])
+        self.net_ = self._network(len(features), features, known, popularity)
         grown = self.net_.state_dict()
         for name, tensor in grown.items():  # copy every trained weight; new item rows stay 0
             if tensor.shape == old[name].shape:
@@ -339,12 +350,12 @@ class NeuralSequenceModel(Recommender):
         # Own generator: the warm model's random stream (dropout, negatives) stays as without it.
         draw = torch.rand(emb.shape[0], 1, generator=self.cold_generator_)  # (n_items + 1, 1)
         dropped = draw < self.cold_share
-        # Calibration items train only the cold scale and offset, never the cold adapter.
+        # Calibration items train only the cold scale, offset and prior weight, never the adapter.
         calibrating = dropped & self.calibration_items_[:, None]  # (n_items + 1, 1)
         raw = item_emb.cold_vectors()
         cold = torch.where(calibrating, item_emb.cold.scale * raw.detach(), raw)
         table = torch.where(dropped, cold, emb.detach())
-        bias = item_emb.cold.offset * calibrating[:, 0]  # (n_items + 1,)
+        bias = item_emb.cold.bias(item_emb.prior) * calibrating[:, 0]  # (n_items + 1,)
         return loss + objective(h.detach(), table, beta.detach(), bias)
 
     # ------------------------------------------------------------------ answering
@@ -434,14 +445,17 @@ class NeuralSequenceModel(Recommender):
         if item_emb.adapter is not None:  # frozen content is not a parameter: saved apart
             state["item_features"] = item_emb.features[1:].numpy()
             state["item_known"] = item_emb.known[1:].numpy()
+            state["item_popularity"] = item_emb.popularity.numpy()
         return state
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         features, known = state.pop("item_features", None), state.pop("item_known", None)
+        popularity = state.pop("item_popularity", None)
         self.net_ = self._network(
             len(state["sample_probs"]) - 1,
             None if features is None else torch.from_numpy(features),
             None if known is None else torch.from_numpy(known) > 0,
+            None if popularity is None else torch.from_numpy(popularity),
         )
         weights = {k[4:]: torch.from_numpy(v) for k, v in state.items() if k.startswith("net.")}
         self.net_.load_state_dict(weights)
