@@ -472,4 +472,12 @@ class NeuralSequenceModel(Recommender):
             "train_seconds": log.seconds,
             "stopped_early": log.stopped_early,
             "cold_shift": self.cold_shift_,
+            **self._cold_calibration(),
         }
+
+    def _cold_calibration(self) -> dict[str, float]:
+        """The fitted scalars of the cold items' logits (none without content)."""
+        if self.net_.item_emb.adapter is None:
+            return {}
+        cold = self.net_.item_emb.cold
+        return {f"cold_{k}": float(getattr(cold, k)) for k in ("scale", "offset", "prior_weight")}
