@@ -146,6 +146,9 @@ def test_tiny_leave_one_out_by_hand() -> None:
     np.testing.assert_array_equal(split.valid.histories.users, [0, 1, 4])  # u3 dropped
     np.testing.assert_array_equal(split.valid.target_items, [2, 0, 1])
     assert split.valid.histories.row(1).tolist() == []  # u2's only training event was d
+    # Validation rows know it too (a model choosing how far to rank cold items must not count
+    # an item the user already consumed as one that displaces the target).
+    assert [split.valid.seen.row(i).tolist() for i in range(3)] == [[0, 1], [3], [5, 4, 0]]
     test = split.test
     np.testing.assert_array_equal(test.histories.users, [0, 1, 2, 4])
     np.testing.assert_array_equal(test.target_items, [3, 4, 5, 3])

@@ -31,6 +31,9 @@ class EvalSet:
     target_indptr: np.ndarray  # (n + 1,) offsets into target_items
     target_items: np.ndarray  # (n_targets,) item indices
     target_values: np.ndarray  # (n_targets,) ratings or weights of the target events
+    # What each row's user really consumed, where some of it is hidden from the model (items held
+    # out of training, `driftrec.evaluation.coldstart`): still not candidates. None: histories.
+    seen: Histories | None = None
 
     def __len__(self) -> int:
         return len(self.histories)
@@ -58,7 +61,10 @@ class EvalSet:
             values=self.target_values,
             users=self.histories.users,
         ).take(rows)
-        return EvalSet(self.histories.take(rows), targets.indptr, targets.items, targets.values)
+        seen = None if self.seen is None else self.seen.take(rows)
+        return EvalSet(
+            self.histories.take(rows), targets.indptr, targets.items, targets.values, seen
+        )
 
 
 @dataclass(frozen=True)

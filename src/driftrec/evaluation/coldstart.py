@@ -81,7 +81,11 @@ def hold_out_items(
     valid_cold = is_cold[base.valid.target_items]
     valid = _keep_targets(
         EvalSet(
-            valid_hist, base.valid.target_indptr, base.valid.target_items, base.valid.target_values
+            valid_hist,
+            base.valid.target_indptr,
+            base.valid.target_items,
+            base.valid.target_values,
+            seen=base.valid.histories,
         ),
         ~valid_cold,
     )
@@ -266,5 +270,9 @@ def _keep_targets(eval_set: EvalSet, keep: np.ndarray) -> EvalSet:
     counts = np.bincount(eval_set.target_rows()[keep], minlength=len(eval_set))
     np.cumsum(counts, out=indptr[1:])
     return EvalSet(
-        eval_set.histories, indptr, eval_set.target_items[keep], eval_set.target_values[keep]
+        eval_set.histories,
+        indptr,
+        eval_set.target_items[keep],
+        eval_set.target_values[keep],
+        eval_set.seen,
     )

@@ -413,8 +413,10 @@ class NeuralSequenceModel(Recommender):
         and warm targets together; a catalog owner usually wants warm accuracy kept and new items
         shown only where that costs little, so the trade-off is set here, on held-out rows. Each
         row counts its best-ranked target; validation targets are warm (a cold item has no events
-        to hold out), so any cold item ranked above one only displaces it. ``absent``: (n_items,)
-        the items without training events."""
+        to hold out), so any cold item ranked above one only displaces it. Items the user really
+        consumed are not candidates, even where the history hides them (``valid.seen``: a
+        cold-start split hides its cold items' events). ``absent``: (n_items,) the items without
+        training events."""
         k = 10
         discounts = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
         gains = torch.zeros(len(COLD_SHIFTS) + 1)  # last: cold items left out
@@ -422,7 +424,8 @@ class NeuralSequenceModel(Recommender):
             part = valid.take(batch)
             scores = self._score_tensor(part.histories)  # (B, n_items)
             scores[:, absent] -= self.cold_boost  # the boost is a ranking knob on top of this
-            scores[_seen_index(part.histories)] = -torch.inf
+            seen = part.histories if part.seen is None else part.seen
+            scores[_seen_index(seen)] = -torch.inf
             targets = torch.from_numpy(part.target_matrix(scores.shape[1]))
             best = scores.masked_fill(~targets | absent, -torch.inf).max(1).values  # (B,)
             keep = torch.isfinite(best)  # rows with a target left to rank
