@@ -483,4 +483,4 @@ class NeuralSequenceModel(Recommender):
         if self.net_.item_emb.adapter is None:
             return {}
         cold = self.net_.item_emb.cold
-        return {f"cold_{k}": float(getattr(cold, k)) for k in ("scale", "offset", "prior_weight")}
+        return {f"cold_{k}": getattr(cold, k).item() for k in ("scale", "offset", "prior_weight")}
