@@ -735,6 +735,35 @@ def test_cold_budget_out_of_range_is_refused() -> None:
         _neural("sasrec", features="text", cold_budget=1.5)
 
 
+def test_a_fixed_cold_prior_weight_is_kept_and_only_moves_cold_logits(
+    cold_data: Dataset, tmp_path: Path
+) -> None:
+    """``cold_prior_weight`` fixes the prior's weight (the calibration fits around it); the warm
+    model and every item with training events score as with the fitted weight."""
+    split = leave_one_out(cold_data)
+    fitted, fixed = (
+        _neural("sasrec", features="text", cold_budget=None, cold_prior_weight=w).fit(
+            split.train, valid=split.valid
+        )
+        for w in (None, 0.75)
+    )
+    assert fixed.training_summary()["cold_prior_weight"] == 0.75
+    assert fitted.training_summary()["cold_prior_weight"] != 0.75
+    absent = fixed.net_.item_emb.known[1:].numpy() == 0
+    a, b = fitted.score(split.valid.histories), fixed.score(split.valid.histories)
+    np.testing.assert_allclose(a[:, ~absent], b[:, ~absent], atol=1e-5)
+    assert not np.allclose(a[:, absent], b[:, absent], atol=1e-3)
+    # Saved and loaded like every other fitted scalar.
+    loaded = models.load(fixed.save(tmp_path / "fixed"))
+    np.testing.assert_allclose(loaded.score(split.valid.histories), b, atol=1e-5)
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf")])
+def test_cold_prior_weight_must_be_finite(weight: float) -> None:
+    with pytest.raises(ValueError, match="cold_prior_weight must be None or a finite number"):
+        _neural("sasrec", features="text", cold_prior_weight=weight)
+
+
 def test_neighbour_popularity_reads_the_nearest_known_items_never_the_item_itself() -> None:
     # Two content clusters (A: items 0, 1, 4; B: items 2, 3, 5); items 4 and 5 are unknown.
     features = torch.tensor(

@@ -69,6 +69,7 @@ class FusedInterest(NeuralSequenceModel):
         cold_share: float = 0.5,
         cold_boost: float = 0.0,
         cold_budget: float | None = 0.02,
+        cold_prior_weight: float | None = None,
         gate_balance: float = 1.0,
         loss: str = "auto",
         negatives: int = 1024,

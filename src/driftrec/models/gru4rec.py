@@ -61,6 +61,7 @@ class GRU4Rec(NeuralSequenceModel):
         cold_share: float = 0.5,
         cold_boost: float = 0.0,
         cold_budget: float | None = 0.02,
+        cold_prior_weight: float | None = None,
         loss: str = "auto",
         negatives: int = 1024,
         epochs: int = 200,

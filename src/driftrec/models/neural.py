@@ -144,6 +144,7 @@ class NeuralSequenceModel(Recommender):
     cold_share: float
     cold_boost: float
     cold_budget: float | None
+    cold_prior_weight: float | None
     train_config: TrainConfig
 
     def _configure(self, params: dict[str, Any]) -> None:
@@ -160,6 +161,9 @@ class NeuralSequenceModel(Recommender):
         budget = params.get("cold_budget")
         if budget is not None and not 0 <= budget <= 1:
             raise ValueError(f"cold_budget must be None or in [0, 1], got {budget!r}")
+        weight = params.get("cold_prior_weight")
+        if weight is not None and not np.isfinite(weight):
+            raise ValueError(f"cold_prior_weight must be None or a finite number, got {weight!r}")
         for key, value in params.items():
             setattr(self, key, value)
         names = {f.name for f in fields(TrainConfig)}
@@ -200,6 +204,11 @@ class NeuralSequenceModel(Recommender):
             torch.from_numpy(counts > 0),
             torch.from_numpy(np.log1p(counts)).float(),
         )
+        if features is not None and self.cold_prior_weight is not None:
+            # A fixed weight of the popularity prior: calibrated around, never fitted.
+            prior_weight = self.net_.item_emb.cold.prior_weight.requires_grad_(False)
+            with torch.no_grad():
+                prior_weight.fill_(self.cold_prior_weight)
         # Sampling distribution for sampled softmax: popularity^0.75, as in word2vec. With content
         # features, items without training events are not drawn (see `_loss`).
         q = np.concatenate([[0.0], (counts + 1.0) ** 0.75])
