@@ -692,7 +692,7 @@ def _expected_cost(scores: np.ndarray, seen: Histories, absent: np.ndarray, shif
     """Share of the warm top-10 probability (softmax over each row's unseen warm items) that cold
     items shifted by ``shift`` push out of the top 10, over all rows; one item at a time."""
     lost = total = 0.0
-    for row, history in enumerate(seen.take(np.arange(len(scores))).to_csr(len(absent))):
+    for row, history in enumerate(seen.to_csr(len(absent))):
         candidate = np.ones(len(absent), bool)
         candidate[history.indices] = False
         warm = np.flatnonzero(candidate & ~absent)
