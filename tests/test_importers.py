@@ -12,8 +12,9 @@ from driftrec.data.dataset import NO_ITEM
 from driftrec.data.importers import read_events, read_items
 from driftrec.data.loaders import detect_format, load_dataset
 from driftrec.data.movielens import read_movielens, read_movielens_100k, read_movielens_latest
-from driftrec.data.report import DataFormatError, ImportReport
+from driftrec.data.report import ImportReport
 from driftrec.data.sequences import read_sequences
+from driftrec.errors import DataFormatError
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 

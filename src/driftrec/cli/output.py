@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -13,6 +16,7 @@ from rich.table import Table
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.report import ImportReport
+from driftrec.errors import InputError
 from driftrec.models.base import Recommendations
 
 # Piped output (logs, CI) gets a wide fixed width so metric tables are never truncated.
@@ -21,15 +25,16 @@ errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Exceptions that mean "bad input": shown as one line, exit code 2.
+# Exceptions that mean "bad input": shown as one line, exit code 2. Anything else is a bug.
 _INPUT_ERRORS = (
-    ValueError,
-    KeyError,
+    InputError,
     FileNotFoundError,
+    FileExistsError,
     IsADirectoryError,
+    NotADirectoryError,
     PermissionError,
-    UnicodeDecodeError,
 )
+DEBUG_VARIABLE = "DRIFTREC_DEBUG"  # set to 1 to get the traceback of an internal error
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -38,16 +43,41 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _input_message(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}"
+    return " ".join(str(err).split())
+
+
+def _internal_error(err: BaseException) -> NoReturn:
+    """A bug, not bad input: one line on stderr, the traceback in a file, exit code 1."""
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="driftrec-crash-", suffix=".log", delete=False
+    ) as log:
+        traceback.print_exception(err, file=log)
+    fail(
+        f"internal error (a bug in driftrec, not your input): {type(err).__name__}: "
+        f"{_input_message(err)}; traceback in {log.name} (or rerun with {DEBUG_VARIABLE}=1)",
+        code=1,
+    )
+
+
 def guarded(command: F) -> F:
-    """Turn bad-input exceptions raised by a command into a one-line error and exit code 2."""
+    """Turn a command's exceptions into one line on stderr: bad input exits with code 2, any
+    other exception is reported as an internal error with exit code 1, its traceback in a file."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except _INPUT_ERRORS as err:
-            message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-            fail(" ".join(str(message).split()))
+            fail(_input_message(err))
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            if os.environ.get(DEBUG_VARIABLE):
+                raise
+            _internal_error(err)
 
     return wrapper  # type: ignore[return-value]
 

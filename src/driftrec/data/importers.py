@@ -21,7 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from driftrec.data.report import MAX_EXAMPLES, BadRow, DataFormatError, ImportReport, truncate
+from driftrec.data.report import MAX_EXAMPLES, BadRow, ImportReport, truncate
+from driftrec.errors import DataFormatError
 
 # Our field -> column names tried, case-insensitively, in this order, when the mapping omits it.
 EVENT_COLUMN_DEFAULTS: dict[str, tuple[str, ...]] = {

@@ -9,8 +9,9 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.importers import read_events, read_items
 from driftrec.data.movielens import movielens_layout, read_movielens_100k, read_movielens_latest
 from driftrec.data.preprocess import prepare
-from driftrec.data.report import DataFormatError, ImportReport
+from driftrec.data.report import ImportReport
 from driftrec.data.sequences import looks_like_sequences, read_sequences
+from driftrec.errors import DataFormatError
 
 FORMATS = ("auto", "dataset", "movielens-100k", "movielens-latest", "sequences", "events")
 PREPARE_OPTIONS = ("name", "dedup", "min_user", "min_item", "secret")

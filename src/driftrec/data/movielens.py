@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from driftrec.data.importers import RawTable, clean_strings, read_events, read_items, read_table
-from driftrec.data.report import DataFormatError, ImportReport
+from driftrec.data.report import ImportReport
+from driftrec.errors import DataFormatError
 
 # The order of the 19 genre flags in u.item (u.genre holds the same list; it is read when present).
 GENRES_100K = (

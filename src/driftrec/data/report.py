@@ -3,7 +3,8 @@
 Importers never drop input silently. A row that cannot be used is skipped, counted under a short
 reason key (``unparsable_timestamp``, ``missing_user``, ...) and, for the first few, kept as an
 example with its file, line number and raw text, so a user can fix the source file. Problems that
-make the whole file unusable (no user column, unreadable header) raise `DataFormatError` instead.
+make the whole file unusable (no user column, unreadable header) raise
+`driftrec.errors.DataFormatError` instead.
 """
 
 from __future__ import annotations
@@ -13,16 +14,6 @@ from typing import Any
 
 MAX_EXAMPLES = 20
 MAX_RAW_CHARS = 120
-
-
-class DataFormatError(ValueError):
-    """A fatal input problem; the message is one line naming the file and the field or column.
-
-    The CLI turns it into exit code 2, so the message must be enough for the user to fix the input.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from driftrec.data.report import DataFormatError, ImportReport
+from driftrec.data.report import ImportReport
+from driftrec.errors import DataFormatError
 
 
 def read_sequences(
