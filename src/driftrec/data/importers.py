@@ -9,7 +9,6 @@ defaults and timestamp rules are documented in docs/data-format.md.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from driftrec.data.report import MAX_EXAMPLES, BadRow, ImportReport, truncate
+from driftrec.data.textfile import is_parquet, read_lines
 from driftrec.errors import DataFormatError
 
 # Our field -> column names tried, case-insensitively, in this order, when the mapping omits it.
@@ -153,7 +153,7 @@ def read_table(
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
-    if path.suffix.lower() == ".parquet":
+    if is_parquet(path):
         return _read_parquet_table(path)
     return _read_text_table(path, sep, encoding, names, quoting)
 
@@ -173,36 +173,25 @@ def _read_parquet_table(path: Path) -> RawTable:
     )
 
 
-def _decode_lines(
-    data: bytes, encoding: str, file: str
-) -> tuple[list[str | None], dict[int, tuple[str, str]]]:
-    """Physical lines of ``data``; an undecodable line is None, with (text, why) in the dict."""
-    try:
-        codec = codecs.lookup(encoding)
-    except LookupError as exc:
-        raise DataFormatError(f"{file}: unknown encoding {encoding!r}") from exc
-    if codec.name == "utf-8" and data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        return data.decode(encoding).replace("\r\n", "\n").split("\n"), {}
-    except UnicodeDecodeError:
-        pass
-    lines: list[str | None] = []
-    invalid: dict[int, tuple[str, str]] = {}
-    for index, raw in enumerate(data.split(b"\n")):
-        try:
-            lines.append(raw.decode(encoding).removesuffix("\r"))
-        except UnicodeDecodeError as exc:
-            lines.append(None)
-            text = raw.decode(encoding, errors="replace").removesuffix("\r")
-            invalid[index] = (text, f"not {encoding}: {exc.reason} at byte {exc.start}")
-    return lines, invalid
-
-
 def _detect_sep(line: str) -> str:
-    """The candidate separator that occurs most often in ``line`` (the first one on a tie)."""
+    """The candidate separator that occurs most often in ``line`` (the first one on a tie);
+    a space when none occurs and the line has several words (a space-separated table)."""
     counts = [line.count(s) for s in SEPARATORS]
-    return SEPARATORS[int(np.argmax(counts))] if max(counts) else ","
+    if max(counts):
+        return SEPARATORS[int(np.argmax(counts))]
+    return " " if len(line.split()) > 1 else ","
+
+
+def looks_like_header(fields: Sequence[str]) -> bool:
+    """Whether a first line names columns: two or more of its fields name distinct event fields
+    (user, item, timestamp, ...) by the names `EVENT_COLUMN_DEFAULTS` looks for."""
+    names = {_normal_name(f) for f in fields}
+    named = [
+        field
+        for field, aliases in EVENT_COLUMN_DEFAULTS.items()
+        if names & {_normal_name(a) for a in aliases}
+    ]
+    return len(named) >= 2
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:
@@ -219,15 +208,15 @@ def _read_text_table(
     path: Path, sep: str | None, encoding: str, names: Sequence[str] | None, quoting: bool
 ) -> RawTable:
     file = path.name
-    lines, invalid = _decode_lines(path.read_bytes(), encoding, file)
-    while lines and lines[-1] is not None and not lines[-1].strip():
-        lines.pop()  # the final newline, and blank lines at the very end, are not rows
+    lines, invalid = read_lines(path, encoding)
     if not lines:
         raise DataFormatError(f"{file}: the file is empty")
     first = next((line for line in lines if line is not None), "")
     if names is None and lines[0] is None:
         raise DataFormatError(f"{file}: line 1 (the header) is not valid {encoding}")
     sep = sep or _detect_sep(lines[0] if names is None else first)
+    if sep == " ":  # a space-separated table: any run of spaces or tabs parts two fields
+        lines = [None if line is None else " ".join(line.split()) for line in lines]
     quoted = quoting and any('"' in line for line in lines if line is not None)
     if names is None:
         header = next(csv.reader([lines[0]], delimiter=sep)) if quoted else lines[0].split(sep)

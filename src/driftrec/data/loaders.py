@@ -10,7 +10,8 @@ from driftrec.data.importers import read_events, read_items
 from driftrec.data.movielens import movielens_layout, read_movielens_100k, read_movielens_latest
 from driftrec.data.preprocess import prepare
 from driftrec.data.report import ImportReport
-from driftrec.data.sequences import looks_like_sequences, read_sequences
+from driftrec.data.sequences import read_sequences, text_layout
+from driftrec.data.textfile import content_stem, content_suffix
 from driftrec.errors import DataFormatError
 
 FORMATS = ("auto", "dataset", "movielens-100k", "movielens-latest", "sequences", "events")
@@ -32,9 +33,7 @@ def detect_format(source: str | Path) -> str:
         )
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file or directory")
-    if path.suffix.lower() == ".txt" and looks_like_sequences(path):
-        return "sequences"
-    return "events"
+    return text_layout(path) if content_suffix(path) == ".txt" else "events"
 
 
 def load_dataset(source: str | Path, format: str = "auto", **kwargs: Any) -> Dataset:
@@ -56,7 +55,7 @@ def load_dataset(source: str | Path, format: str = "auto", **kwargs: Any) -> Dat
             raise TypeError(f"a saved dataset takes no options (got {', '.join(kwargs)})")
         return Dataset.load(path)
     options = {k: kwargs.pop(k) for k in PREPARE_OPTIONS if k in kwargs}
-    options.setdefault("name", path.stem if path.is_file() else path.name)
+    options.setdefault("name", content_stem(path) if path.is_file() else path.name)
     items = users = None
     if fmt == "movielens-100k":
         events, items, users, report = read_movielens_100k(path, **kwargs)

@@ -7,12 +7,15 @@ that use real time gaps must check ``dataset.info["has_timestamps"]``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from driftrec.data.report import ImportReport
+from driftrec.data.importers import looks_like_header
+from driftrec.data.report import ImportReport, truncate
+from driftrec.data.textfile import head_lines, read_lines
 from driftrec.errors import DataFormatError
 
 
@@ -23,38 +26,27 @@ def read_sequences(
 
     The timestamp of an event is its 0-based position in the user's sequence. A user who appears on
     several lines continues where the previous line stopped, so file order is kept. An empty line,
-    a user with no items, or a line that is not valid in ``encoding`` is skipped and reported.
+    a user with no items, or a line that is not valid in ``encoding`` is skipped and reported. A
+    first line that names columns (``user item timestamp``) is an error: the file is an event
+    table, and reading it as sequences would turn its timestamps into item ids.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: no such file")
     file = path.name
-    data = path.read_bytes()
+    lines, invalid = read_lines(path, encoding)
+    if lines and lines[0] is not None and looks_like_header(lines[0].split()):
+        raise DataFormatError(
+            f"{file}: line 1 looks like a header ({truncate(lines[0])!r}) but a sequence file has"
+            " none (each line is a user and their items); for an event table use --format events"
+        )
     report = ImportReport(source=file)
-    invalid: dict[int, tuple[str, str]] = {}  # line number -> (text, why it is not decodable)
-    try:
-        lines: list[str | None] = list(data.decode(encoding).split("\n"))
-    except LookupError as exc:
-        raise DataFormatError(f"{file}: unknown encoding {encoding!r}") from exc
-    except UnicodeDecodeError:
-        lines = []
-        for number, raw in enumerate(data.split(b"\n"), start=1):
-            try:
-                lines.append(raw.decode(encoding))
-            except UnicodeDecodeError as exc:
-                lines.append(None)
-                text = raw.decode(encoding, errors="replace")
-                invalid[number] = (text, f"not {encoding}: {exc.reason} at byte {exc.start}")
-    while lines and lines[-1] is not None and not lines[-1].strip():
-        lines.pop()  # the final newline is not an empty line
-
     users: list[str] = []
     items: list[str] = []
     lengths: list[int] = []
-    for number, line in enumerate(lines, start=1):
+    for index, line in enumerate(lines):
+        number = index + 1
         report.rows_read += 1
         if line is None:
-            report.add_bad(file, number, "row", "invalid_encoding", *invalid[number])
+            report.add_bad(file, number, "row", "invalid_encoding", *invalid[index])
             continue
         tokens = line.split()
         if len(tokens) > 1:
@@ -84,15 +76,41 @@ def read_sequences(
     return events, report
 
 
-def looks_like_sequences(path: str | Path, sample: int = 50) -> bool:
-    """Whether a text file looks like the sequence format rather than a delimited table.
+# A token that is surely a time, not an item id: 9+ digits (Unix seconds or finer) or a date.
+_TIME_TOKEN = re.compile(r"\d{9,}(\.\d+)?|\d{4}-\d{2}-\d{2}([T ].*)?")
+# Event tables have a handful of columns; a sequence file whose every line is that short and of
+# one length cannot be told from one.
+_MAX_TABLE_COLUMNS = 6
 
-    True when its first lines are all whitespace-separated tokens with no , ; | or tab (the
-    separators `read_events` detects) and at least one line has an item after the user.
+
+def text_layout(path: str | Path, sample: int = 50) -> str:
+    """ "sequences" or "events" for a text file, judged from its first ``sample`` lines.
+
+    Events when a delimiter (, ; | tab) occurs or line 1 names columns; sequences when the lines
+    are whitespace-separated tokens of varying length with no column of times. A file that could
+    be either (every line 2 to 6 tokens long, or a column that is always a time) raises
+    `DataFormatError` asking for ``--format``: guessing wrong would import nonsense silently.
     """
-    with Path(path).open("rb") as handle:
-        head = [handle.readline() for _ in range(sample)]
-    text = b"".join(head).decode("utf-8", errors="replace")
-    if any(sep in text for sep in (",", ";", "|", "\t")):
-        return False
-    return any(len(line.split()) > 1 for line in text.splitlines())
+    lines = head_lines(path, sample)
+    if not lines or any(sep in line for line in lines for sep in (",", ";", "|", "\t")):
+        return "events"
+    rows = [line.split() for line in lines]
+    if looks_like_header(rows[0]):
+        return "events"
+    if all(len(row) < 2 for row in rows):
+        return "events"
+    lengths = {len(row) for row in rows}
+    width = min(lengths)
+    timed = [j for j in range(1, width) if all(_TIME_TOKEN.fullmatch(row[j]) for row in rows)]
+    if timed or (len(lengths) == 1 and width <= _MAX_TABLE_COLUMNS):
+        why = (
+            f"field {timed[0] + 1} of every line looks like a time"
+            if timed
+            else f"every line has {width} fields"
+        )
+        raise DataFormatError(
+            f"{Path(path).name}: cannot tell a sequence file (user item item ...) from a"
+            f" space-separated event table ({why}); pass --format sequences for the first, or"
+            " add a header line naming the columns (user item timestamp ...) for the second"
+        )
+    return "sequences"
