@@ -7,7 +7,6 @@ code 2; no traceback reaches the user.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +14,8 @@ import typer
 
 from driftrec.cli.output import console, guarded, metrics_table, print_report
 from driftrec.data.dataset import Dataset
+from driftrec.data.pseudonyms import secret_from_env
+from driftrec.errors import InputError
 from driftrec.evaluation.experiment import PROTOCOLS, fit_and_evaluate, make_split
 
 app = typer.Typer(
@@ -31,7 +32,7 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"{what} {pair!r} is not of the form key=value")
+            raise InputError(f"{what} {pair!r} is not of the form key=value")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -39,30 +40,42 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
     return out
 
 
+# Which source options each format takes (the CLI flag is the name with "-" for "_").
+_SOURCE_OPTIONS = {
+    "events": {"columns", "event_type", "timestamp_unit", "sep", "encoding", "items"},
+    "sequences": {"encoding"},
+}
+_SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "space": " "}
+
+
+def _flag(option: str) -> str:
+    return "--" + {"columns": "column"}.get(option, option).replace("_", "-")
+
+
 def _open_dataset(
     source: Path,
     data_format: str = "auto",
-    event_options: dict[str, Any] | None = None,
+    source_options: dict[str, Any] | None = None,
     **prepare_options: Any,
 ) -> Dataset:
-    """Load any importable source; ``event_options`` only apply to CSV/Parquet event files."""
+    """Load any importable source; ``source_options`` apply to the formats that read them
+    (an event file takes all, a sequence file only the encoding); anything else is an error."""
     from driftrec.data.loaders import FORMATS, detect_format, load_dataset
 
     if data_format not in FORMATS:
-        raise ValueError(f"unknown format {data_format!r}; choose one of: {', '.join(FORMATS)}")
+        raise InputError(f"unknown format {data_format!r}; choose one of: {', '.join(FORMATS)}")
     fmt = detect_format(source) if data_format == "auto" else data_format
-    options = {k: v for k, v in prepare_options.items() if v is not None}
-    if fmt == "events":
-        options.update(event_options or {})
-    elif event_options:
-        flag = {"columns": "column"}.get(next(iter(event_options)), next(iter(event_options)))
-        raise ValueError(
-            f"{source}: --{flag.replace('_', '-')} only applies"
-            f" to CSV/Parquet event files, not to format {fmt!r}"
+    options = {k: v for k, v in prepare_options.items() if v not in (None, False)}
+    source_options = source_options or {}
+    unused = sorted(source_options.keys() - _SOURCE_OPTIONS.get(fmt, set()))
+    if unused:
+        raise InputError(
+            f"{source}: {', '.join(_flag(o) for o in unused)} do(es) not apply to format {fmt!r}"
         )
+    options.update(source_options)
     if fmt == "dataset" and options.keys() - {"name"}:
-        flags = ", ".join(f"--{k.replace('_', '-')}" for k in options if k != "name")
-        raise ValueError(f"{source}: already a prepared dataset; {flags} apply to raw sources")
+        flags = ", ".join(_flag(k) for k in options if k != "name")
+        raise InputError(f"{source}: already a prepared dataset; {flags} apply to raw sources")
     if fmt == "dataset":
         options = {}
     with console.status(f"reading {source}"):
@@ -92,6 +105,13 @@ def import_(
     timestamp_unit: Annotated[
         str | None, typer.Option(help="s|ms|us|ns|auto (auto: from the magnitude).")
     ] = None,
+    sep: Annotated[
+        str | None,
+        typer.Option(help="Field separator of an event file: a character, 'tab' or 'space'."),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Text encoding of an event or sequence file (utf-8).")
+    ] = None,
     min_user: Annotated[
         int | None, typer.Option(help="k-core: min item events per user (default 1).")
     ] = None,
@@ -102,30 +122,32 @@ def import_(
         str | None,
         typer.Option(help="Pseudonymise user ids with HMAC keyed by this environment variable."),
     ] = None,
+    keep_user_attributes: Annotated[
+        bool,
+        typer.Option(help="With --secret-env, keep user attributes (age, zip...); dropped else."),
+    ] = False,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: source name).")] = None,
 ) -> None:
     """Import events (and an item catalog) into a prepared dataset directory."""
-    secret = None
-    if secret_env is not None:
-        secret = os.environ.get(secret_env)
-        if not secret:
-            raise ValueError(f"environment variable {secret_env} is not set or empty")
-    event_options: dict[str, Any] = {}
-    if column:
-        event_options["columns"] = _parse_pairs(column, "--column")
-    if event_type is not None:
-        event_options["event_type"] = event_type
-    if timestamp_unit is not None:
-        event_options["timestamp_unit"] = timestamp_unit
-    if items is not None:
-        event_options["items"] = items
+    secret = None if secret_env is None else secret_from_env(secret_env)
+    if keep_user_attributes and secret is None:
+        raise InputError("--keep-user-attributes only applies with --secret-env")
+    given = {
+        "columns": _parse_pairs(column, "--column") if column else None,
+        "event_type": event_type,
+        "timestamp_unit": timestamp_unit,
+        "sep": None if sep is None else _SEPARATOR_NAMES.get(sep, sep),
+        "encoding": encoding,
+        "items": items,
+    }
     dataset = _open_dataset(
         source,
         data_format,
-        event_options,
+        {k: v for k, v in given.items() if v is not None},
         min_user=min_user,
         min_item=min_item,
         secret=secret,
+        keep_user_attributes=keep_user_attributes,
         name=name,
     )
     dataset.save(out)
@@ -141,7 +163,7 @@ def _grid_values(pairs: list[str]) -> dict[str, list[Any]] | None:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key or not raw:
-            raise ValueError(f"--grid {pair!r} is not of the form key=value1,value2")
+            raise InputError(f"--grid {pair!r} is not of the form key=value1,value2")
         grid[key] = [_parse_pairs([f"{key}={v}"], "--grid")[key] for v in raw.split(",")]
     return grid
 
@@ -150,13 +172,13 @@ def _model_params(params: list[str], config: Path | None) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if config is not None:
         if not config.is_file():
-            raise FileNotFoundError(f"{config}: config file not found")
+            raise InputError(f"{config}: config file not found")
         try:
             values = json.loads(config.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{config}: not valid JSON ({err.msg} at line {err.lineno})") from None
+            raise InputError(f"{config}: not valid JSON ({err.msg} at line {err.lineno})") from None
         if not isinstance(values, dict):
-            raise ValueError(f"{config}: must hold a JSON object of parameter names and values")
+            raise InputError(f"{config}: must hold a JSON object of parameter names and values")
         merged.update(values)
     merged.update(_parse_pairs(params, "--param"))
     return merged
@@ -230,13 +252,13 @@ def evaluate_(
         if path.is_dir():
             recommender = models.load(path)
             if recommender.n_items != dataset.n_items:
-                raise ValueError(
+                raise InputError(
                     f"{path}: model has {recommender.n_items} items, data {data} has"
                     f" {dataset.n_items}; evaluate it on the dataset it was trained on"
                 )
             name = str(path)
         elif name not in models.MODELS:
-            raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(models.MODELS)}")
+            raise InputError(f"unknown model {name!r}; choose one of: {', '.join(models.MODELS)}")
         else:
             recommender = name
         _, record = fit_and_evaluate(
@@ -324,18 +346,18 @@ def recommend(
 
     if text is None:
         if bool(user) == (items is not None):
-            raise ValueError(
+            raise InputError(
                 "give --user (one or more) or --items, not both or neither (or a sentence: --text)"
             )
         if text_weight is not None:
-            raise ValueError("--text-weight only applies with --text")
+            raise InputError("--text-weight only applies with --text")
     else:
         if not text.strip():
-            raise ValueError("--text is empty")
+            raise InputError("--text is empty")
         if user and items is not None:
-            raise ValueError("with --text, give --user or --items (or neither), not both")
+            raise InputError("with --text, give --user or --items (or neither), not both")
         if text_weight is not None and not 0.0 <= text_weight <= 1.0:
-            raise ValueError(f"--text-weight must be between 0 and 1, got {text_weight}")
+            raise InputError(f"--text-weight must be between 0 and 1, got {text_weight}")
     recommender = models.load(model_dir)
     query: dict[str, Any] = {}
     if items is not None:

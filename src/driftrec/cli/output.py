@@ -105,6 +105,25 @@ def metrics_table(records: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
+def _preprocessing_line(steps: dict[str, Any]) -> str:
+    """What preprocessing removed, in words: "5 events in, 4 out (duplicates removed: 0; ...)"."""
+    parts = [f"duplicates removed: {steps.get('duplicates_removed', 0):,}"]
+    core = steps.get("k_core")
+    if core:
+        parts.append(
+            f"{core['min_user']}/{core['min_item']}-core (min events per user/item) removed"
+            f" {core['events_removed']:,} events, {core['users_removed']:,} users,"
+            f" {core['items_removed']:,} items in {core['passes']} passes"
+        )
+    parts.append("user ids pseudonymised" if steps.get("pseudonymised") else "user ids as given")
+    if steps.get("user_attributes_dropped"):
+        parts.append("user attributes dropped: " + ", ".join(steps["user_attributes_dropped"]))
+    return (
+        f"preprocessing: {steps['events_in']:,} events in, {steps['events_out']:,} out"
+        f" ({'; '.join(parts)})"
+    )
+
+
 def print_report(dataset: Dataset) -> None:
     """The dataset summary and its import report: what was read, kept and skipped, and why."""
     summary = dataset.summary()
@@ -112,19 +131,15 @@ def print_report(dataset: Dataset) -> None:
         f"[bold]{summary['name']}[/bold]: {summary['users']:,} users, {summary['items']:,} items,"
         f" {summary['events']:,} events (density {summary['density']:.4%})"
     )
+    lines = []
     report = dataset.info.get("import_report")
     if report:
-        for line in ImportReport.from_dict(report).lines():
-            console.print(f"  {line}", highlight=False, markup=False)
-    steps = dataset.info.get("preprocessing") or {}
+        lines += ImportReport.from_dict(report).lines()
+    steps = dataset.info.get("preprocessing")
     if steps:
-        removed = [f"{k} {v}" for k, v in steps.items() if k not in ("events_in", "events_out")]
-        console.print(
-            f"  preprocessing: {steps['events_in']:,} events in, {steps['events_out']:,} out"
-            f" ({'; '.join(removed)})",
-            highlight=False,
-            markup=False,
-        )
+        lines.append(_preprocessing_line(steps))
+    for line in lines:
+        console.print(f"  {line}", highlight=False, markup=False)
 
 
 def recommendations_table(recs: Recommendations, catalog: Dataset | None) -> Table:

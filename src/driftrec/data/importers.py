@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from driftrec.data.report import MAX_EXAMPLES, BadRow, ImportReport, truncate
 from driftrec.data.textfile import is_parquet, read_lines
-from driftrec.errors import DataFormatError
+from driftrec.errors import DataFormatError, InputError
 
 # Our field -> column names tried, case-insensitively, in this order, when the mapping omits it.
 EVENT_COLUMN_DEFAULTS: dict[str, tuple[str, ...]] = {
@@ -54,9 +54,12 @@ SEPARATORS = (",", "\t", ";", "|")
 # Seconds per unit; "auto" picks the unit from the median magnitude (see `timestamp_unit_for`).
 TIMESTAMP_UNITS: dict[str, int] = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 _AUTO_LIMITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
-# Beyond this many seconds from 1970 a "timestamp" is surely a unit or data error (year ~5000).
-_MAX_ABS_SECONDS = 1e11
-_EPOCH = pd.Timestamp(0, tz="UTC")
+# Times must fit pandas' nanosecond datetimes (1677-09-22 to 2262-04-11), so every later step
+# (time splits, reports, the service) can turn them into dates; the same bound for numbers and text.
+TIMESTAMP_RANGE = (int(pd.Timestamp.min.ceil("s").timestamp()), int(pd.Timestamp.max.timestamp()))
+_RANGE_TEXT = "1677-09-22..2262-04-11 UTC"
+# Values are stored as float32: a larger magnitude would become inf.
+MAX_VALUE = float(np.finfo(np.float32).max)
 
 
 # ---------------------------------------------------------------------------------- raw tables
@@ -386,11 +389,17 @@ def _resolve_columns(
     for name, aliases in defaults.items():
         if name in resolved:
             continue
-        taken = set(resolved.values())
-        candidates = (by_lower.get(_normal_name(a)) for a in aliases)
-        match = next((c for c in candidates if c is not None and c not in taken), None)
+        taken = {column: field for field, column in resolved.items()}
+        candidates = [c for c in (by_lower.get(_normal_name(a)) for a in aliases) if c is not None]
+        match = next((c for c in candidates if c not in taken), None)
         if match is not None:
             resolved[name] = match
+        elif name in required and candidates:
+            raise DataFormatError(
+                f"{table.file}: no column for {name!r}: column {candidates[0]!r} is already"
+                f" mapped to {taken[candidates[0]]!r}; map {name!r} to another column"
+                f" (found: {shown})"
+            )
         elif name in required:
             raise DataFormatError(
                 f"{table.file}: no column for {name!r} (looked for {', '.join(aliases)}; "
@@ -437,10 +446,17 @@ def _numeric_seconds(values: np.ndarray, unit: str) -> np.ndarray:
 
 
 def _datetime_seconds(dt: pd.Series) -> np.ndarray:
-    """Float seconds since 1970 (NaN for NaT); naive datetimes are taken as UTC."""
-    if dt.dt.tz is None:
-        dt = dt.dt.tz_localize("UTC")
-    return np.floor(((dt - _EPOCH) / pd.Timedelta(seconds=1)).to_numpy(np.float64, na_value=np.nan))
+    """Float seconds since 1970, floored (NaN for NaT); naive datetimes are taken as UTC.
+
+    Computed at the column's own resolution, so a date beyond the nanosecond range (year 3000)
+    gives its seconds, for the range check to reject, instead of an overflow.
+    """
+    if dt.dt.tz is not None:
+        dt = dt.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = dt.to_numpy()
+    seconds = values.astype("datetime64[s]").astype(np.int64).astype(np.float64)
+    seconds[np.isnat(values)] = np.nan
+    return seconds
 
 
 def _parse_datetime_strings(strings: np.ndarray) -> np.ndarray:
@@ -493,8 +509,10 @@ def _parse_timestamps(table: RawTable, col: pd.Series, unit: str, notes: list[st
         if text.any():
             seconds[text] = _parse_datetime_strings(strings[text])
     table.reject(missing, "missing_timestamp", "timestamp")
-    bad = np.isnan(seconds) | (np.abs(np.nan_to_num(seconds)) > _MAX_ABS_SECONDS)
-    table.reject(bad, "unparsable_timestamp", "timestamp")
+    table.reject(np.isnan(seconds), "unparsable_timestamp", "timestamp")
+    low, high = TIMESTAMP_RANGE
+    outside = ~np.isnan(seconds) & ((seconds < low) | (seconds > high))
+    table.reject(outside, "timestamp_out_of_range", "timestamp", lambda r: f"outside {_RANGE_TEXT}")
     return np.where(table.bad, 0, np.nan_to_num(seconds)).astype(np.int64)
 
 
@@ -510,6 +528,10 @@ def _parse_values(table: RawTable, col: pd.Series, notes: list[str]) -> np.ndarr
             np.float64, na_value=np.nan
         )
     table.reject(~missing & ~np.isfinite(values), "non_numeric_value", "value")
+    too_large = ~missing & (np.abs(np.nan_to_num(values)) > MAX_VALUE)
+    table.reject(
+        too_large, "value_out_of_range", "value", lambda r: f"larger than float32 ({MAX_VALUE:.3g})"
+    )
     n_missing = int((missing & ~table.bad).sum())
     if n_missing:
         notes.append(f"{table.file}: {n_missing} row(s) had no value; used 1.0")
@@ -529,7 +551,10 @@ def events_from_table(
 ) -> tuple[pd.DataFrame, ImportReport]:
     """Convert a `RawTable` into a raw events frame, rejecting the rows that cannot be used."""
     if timestamp_unit != "auto" and timestamp_unit not in TIMESTAMP_UNITS:
-        raise ValueError(f"timestamp_unit must be auto, s, ms, us or ns, not {timestamp_unit!r}")
+        raise InputError(f"timestamp_unit must be auto, s, ms, us or ns, not {timestamp_unit!r}")
+    if not event_type.strip():
+        raise InputError("event_type must not be empty")
+    event_type = event_type.strip().lower()
     fields = _resolve_columns(table, columns, EVENT_COLUMN_DEFAULTS, ("user", "item", "timestamp"))
     frame = table.frame
     notes: list[str] = []

@@ -15,7 +15,7 @@ from driftrec.data.textfile import content_stem, content_suffix
 from driftrec.errors import DataFormatError
 
 FORMATS = ("auto", "dataset", "movielens-100k", "movielens-latest", "sequences", "events")
-PREPARE_OPTIONS = ("name", "dedup", "min_user", "min_item", "secret")
+PREPARE_OPTIONS = ("name", "dedup", "min_user", "min_item", "secret", "keep_user_attributes")
 
 
 def detect_format(source: str | Path) -> str:

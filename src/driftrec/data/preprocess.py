@@ -6,17 +6,15 @@ removed, so the numbers in ``dataset.info["preprocessing"]`` explain every event
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from driftrec.data.dataset import Dataset
+from driftrec.data.pseudonyms import pseudonymise_ids
 from driftrec.data.report import ImportReport
-
-PSEUDONYM_CHARS = 32  # hex characters kept of the HMAC-SHA256 digest (128 bits)
+from driftrec.errors import DataFormatError, InputError
 
 
 def _has_item(events: pd.DataFrame) -> np.ndarray:
@@ -90,33 +88,40 @@ def k_core(
 def pseudonymise(
     events: pd.DataFrame, users: pd.DataFrame | None, secret: str | bytes
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Replace user ids by HMAC-SHA256(secret, user id), hex, truncated to 32 characters.
-
-    The pseudonym is keyed: without the secret it cannot be reversed or recomputed from a guessed
-    id (a plain hash of an e-mail address could be). It is stable: the same secret gives the same
-    pseudonym, so a later import of new events maps to the same users.
-    """
-    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-    if not key:
-        raise ValueError("the pseudonymisation secret must not be empty")
-
-    def mapped(ids: pd.Series) -> pd.Series:
-        codes, uniques = pd.factorize(ids.astype(str).to_numpy(object))
-        hashed = np.array(
-            [
-                hmac.new(key, u.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
-                for u in uniques
-            ],
-            dtype=object,
-        )
-        return pd.Series(hashed[codes], index=ids.index, dtype=object)
-
+    """Replace user ids in ``events`` (and ``users``) by their keyed pseudonyms
+    (`driftrec.data.pseudonyms`); the frames given are not modified."""
     events = events.copy()
-    events["user"] = mapped(events["user"])
+    events["user"] = pseudonymise_ids(events["user"].to_numpy(object), secret)
     if users is not None:
         users = users.copy()
-        users["user"] = mapped(users["user"])
+        users["user"] = pseudonymise_ids(users["user"].to_numpy(object), secret)
     return events, users
+
+
+def _check_limit(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InputError(f"{name} must be an integer of at least 1, got {value!r}")
+
+
+def _nothing_kept(name: str, steps: dict[str, Any], report: ImportReport | None) -> InputError:
+    """Why an import kept no event, from what each step removed (the import report first)."""
+    if report is not None and report.rows_imported == 0:
+        if report.rows_read == 0:
+            return DataFormatError(f"{report.source}: no rows to import (only a header?)")
+        reasons = ", ".join(f"{n:,} x {r}" for r, n in sorted(report.skipped.items()))
+        first = f"; first: {report.examples[0].describe()}" if report.examples else ""
+        return DataFormatError(
+            f"{report.source}: every one of the {report.rows_read:,} rows was skipped"
+            f" ({reasons}){first}"
+        )
+    core = steps.get("k_core")
+    if core and core["events_removed"]:
+        return InputError(
+            f"{name}: the k-core (min_user={core['min_user']}, min_item={core['min_item']})"
+            f" removed all {steps['events_in'] - steps.get('duplicates_removed', 0):,} events;"
+            " lower --min-user / --min-item"
+        )
+    return InputError(f"{name}: no events to import")
 
 
 def prepare(
@@ -129,15 +134,23 @@ def prepare(
     min_user: int = 1,
     min_item: int = 1,
     secret: str | bytes | None = None,
+    keep_user_attributes: bool = False,
     report: ImportReport | None = None,
     info: dict[str, Any] | None = None,
 ) -> Dataset:
     """Deduplicate, k-core filter and (with a ``secret``) pseudonymise, then build the `Dataset`.
 
+    Pseudonymisation leaves no raw user id behind: the import report keeps where each skipped row
+    was (file, line, field, reason) but not its text, and user attributes (age, gender, zip code:
+    together they re-identify people) are dropped unless ``keep_user_attributes``. An import that
+    keeps no event is an `InputError` that says which step removed everything.
+
     ``dataset.info["preprocessing"]`` records what each step removed and
     ``dataset.info["import_report"]`` the importer's report. Catalog items removed by the k-core
     leave the catalog too; catalog items that never had events stay (they are cold items).
     """
+    _check_limit("min_user", min_user)
+    _check_limit("min_item", min_item)
     steps: dict[str, Any] = {"events_in": len(events)}
     if dedup:
         events, steps["duplicates_removed"] = deduplicate(events)
@@ -152,10 +165,17 @@ def prepare(
             steps["k_core"]["catalog_items_removed"] = int(catalog.isin(gone).sum())
         if users is not None:
             users = users[users["user"].astype(str).isin(set(events["user"]))]
-    if secret is not None:
-        events, users = pseudonymise(events, users, secret)
     steps["pseudonymised"] = secret is not None
     steps["events_out"] = len(events)
+    if secret is not None and report is not None:
+        report = report.redacted()
+    if not len(events):
+        raise _nothing_kept(name, steps, report)
+    if secret is not None:
+        events, users = pseudonymise(events, users, secret)
+        if users is not None and not keep_user_attributes:
+            steps["user_attributes_dropped"] = [str(c) for c in users.columns if c != "user"]
+            users = None
     info = dict(info or {})
     info["preprocessing"] = steps
     if report is not None:

@@ -9,11 +9,12 @@ make the whole file unusable (no user column, unreadable header) raise
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 MAX_EXAMPLES = 20
 MAX_RAW_CHARS = 120
+REDACTED = "<redacted>"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class BadRow:
         where = f"{self.file}:{self.line}"
         what = self.reason if self.field == "row" else f"{self.reason} in {self.field!r}"
         detail = f" ({self.detail})" if self.detail else ""
-        return f"{where}: {what}{detail}: {self.raw!r}"
+        raw = "" if self.raw == REDACTED else f": {self.raw!r}"
+        return f"{where}: {what}{detail}{raw}"
 
 
 def truncate(text: str, limit: int = MAX_RAW_CHARS) -> str:
@@ -97,6 +99,14 @@ class ImportReport:
         self.notes.extend(other.notes)
         return self
 
+    def redacted(self) -> ImportReport:
+        """A copy whose examples keep file, line, field and reason but not the row's text: for a
+        pseudonymised import, where that text may hold a raw user id."""
+        copy = ImportReport.from_dict(self.to_dict())
+        copy.examples = [replace(e, raw=REDACTED) for e in copy.examples]
+        copy.note("skipped rows' text is not kept: user ids are pseudonymised")
+        return copy
+
     def _file_summary(self) -> dict[str, Any]:
         return {
             "source": self.source,
@@ -129,19 +139,21 @@ class ImportReport:
         )
 
     def lines(self) -> list[str]:
-        """A human-readable summary, one string per line."""
-        out = [
-            f"{self.source}: {self.rows_read} rows read, {self.rows_imported} imported, "
-            f"{self.rows_skipped} skipped"
-        ]
-        out += [
-            f"  {f['source']}: {f['rows_read']} read, {f['rows_imported']} imported"
-            for f in self.files
-        ]
-        out += [f"  skipped {n} x {reason}" for reason, n in sorted(self.skipped.items())]
+        """A human-readable summary, one string per line: each file with its own counts (the
+        events file, the catalog and the tags are not added up), examples, then notes."""
+        out = []
+        for summary in self.files or [self._file_summary()]:
+            skipped = summary["skipped"]
+            line = (
+                f"{summary['source']}: {summary['rows_read']:,} rows read,"
+                f" {summary['rows_imported']:,} imported, {sum(skipped.values()):,} skipped"
+            )
+            if skipped:
+                line += " (" + ", ".join(f"{n:,} x {r}" for r, n in sorted(skipped.items())) + ")"
+            out.append(line)
         if self.examples:
             shown = len(self.examples)
-            out.append(f"  first {shown} skipped row(s):" if shown > 1 else "  skipped row:")
-            out += [f"    {e.describe()}" for e in self.examples]
-        out += [f"  note: {n}" for n in self.notes]
+            out.append(f"first {shown} skipped row(s):" if shown > 1 else "skipped row:")
+            out += [f"  {e.describe()}" for e in self.examples]
+        out += [f"note: {n}" for n in self.notes]
         return out

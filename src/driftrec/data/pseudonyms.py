@@ -1,0 +1,51 @@
+"""Keyed pseudonyms of user ids: HMAC-SHA256(secret, id) in hex, cut to 32 characters (128 bits).
+
+One home for the scheme, used wherever a raw id meets driftrec: at import, when the CLI looks a user
+up by raw id, and (later) at the service's boundary. The pseudonym is keyed, so without the secret
+it can be neither reversed nor recomputed from a guessed id (a plain hash of an e-mail address
+could be), and stable, so the same secret always maps a user to the same pseudonym.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from driftrec.errors import InputError
+
+PSEUDONYM_CHARS = 32
+
+
+def _key(secret: str | bytes) -> bytes:
+    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    if not key:
+        raise InputError("the pseudonymisation secret must not be empty")
+    return key
+
+
+def pseudonymise_ids(ids: Sequence[str] | np.ndarray, secret: str | bytes) -> np.ndarray:
+    """The pseudonym of each id (object array, same order); each distinct id is hashed once."""
+    key = _key(secret)
+    codes, uniques = pd.factorize(np.asarray([str(i) for i in ids], dtype=object))
+    hashed = np.array(
+        [
+            hmac.new(key, u.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
+            for u in uniques
+        ],
+        dtype=object,
+    )
+    return hashed[codes] if len(codes) else np.zeros(0, dtype=object)
+
+
+def secret_from_env(variable: str) -> str:
+    """The secret held by environment variable ``variable`` (never passed on a command line,
+    where other users of the machine could read it); an InputError when it is unset or empty."""
+    secret = os.environ.get(variable)
+    if not secret:
+        raise InputError(f"environment variable {variable} is not set or empty")
+    return secret
