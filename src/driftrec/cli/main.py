@@ -12,7 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from driftrec.cli.output import console, guarded, metrics_table, print_report
+from driftrec.cli.output import (
+    console,
+    guarded,
+    metrics_table,
+    no_test_users_note,
+    print_report,
+)
 from driftrec.data.dataset import Dataset
 from driftrec.data.pseudonyms import secret_from_env
 from driftrec.errors import InputError
@@ -272,6 +278,9 @@ def evaluate_(
         record["model"] = name
         records.append(record)
     console.print(metrics_table(records, f"{dataset.name} · {split.protocol} · full ranking"))
+    note = no_test_users_note(records)
+    if note:
+        console.print(f"[yellow]{note}[/yellow]")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(records, indent=2, default=str))

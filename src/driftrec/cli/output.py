@@ -16,6 +16,7 @@ from rich.table import Table
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.report import ImportReport
+from driftrec.data.split import NO_ROWS_HINT
 from driftrec.errors import InputError
 from driftrec.models.base import Recommendations
 
@@ -98,11 +99,22 @@ def metrics_table(records: list[dict[str, Any]], title: str) -> Table:
     names = [n for n in [*wanted, "RMSE", "MAE"] if n in present]
     for name in names:
         table.add_column(name, justify="right")
+    table.add_column("test users", justify="right")
     table.add_column("fit s", justify="right")
     for record in records:
         cells = [f"{record['metrics'][n]:.4f}" if n in record["metrics"] else "-" for n in names]
-        table.add_row(record["model"], *cells, f"{record['timings']['fit_seconds']:.1f}")
+        users = f"{record['n_test_users']:,}"
+        table.add_row(record["model"], *cells, users, f"{record['timings']['fit_seconds']:.1f}")
     return table
+
+
+def no_test_users_note(records: list[dict[str, Any]]) -> str | None:
+    """The line printed under the metrics table when a model had nobody to be evaluated on."""
+    empty = [r["model"] for r in records if r["n_test_users"] == 0]
+    if not empty:
+        return None
+    hint = NO_ROWS_HINT.get(records[0]["protocol"], "")
+    return f"no test users for {', '.join(empty)}, so no metrics: {hint}"
 
 
 def _preprocessing_line(steps: dict[str, Any]) -> str:

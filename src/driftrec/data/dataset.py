@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from driftrec.data.histories import Histories
+from driftrec.errors import DataFormatError, InputError, UnknownIdError
 
 FORMAT_VERSION = 1
 NO_ITEM = -1  # item index of a text-only event (a search with no clicked item)
@@ -104,7 +105,7 @@ class Dataset:
         """
         missing = [c for c in ("user", "item", "timestamp") if c not in events.columns]
         if missing:
-            raise ValueError(f"events frame lacks column(s): {', '.join(missing)}")
+            raise InputError(f"events frame lacks column(s): {', '.join(missing)}")
         ev = pd.DataFrame(
             {
                 "user": _id_column(events["user"]),
@@ -131,10 +132,10 @@ class Dataset:
         )
         if pd.isna(ev["user"]).any():
             missing = int(pd.isna(ev["user"]).sum())
-            raise ValueError(f"events frame: {missing} event(s) have no user")
+            raise InputError(f"events frame: {missing} event(s) have no user")
         no_item = pd.isna(ev["item"]).to_numpy()
         if (no_item & pd.isna(ev["text"]).to_numpy()).any():
-            raise ValueError("events without an item must carry text (e.g. a search query)")
+            raise InputError("events without an item must carry text (e.g. a search query)")
 
         catalog = items if items is not None else pd.DataFrame({"item": []})
         catalog_ids = _id_column(catalog["item"])
@@ -150,7 +151,7 @@ class Dataset:
             if e not in event_types:
                 event_types.append(e)
         if len(event_types) > 127:
-            raise ValueError(f"too many distinct event types ({len(event_types)}); at most 127")
+            raise InputError(f"too many distinct event types ({len(event_types)}); at most 127")
         codes = pd.Index(event_types)
 
         item_codes = np.full(len(ev), NO_ITEM, np.int32)
@@ -317,7 +318,7 @@ class Dataset:
             raise FileNotFoundError(f"{manifest_path}: not a driftrec dataset (no manifest.json)")
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
+            raise DataFormatError(
                 f"{manifest_path}: format_version {manifest.get('format_version')} is not "
                 f"{FORMAT_VERSION}"
             )
@@ -374,5 +375,5 @@ def _lookup(vocabulary: np.ndarray, ids: list[str] | np.ndarray, kind: str) -> n
     found = index.get_indexer(wanted)
     if (found < 0).any():
         first = wanted[int(np.argmax(found < 0))]
-        raise KeyError(f"unknown {kind} id {first!r}")
+        raise UnknownIdError(f"unknown {kind} id {first!r}")
     return found.astype(np.int64)

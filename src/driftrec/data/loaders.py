@@ -12,7 +12,7 @@ from driftrec.data.preprocess import prepare
 from driftrec.data.report import ImportReport
 from driftrec.data.sequences import read_sequences, text_layout
 from driftrec.data.textfile import content_stem, content_suffix
-from driftrec.errors import DataFormatError
+from driftrec.errors import DataFormatError, InputError
 
 FORMATS = ("auto", "dataset", "movielens-100k", "movielens-latest", "sequences", "events")
 PREPARE_OPTIONS = ("name", "dedup", "min_user", "min_item", "secret", "keep_user_attributes")
@@ -48,11 +48,11 @@ def load_dataset(source: str | Path, format: str = "auto", **kwargs: Any) -> Dat
     """
     path = Path(source)
     if format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     fmt = detect_format(path) if format == "auto" else format
     if fmt == "dataset":
         if kwargs:
-            raise TypeError(f"a saved dataset takes no options (got {', '.join(kwargs)})")
+            raise InputError(f"a saved dataset takes no options (got {', '.join(kwargs)})")
         return Dataset.load(path)
     options = {k: kwargs.pop(k) for k in PREPARE_OPTIONS if k in kwargs}
     options.setdefault("name", content_stem(path) if path.is_file() else path.name)

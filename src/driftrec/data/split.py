@@ -21,6 +21,7 @@ import pandas as pd
 
 from driftrec.data.dataset import NO_ITEM, Dataset
 from driftrec.data.histories import Histories
+from driftrec.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,13 @@ class EvalSet:
         return EvalSet(
             self.histories.take(rows), targets.indptr, targets.items, targets.values, seen
         )
+
+
+# Why a protocol can leave no one to evaluate, said where a user meets an empty evaluation set.
+NO_ROWS_HINT = {
+    "leave-one-out": "a user needs at least 3 item events to be evaluated",
+    "temporal": "a user needs an event before the cut and an item event after it",
+}
 
 
 @dataclass(frozen=True)
@@ -159,12 +167,12 @@ def temporal_split(
     if not (
         0 < valid_fraction < 1 and 0 < test_fraction < 1 and valid_fraction + test_fraction < 1
     ):
-        raise ValueError("valid_fraction and test_fraction must be in (0, 1) and sum below 1")
+        raise InputError("valid_fraction and test_fraction must be in (0, 1) and sum below 1")
     ev = dataset.events
     times = np.sort(ev["timestamp"].to_numpy(), kind="stable")
     n = len(times)
     if n == 0:
-        raise ValueError("temporal_split needs at least one event")
+        raise InputError("temporal_split needs at least one event")
     t_valid = times[n - max(1, round(n * (valid_fraction + test_fraction)))]
     t_test = times[n - max(1, round(n * test_fraction))]
     ts = ev["timestamp"].to_numpy()

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from driftrec.data.dataset import Dataset
+from driftrec.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -459,7 +460,7 @@ class SyntheticConfig:
             checks[f"0 <= {name} <= 1"] = 0 <= getattr(self, name) <= 1
         failed = [rule for rule, ok in checks.items() if not ok]
         if failed:
-            raise ValueError(f"invalid SyntheticConfig: {'; '.join(failed)}")
+            raise InputError(f"invalid SyntheticConfig: {'; '.join(failed)}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native form (tuples as lists), so it survives the dataset manifest unchanged."""

@@ -20,6 +20,7 @@ import numpy as np
 from driftrec.data.dataset import NO_ITEM, Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet, Split
+from driftrec.errors import InputError
 from driftrec.evaluation.evaluator import evaluate
 from driftrec.evaluation.experiment import make_split
 from driftrec.models.base import Recommender
@@ -43,7 +44,7 @@ def cold_item_split(
     """Hold ``round(share * n)`` items, drawn uniformly (``numpy.random.default_rng(seed)``) among
     the ``n`` items with at least one item event, out of training; see `hold_out_items`."""
     if not 0 < share < 1:
-        raise ValueError(f"share must be in (0, 1), got {share}")
+        raise InputError(f"share must be in (0, 1), got {share}")
     eligible = _eligible_items(dataset)
     n_cold = round(share * len(eligible))
     cold = np.random.default_rng(seed).choice(eligible, size=n_cold, replace=False)
@@ -67,7 +68,7 @@ def hold_out_items(
     """
     cold_items = np.unique(np.asarray(cold_items, np.int64))
     if len(cold_items) and (cold_items[0] < 0 or cold_items[-1] >= dataset.n_items):
-        raise ValueError(f"cold_items must be item indices in [0, {dataset.n_items})")
+        raise InputError(f"cold_items must be item indices in [0, {dataset.n_items})")
     is_cold = _item_mask(cold_items, dataset.n_items)
     base = make_split(dataset, protocol)
 

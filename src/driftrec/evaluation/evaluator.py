@@ -16,6 +16,7 @@ import numpy as np
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
+from driftrec.errors import InputError
 from driftrec.evaluation import metrics as m
 from driftrec.models.base import Recommender, mask_seen, top_k
 from driftrec.progress import track
@@ -70,10 +71,13 @@ def evaluate(
     model, but the user still consumed them, so they are not candidates.
     """
     if seen is not None and len(seen) != len(eval_set):
-        raise ValueError(f"seen has {len(seen)} rows for {len(eval_set)} evaluation rows")
+        raise InputError(f"seen has {len(seen)} rows for {len(eval_set)} evaluation rows")
     if not ks or min(ks) < 1:
-        raise ValueError(f"cut-offs k must be at least 1, got {list(ks)}")
+        raise InputError(f"cut-offs k must be at least 1, got {list(ks)}")
     start = time.perf_counter()
+    if not len(eval_set):  # nothing to average: no metric rather than NaN and warnings
+        info = {"exclude_seen": exclude_seen, "seconds": 0.0}
+        return EvaluationResult({}, n_users=0, info={**info, "note": "no evaluation rows"})
     if item_features is None:
         item_features = category_matrix(train)
     max_k = max(ks)

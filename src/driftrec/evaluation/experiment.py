@@ -7,6 +7,7 @@ from typing import Any
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.split import Split, leave_one_out, temporal_split
+from driftrec.errors import InputError
 from driftrec.evaluation.evaluator import evaluate
 from driftrec.models import create
 from driftrec.models.base import Recommender
@@ -20,7 +21,7 @@ def make_split(dataset: Dataset, protocol: str) -> Split:
         return leave_one_out(dataset)
     if protocol == "temporal":
         return temporal_split(dataset)
-    raise ValueError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    raise InputError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
 
 
 def fit_and_evaluate(

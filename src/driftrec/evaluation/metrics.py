@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from driftrec.errors import InputError
+
 
 def _check(hits: np.ndarray, k: int) -> np.ndarray:
     if k < 1 or k > hits.shape[1]:
@@ -82,7 +84,7 @@ def intra_list_diversity(
         x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
         sim = x @ x.transpose(0, 2, 1)
     else:
-        raise ValueError(f"kind must be 'jaccard' or 'cosine', got {kind!r}")
+        raise InputError(f"kind must be 'jaccard' or 'cosine', got {kind!r}")
     off_diagonal = sim.sum(axis=(1, 2)) - np.trace(sim, axis1=1, axis2=2)
     return 1.0 - off_diagonal / (k * (k - 1))
 

