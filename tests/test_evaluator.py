@@ -29,6 +29,9 @@ class FixedScores(Recommender):
     def _fit(self, dataset: Dataset, valid: object = None) -> None:
         pass
 
+    def _state_items(self) -> int:
+        return self.matrix.shape[1]
+
     def score(self, histories):
         self.calls += 1
         return self.matrix[histories.users].copy()

@@ -435,7 +435,7 @@ def test_popularity_window_counts_only_latest_events() -> None:
 @pytest.mark.parametrize("window", [0, -0.1, 1.5])
 def test_popularity_rejects_bad_window(window: float) -> None:
     with pytest.raises(ValueError, match="window"):
-        Popularity(window=window)
+        create("pop", window=window)
 
 
 # ---------------------------------------------------------------------- bias baseline

@@ -466,12 +466,12 @@ def test_checkpoint_dir_writes_checkpoints_and_resumes(walks: Dataset, tmp_path:
 
 
 def test_constructor_checks() -> None:
-    with pytest.raises(ValueError, match="loss must be"):
-        SASRec(loss="bpr")
+    with pytest.raises(ValueError, match="'loss' of model 'sasrec' must be"):
+        models.create("sasrec", loss="bpr")
     with pytest.raises(ValueError, match="divisible"):
-        SASRec(hidden=10, heads=3)
+        models.create("sasrec", hidden=10, heads=3)
     with pytest.raises(ValueError, match="divisible"):
-        FusedInterest(hidden=10, heads=4)
+        models.create("fused", hidden=10, heads=4)
     model = GRU4Rec(hidden=8, epochs=7, seed=3, threads=1, progress=False, patience=2)
     config = model.train_config
     assert (config.epochs, config.seed, config.threads, config.patience) == (7, 3, 1, 2)

@@ -205,7 +205,7 @@ def test_content_half_life_days_weighs_by_time_not_by_position(
 def test_content_constructor_checks() -> None:
     for bad in ({"half_life": 0}, {"half_life": -1.0}, {"half_life_days": 0.0}):
         with pytest.raises(ValueError, match="half_life"):
-            ContentBased(**bad)
+            create("content", **bad)
 
 
 def _first_search(dataset: Dataset) -> tuple[int, int]:
@@ -480,7 +480,7 @@ def test_multihot_features_train_but_read_no_text(
 
 def test_unknown_feature_kind_is_refused_at_construction() -> None:
     for name in ("sasrec", "gru4rec", "fused"):
-        with pytest.raises(ValueError, match="features must be one of none, text, multihot"):
+        with pytest.raises(ValueError, match="must be one of 'none', 'text', 'multihot'"):
             create(name, features="bogus")
 
 
@@ -738,7 +738,7 @@ def test_cold_budget_shifts_cold_logits_as_far_as_the_expected_cost_allows(
 
 
 def test_cold_budget_out_of_range_is_refused() -> None:
-    with pytest.raises(ValueError, match="cold_budget must be None or in"):
+    with pytest.raises(ValueError, match=r"'cold_budget' .* must be None or a number in \[0, 1\]"):
         _neural("sasrec", features="text", cold_budget=1.5)
 
 
@@ -767,7 +767,7 @@ def test_a_fixed_cold_prior_weight_is_kept_and_only_moves_cold_logits(
 
 @pytest.mark.parametrize("weight", [float("nan"), float("inf")])
 def test_cold_prior_weight_must_be_finite(weight: float) -> None:
-    with pytest.raises(ValueError, match="cold_prior_weight must be None or a finite number"):
+    with pytest.raises(ValueError, match=r"'cold_prior_weight' .* must be None or a finite number"):
         _neural("sasrec", features="text", cold_prior_weight=weight)
 
 

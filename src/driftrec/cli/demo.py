@@ -92,7 +92,8 @@ def _show_drifting_user(data: SyntheticData, *models: Recommender) -> None:
     table.add_column("recommended categories")
     table.add_column("share in current interests", justify="right")
     for model in models:
-        items = model.recommend([user], k=5).items[0]
+        recs = model.recommend([user], k=5)
+        items = recs.items[0, : recs.lengths[0]]
         cats = data.item_category[items]
         table.add_row(
             model.name,
@@ -114,7 +115,8 @@ def _show_text_queries(
     table.add_column("in the named category", justify="right")
     for category in data.categories[:n]:
         sentence = TEXT_QUERY.format(category)
-        items = content.recommend(text=sentence, k=5).items[0]
+        recs = content.recommend(text=sentence, k=5)
+        items = recs.items[0, : recs.lengths[0]]
         item_categories = [list(data.dataset.items["categories"][i]) for i in items]
         listed = "; ".join(
             f"{data.dataset.items.at[int(i), 'title']} ({', '.join(c)})"

@@ -7,6 +7,7 @@ code 2; no traceback reaches the user.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,9 +21,18 @@ from driftrec.cli.output import (
     print_report,
 )
 from driftrec.data.dataset import Dataset
-from driftrec.data.pseudonyms import secret_from_env
-from driftrec.errors import InputError
-from driftrec.evaluation.experiment import PROTOCOLS, fit_and_evaluate, make_split
+from driftrec.data.pseudonyms import pseudonymise_ids, secret_from_env
+from driftrec.errors import InputError, UnknownIdError
+from driftrec.evaluation.experiment import (
+    PROTOCOLS,
+    TRAIN_PROTOCOLS,
+    check_protocol,
+    fit_and_evaluate,
+    make_split,
+    train_model,
+)
+from driftrec.models.base import read_config
+from driftrec.paths import read_json
 
 app = typer.Typer(
     help="driftrec: recommendations that follow each user's drifting interests.",
@@ -75,8 +85,9 @@ def _open_dataset(
     source_options = source_options or {}
     unused = sorted(source_options.keys() - _SOURCE_OPTIONS.get(fmt, set()))
     if unused:
+        verb = "does" if len(unused) == 1 else "do"
         raise InputError(
-            f"{source}: {', '.join(_flag(o) for o in unused)} do(es) not apply to format {fmt!r}"
+            f"{source}: {', '.join(_flag(o) for o in unused)} {verb} not apply to format {fmt!r}"
         )
     options.update(source_options)
     if fmt == "dataset" and options.keys() - {"name"}:
@@ -179,13 +190,7 @@ def _model_params(params: list[str], config: Path | None) -> dict[str, Any]:
     if config is not None:
         if not config.is_file():
             raise InputError(f"{config}: config file not found")
-        try:
-            values = json.loads(config.read_text())
-        except json.JSONDecodeError as err:
-            raise InputError(f"{config}: not valid JSON ({err.msg} at line {err.lineno})") from None
-        if not isinstance(values, dict):
-            raise InputError(f"{config}: must hold a JSON object of parameter names and values")
-        merged.update(values)
+        merged.update(read_json(config))
     merged.update(_parse_pairs(params, "--param"))
     return merged
 
@@ -201,31 +206,37 @@ def train(
     ] = [],  # noqa: B006
     config: Annotated[Path | None, typer.Option(help="JSON file of hyper-parameters.")] = None,
     protocol: Annotated[
-        str, typer.Option(help="Train on the training part of loo|temporal, or all.")
-    ] = "loo",
+        str,
+        typer.Option(
+            help="all: learn from every event (neural models stop early on each user's"
+            " second-to-last event); loo|temporal: learn from that split's training part only,"
+            " to `evaluate` the model on held-out events."
+        ),
+    ] = "all",
 ) -> None:
-    """Train a model and save it. By default it learns from the training part of the split (and
-    neural models stop early on its validation part), so `evaluate` can score it on held-out
-    events; --protocol all trains on everything for a fixed number of epochs."""
+    """Train a model on a dataset and save it for `recommend` (or, with --protocol loo|temporal,
+    for `evaluate`)."""
     from driftrec.models import create
 
+    check_protocol(protocol, TRAIN_PROTOCOLS)
     recommender = create(model, **_model_params(param, config))
     dataset = _open_dataset(data)
-    if protocol == "all":
-        train_set, valid = dataset, None
-    else:
-        split = make_split(dataset, protocol)
-        train_set, valid = split.train, split.valid
-    console.print(f"training {model} on {train_set.n_events:,} events")
-    recommender.fit(train_set, valid=valid)
-    info: dict[str, Any] = {"dataset": str(data.resolve()), "protocol": protocol}
+    console.print(f"training {model} on {dataset.n_events:,} events ({protocol})")
+    train_model(recommender, dataset, protocol)
+    preprocessing = dataset.info.get("preprocessing", {})
+    info: dict[str, Any] = {
+        "dataset": str(data.resolve()),
+        "protocol": protocol,
+        "pseudonymised": bool(preprocessing.get("pseudonymised")),
+    }
     summary = getattr(recommender, "training_summary", None)
     if summary is not None:
-        info["training"] = summary()
+        info["training"] = training = summary()
+        best = training["best_valid_ndcg@10"]
         console.print(
-            f"  best epoch {info['training']['best_epoch']} of {info['training']['epochs_run']},"
-            f" validation NDCG@10 {info['training']['best_valid_ndcg@10']:.4f},"
-            f" {info['training']['train_seconds']:.0f} s"
+            f"  best epoch {training['best_epoch']} of {training['epochs_run']},"
+            + (f" validation NDCG@10 {best:.4f}," if best is not None else " no validation,")
+            + f" {training['train_seconds']:.0f} s"
         )
     recommender.save(out, info=info)
     console.print(f"trained [bold]{recommender!r}[/bold] -> {out}")
@@ -249,6 +260,7 @@ def evaluate_(
     """Evaluate models by full ranking over the catalog and print a metrics table."""
     from driftrec import models
 
+    check_protocol(protocol)
     dataset = _open_dataset(data)
     split = make_split(dataset, protocol)
     ks = tuple(sorted(set(k)))
@@ -256,6 +268,13 @@ def evaluate_(
     for name in model:
         path = Path(name)
         if path.is_dir():
+            trained_on = read_config(path).get("info", {}).get("protocol")
+            if trained_on not in (None, protocol):
+                raise InputError(
+                    f"{path}: trained with --protocol {trained_on}, so it learned from events"
+                    f" that --protocol {protocol} holds out; train it with --protocol {protocol}"
+                    " to evaluate it"
+                )
             recommender = models.load(path)
             if recommender.n_items != dataset.n_items:
                 raise InputError(
@@ -308,6 +327,7 @@ def tune(
 
     from driftrec.evaluation.tuning import grid_search
 
+    check_protocol(protocol)
     split = make_split(_open_dataset(data), protocol)
     result = grid_search(split, model, _grid_values(grid), _parse_pairs(param, "--param"))
     table = Table(title=f"{model}: validation {result.metric}", title_justify="left")
@@ -347,6 +367,13 @@ def recommend(
     ] = None,
     k: Annotated[int, typer.Option("--k", "-k")] = 10,
     include_seen: Annotated[bool, typer.Option(help="Allow already-seen items.")] = False,
+    secret_env: Annotated[
+        str | None,
+        typer.Option(
+            help="For a model trained on pseudonymised data: --user is the raw id, hashed with"
+            " the secret in this environment variable (the one given to import)."
+        ),
+    ] = None,
 ) -> None:
     """Print top-k recommendations for users, for a raw item sequence, or for a sentence (--text),
     alone or mixed with a history."""
@@ -367,18 +394,40 @@ def recommend(
             raise InputError("with --text, give --user or --items (or neither), not both")
         if text_weight is not None and not 0.0 <= text_weight <= 1.0:
             raise InputError(f"--text-weight must be between 0 and 1, got {text_weight}")
+    sequence = None if items is None else [i.strip() for i in items.split(",") if i.strip()]
+    if items is not None and not sequence:
+        raise InputError("--items is empty: give comma-separated item ids, e.g. --items 50,172")
+    if secret_env is not None and not user:
+        raise InputError("--secret-env only applies with --user")
+    secret = None if secret_env is None else secret_from_env(secret_env)
     recommender = models.load(model_dir)
     query: dict[str, Any] = {}
-    if items is not None:
-        query["sequences"] = [[i.strip() for i in items.split(",") if i.strip()]]
+    if sequence is not None:
+        query["sequences"] = [sequence]
     elif user:
-        query["users"] = user
+        query["users"] = user if secret is None else list(pseudonymise_ids(user, secret))
     if text is not None:
         query["text"] = text
         query["text_weight"] = 0.5 if text_weight is None else text_weight
-    recs = recommender.recommend(**query, k=k, exclude_seen=not include_seen)
+    try:
+        recs = recommender.recommend(**query, k=k, exclude_seen=not include_seen)
+    except UnknownIdError as err:
+        info = read_config(model_dir).get("info", {})
+        if user and secret is None and info.get("pseudonymised"):
+            raise InputError(
+                f"{err}; this model's user ids are pseudonymised: give the raw id with"
+                " --secret-env VARIABLE (the variable import used), or the pseudonym"
+            ) from None
+        raise
+    if secret is not None:
+        recs = replace(recs, users=list(user))  # show the ids the user typed, not pseudonyms
     catalog = _catalog_of(model_dir)
     console.print(recommendations_table(recs, catalog))
+    names = recs.users or ["the given items" if sequence is not None else "the text"]
+    for name, length in zip(names, recs.lengths, strict=True):
+        if length < k:
+            why = "" if include_seen else " (seen items excluded)"
+            console.print(f"{name}: only {length} item(s) to recommend{why}")
     gate = getattr(recommender, "gate", None)
     if gate is not None and (user or items is not None):
         # the long + short model says how much the recent window decided (there is a history)
@@ -390,8 +439,6 @@ def recommend(
 
 def _catalog_of(model_dir: Path) -> Dataset | None:
     """The dataset a model was trained on, for item titles, when it is still where it was."""
-    from driftrec.models.base import read_config
-
     source = read_config(model_dir).get("info", {}).get("dataset")
     if source and (Path(source) / "manifest.json").is_file():
         return Dataset.load(source)

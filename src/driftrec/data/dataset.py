@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import scipy.sparse as sp
 
 from driftrec.data.histories import Histories
 from driftrec.errors import DataFormatError, InputError, UnknownIdError
+from driftrec.paths import output_directory, read_json
 
 FORMAT_VERSION = 1
 NO_ITEM = -1  # item index of a text-only event (a search with no clicked item)
@@ -117,7 +119,7 @@ class Dataset:
                     else np.full(len(events), "interaction", dtype=object)
                 ),
                 "value": (
-                    events["value"].to_numpy(dtype=np.float32)
+                    _stored_values(events["value"])
                     if "value" in events
                     else np.ones(len(events), np.float32)
                 ),
@@ -288,8 +290,7 @@ class Dataset:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the documented on-disk layout to directory ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        path = output_directory(path)
         self.events.to_parquet(path / "events.parquet", index=False)
         items = self.items.copy()
         items.insert(0, "item_id", self.item_ids.astype(str))
@@ -316,16 +317,23 @@ class Dataset:
         manifest_path = path / "manifest.json"
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{manifest_path}: not a driftrec dataset (no manifest.json)")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_json(manifest_path)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise DataFormatError(
                 f"{manifest_path}: format_version {manifest.get('format_version')} is not "
                 f"{FORMAT_VERSION}"
             )
-        events = pd.read_parquet(path / "events.parquet")
+        events = _read_table(path / "events.parquet", ("user", "item", "timestamp", "event"))
+        items = _read_table(path / "items.parquet", ("item_id", "title", "text"))
+        users = _read_table(path / "users.parquet", ("user_id",))
+        for column, size, low in (("user", len(users), 0), ("item", len(items), NO_ITEM)):
+            codes = events[column].to_numpy()
+            if len(codes) and (codes.min() < low or codes.max() >= size):
+                raise DataFormatError(
+                    f"{path / 'events.parquet'}: {column} indices do not match the"
+                    f" {size:,} rows of {column}s.parquet"
+                )
         events["text"] = pd.Series(_none_for_missing(events["text"].to_numpy(object)), dtype=object)
-        items = pd.read_parquet(path / "items.parquet")
-        users = pd.read_parquet(path / "users.parquet")
         return cls(
             events=events.astype(
                 {
@@ -355,6 +363,35 @@ class Dataset:
             name=manifest["name"],
             info=manifest.get("info", {}),
         )
+
+
+def _stored_values(column: pd.Series) -> np.ndarray:
+    """Event values as float32; a value that is not finite or too large for float32 (which
+    would be stored as inf) is an InputError naming the first such row."""
+    values = pd.to_numeric(column, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values) | (np.abs(np.nan_to_num(values)) > np.finfo(np.float32).max)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(
+            f"events frame: value {column.iloc[row]} in row {row} is not a finite float32;"
+            f" {int(bad.sum())} such value(s)"
+        )
+    return values.astype(np.float32)
+
+
+def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A Parquet file of a saved dataset; a one-line error when it is missing, damaged or lacks
+    a column."""
+    if not path.is_file():
+        raise DataFormatError(f"{path}: missing from the dataset directory")
+    try:
+        frame = pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFormatError(f"{path}: not a readable Parquet file ({exc})") from exc
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"{path}: lacks column(s) {', '.join(missing)}")
+    return frame
 
 
 def _none_for_missing(values: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.pseudonyms import pseudonymise_ids
 from driftrec.data.report import ImportReport
 from driftrec.errors import DataFormatError, InputError
+from driftrec.params import POSITIVE_INT
 
 
 def _has_item(events: pd.DataFrame) -> np.ndarray:
@@ -98,11 +99,6 @@ def pseudonymise(
     return events, users
 
 
-def _check_limit(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InputError(f"{name} must be an integer of at least 1, got {value!r}")
-
-
 def _nothing_kept(name: str, steps: dict[str, Any], report: ImportReport | None) -> InputError:
     """Why an import kept no event, from what each step removed (the import report first)."""
     if report is not None and report.rows_imported == 0:
@@ -149,8 +145,8 @@ def prepare(
     ``dataset.info["import_report"]`` the importer's report. Catalog items removed by the k-core
     leave the catalog too; catalog items that never had events stay (they are cold items).
     """
-    _check_limit("min_user", min_user)
-    _check_limit("min_item", min_item)
+    POSITIVE_INT.check(min_user, "min_user")
+    POSITIVE_INT.check(min_item, "min_item")
     steps: dict[str, Any] = {"events_in": len(events)}
     if dedup:
         events, steps["duplicates_removed"] = deduplicate(events)

@@ -13,15 +13,41 @@ from driftrec.models import create
 from driftrec.models.base import Recommender
 
 PROTOCOLS = ("loo", "temporal")
+# `train` also takes "all": learn from every event, for a model that is going to be used.
+TRAIN_PROTOCOLS = ("all", *PROTOCOLS)
 
 
 def make_split(dataset: Dataset, protocol: str) -> Split:
     """The split a protocol name stands for: "loo" (leave-one-out) or "temporal" (80/10/10)."""
-    if protocol == "loo":
-        return leave_one_out(dataset)
-    if protocol == "temporal":
-        return temporal_split(dataset)
-    raise InputError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    check_protocol(protocol)
+    return leave_one_out(dataset) if protocol == "loo" else temporal_split(dataset)
+
+
+def check_protocol(protocol: str, choices: tuple[str, ...] = PROTOCOLS) -> None:
+    """An InputError naming the choices, before any data is read or model trained."""
+    if protocol not in choices:
+        raise InputError(f"unknown protocol {protocol!r}; choose one of: {', '.join(choices)}")
+
+
+def train_model(recommender: Recommender, dataset: Dataset, protocol: str = "all") -> Recommender:
+    """Fit ``recommender`` to be used, not evaluated: with "all" it learns from every event.
+
+    Models that stop early (the neural ones) need held-out events to know when: they learn from
+    the leave-one-out training part, stop on its validation events, and then take every user's
+    whole history, so `recommend` conditions on and excludes everything the user did. With
+    "loo" or "temporal" the model learns from that split's training part only, so `evaluate`
+    can score it on held-out events.
+    """
+    check_protocol(protocol, TRAIN_PROTOCOLS)
+    if protocol == "all" and not recommender.stops_early:
+        return recommender.fit(dataset)
+    split = make_split(dataset, "loo" if protocol == "all" else protocol)
+    if not len(split.valid):  # nobody to stop on: the fixed number of epochs
+        return recommender.fit(dataset if protocol == "all" else split.train)
+    recommender.fit(split.train, valid=split.valid)
+    if protocol == "all":
+        recommender.update_histories(dataset)
+    return recommender
 
 
 def fit_and_evaluate(

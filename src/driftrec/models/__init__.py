@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from driftrec.errors import DataFormatError, InputError
 from driftrec.models.base import Recommendations, Recommender, read_config
 from driftrec.models.bias import BiasBaseline
 from driftrec.models.content import ContentBased
@@ -49,23 +50,21 @@ MODELS: dict[str, Callable[..., Recommender]] = {
 def create(name: str, **params: Any) -> Recommender:
     """A model by its registry name, e.g. ``create("als", factors=128)``.
 
-    Parameters are checked against the constructor before anything runs: an unknown name, or a
-    value of another type than the default's (a string for an integer), is a ValueError naming it.
+    Parameters are checked before anything runs: an unknown name, a value of another type than
+    the default's (a string for an integer), or one outside the model's `param_rules` is an
+    `InputError` naming it.
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    defaults = MODELS[name]().get_params()
+        raise InputError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    default = MODELS[name]()
+    defaults = default.get_params()
     for key, value in params.items():
-        if key not in defaults:
-            raise ValueError(
-                f"unknown parameter {key!r} for model {name!r}; valid: {', '.join(defaults)}"
-            )
-        if not _same_kind(defaults[key], value):
-            raise ValueError(
+        if key in defaults and not _same_kind(defaults[key], value):
+            raise InputError(
                 f"parameter {key!r} of model {name!r} must be {type(defaults[key]).__name__},"
                 f" got {value!r}"
             )
-    return MODELS[name](**params)
+    return type(default).from_params({**defaults, **params})
 
 
 def _same_kind(default: Any, value: Any) -> bool:
@@ -83,7 +82,9 @@ def load(path: str | Path) -> Recommender:
     """Load any saved model directory, whatever its class."""
     config = read_config(Path(path))
     if config["model"] not in _CLASSES:
-        raise ValueError(f"{path}: unknown model type {config['model']!r}")
+        raise DataFormatError(
+            f"{Path(path) / 'config.json'}: unknown model type {config['model']!r}"
+        )
     return _CLASSES[config["model"]].load(path)
 
 

@@ -25,11 +25,15 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import UNKNOWN_USER, Histories
 from driftrec.data.split import EvalSet
+from driftrec.errors import DataFormatError, InputError, UnknownIdError
+from driftrec.params import PROBABILITY, Constraint, Rule, check_params, integer
+from driftrec.paths import output_directory, read_json
 from driftrec.text import get_encoder
 
 _HISTORY_FIELDS = ("indptr", "items", "timestamps", "events", "values", "users")
@@ -63,24 +67,69 @@ def mask_seen(scores: np.ndarray, histories: Histories) -> None:
 
 @dataclass(frozen=True)
 class Recommendations:
-    """Top-k answers for a batch: external item ids and scores, best first."""
+    """Top-k answers for a batch, best first: external item ids, scores and item indices.
 
-    item_ids: np.ndarray  # (n, k) object
-    scores: np.ndarray  # (n, k) float32
-    items: np.ndarray  # (n, k) int64 item indices
+    A row may hold fewer than k items: an excluded item (a seen one, scored -inf) never comes
+    back, however large k is. The arrays are (n, width), width the longest row; the places past
+    a row's length hold item index -1, id None and score NaN. `lengths` counts each row's items
+    and `to_frame` lists only real ones.
+    """
+
+    item_ids: np.ndarray  # (n, width) object; None past a row's length
+    scores: np.ndarray  # (n, width) float32; NaN past a row's length
+    items: np.ndarray  # (n, width) int64 item indices; -1 past a row's length
     users: list[str] | None = None
 
+    @classmethod
+    def best(
+        cls, scores: np.ndarray, k: int, item_ids: np.ndarray, users: list[str] | None = None
+    ) -> Recommendations:
+        """The ``k`` best items of each row of ``scores`` (n, n_items), leaving out every item
+        scored -inf (excluded), so rows run short rather than repeat what was excluded."""
+        best = top_k(scores, k)
+        top = np.take_along_axis(scores, best, axis=1)
+        real = top > -np.inf  # a prefix of each row: top_k ranks -inf last
+        width = int(real.sum(axis=1).max(initial=0))
+        best, top, real = best[:, :width], top[:, :width], real[:, :width]
+        return cls(
+            item_ids=np.where(real, item_ids[best], None),
+            scores=np.where(real, top, np.nan).astype(np.float32),
+            items=np.where(real, best, -1),
+            users=users,
+        )
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(n,) how many items each row holds."""
+        return (self.items >= 0).sum(axis=1)
+
     def to_frame(self) -> pd.DataFrame:
-        """Long table: one row per (query, rank)."""
-        n, k = self.items.shape
+        """Long table: one row per (query, rank), real entries only."""
+        real = self.items >= 0
+        query, position = np.nonzero(real)
+        users = self.users if self.users is not None else [None] * len(self.items)
         return pd.DataFrame(
             {
-                "query": np.repeat(np.arange(n), k),
-                "user": np.repeat(self.users if self.users is not None else [None] * n, k),
-                "rank": np.tile(np.arange(1, k + 1), n),
-                "item": self.item_ids.ravel(),
-                "score": self.scores.ravel(),
+                "query": query,
+                "user": np.asarray(users, dtype=object)[query],
+                "rank": position + 1,
+                "item": self.item_ids[real],
+                "score": self.scores[real],
             }
+        )
+
+
+class SavedState(dict[str, np.ndarray]):
+    """The arrays read from a model's state.safetensors; asking for one it lacks is a
+    `DataFormatError` naming the file, not a KeyError from deep inside a model."""
+
+    def __init__(self, path: Path, arrays: dict[str, np.ndarray]) -> None:
+        super().__init__(arrays)
+        self.path = path
+
+    def __missing__(self, key: str) -> np.ndarray:
+        raise DataFormatError(
+            f"{self.path}: has no array {key!r}; the file is incomplete or from another model"
         )
 
 
@@ -88,16 +137,43 @@ class Recommender(ABC):
     """Base class of every model. Subclasses implement `_fit`, `score` and the state hooks."""
 
     name: ClassVar[str]
+    # What each constructor parameter may be; a subclass extends its parent's rules.
+    param_rules: ClassVar[dict[str, Rule]] = {}
+    param_constraints: ClassVar[tuple[Constraint, ...]] = ()  # across parameters
+    # Whether `fit` uses ``valid`` to stop training (iterative models keep their best epoch).
+    stops_early: ClassVar[bool] = False
 
     user_ids_: np.ndarray
     item_ids_: np.ndarray
     history_: Histories  # every training user's item events, oldest first
 
     # ------------------------------------------------------------------ configuration
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The constructor's parameters, in order."""
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments, as scikit-learn exposes them (saved in config.json)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {p: getattr(self, p) for p in names}
+        return {p: getattr(self, p) for p in self.param_names()}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Self:
+        """A model configured with ``params``, refused with an `InputError` when one is unknown
+        or outside its `param_rules` (before any data is read)."""
+        names = cls.param_names()
+        for key in params:
+            if key not in names:
+                raise InputError(
+                    f"unknown parameter {key!r} for model {cls.name!r}; valid: {', '.join(names)}"
+                )
+        model = cls(**params)
+        model._validate_params()
+        return model
+
+    def _validate_params(self) -> None:
+        """An `InputError` naming the first parameter outside its rule (scikit-learn style)."""
+        check_params(self.name, self.get_params(), self.param_rules, self.param_constraints)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -110,14 +186,38 @@ class Recommender(ABC):
         ``valid`` (held-out events, e.g. ``split.valid``) lets iterative models stop early and keep
         their best epoch; models without epochs ignore it.
         """
+        self._validate_params()
+        history = dataset.histories()
+        if len(history.items) == 0:
+            raise InputError(f"dataset {dataset.name!r} has no item events to learn from")
         self.user_ids_ = np.asarray(dataset.user_ids, dtype=object)
         self.item_ids_ = np.asarray(dataset.item_ids, dtype=object)
-        self.history_ = dataset.histories()
+        self.history_ = history
         self._fit(dataset, valid)
         return self
 
     @abstractmethod
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None: ...
+
+    def update_histories(self, dataset: Dataset) -> Self:
+        """Answer from ``dataset``'s histories from now on, without learning again: `recommend`
+        conditions on, and excludes, every event in it. ``dataset`` has the id maps the model was
+        fitted with, e.g. the whole data of which the model learned from a part."""
+        if not self.is_fitted:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+        same = np.array_equal(dataset.user_ids, self.user_ids_) and np.array_equal(
+            dataset.item_ids, self.item_ids_
+        )
+        if not same:
+            raise InputError(
+                f"dataset {dataset.name!r} has other user or item ids than the model was fitted on"
+            )
+        self.history_ = dataset.histories()
+        return self
+
+    @abstractmethod
+    def _state_items(self) -> int:
+        """How many items the fitted arrays score (checked against ids.json when loading)."""
 
     @property
     def n_items(self) -> int:
@@ -147,11 +247,10 @@ class Recommender(ABC):
 
         ``text`` alone ranks items by how close their text is to the sentence; given with users
         or sequences, each row's scores and the text's are standardised and mixed, the text
-        weighing ``text_weight``. Only models that read item text accept it. Unknown ids raise."""
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        if not 0.0 <= text_weight <= 1.0:
-            raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
+        weighing ``text_weight``. Only models that read item text accept it. Unknown ids raise.
+        With ``exclude_seen``, a row holds fewer than ``k`` items when fewer are left unseen."""
+        integer(1).check(k, "k")
+        PROBABILITY.check(text_weight, "text_weight")
         if text is not None and users is None and sequences is None:
             histories = Histories.from_sequences([[]])
             scores = self.text_scores([text])
@@ -166,12 +265,8 @@ class Recommender(ABC):
         scores = scores.astype(np.float32, copy=False)
         if exclude_seen:
             mask_seen(scores, histories)
-        best = top_k(scores, k)
-        return Recommendations(
-            item_ids=self.item_ids_[best],
-            scores=np.take_along_axis(scores, best, axis=1),
-            items=best,
-            users=None if users is None else [str(u) for u in users],
+        return Recommendations.best(
+            scores, k, self.item_ids_, None if users is None else [str(u) for u in users]
         )
 
     def _text_space(self) -> tuple[str, np.ndarray] | None:
@@ -184,7 +279,7 @@ class Recommender(ABC):
         language model's space: a free-text interest ranks items with no history at all."""
         space = self._text_space()
         if space is None:
-            raise ValueError(
+            raise InputError(
                 f"model {self.name!r} does not read text: use 'content', or a sequence model"
                 " trained with features='text'"
             )
@@ -195,10 +290,10 @@ class Recommender(ABC):
         """Checked ids of items to add to the catalog: as many as texts, none known or repeated."""
         ids = [str(i) for i in item_ids]
         if len(ids) != len(texts):
-            raise ValueError(f"{len(ids)} item ids but {len(texts)} texts")
+            raise InputError(f"{len(ids)} item ids but {len(texts)} texts")
         clash = set(ids) & set(self.item_ids_.tolist()) or {i for i in ids if ids.count(i) > 1}
         if clash:
-            raise ValueError(f"item id {sorted(clash)[0]!r} is already in the catalog or repeated")
+            raise InputError(f"item id {sorted(clash)[0]!r} is already in the catalog or repeated")
         return np.asarray(ids, dtype=object)
 
     def query_histories(
@@ -207,9 +302,9 @@ class Recommender(ABC):
         sequences: Sequence[Sequence[str]] | None = None,
     ) -> Histories:
         """The batch `recommend` scores: known users' training histories, or raw sequences of
-        external item ids (oldest first). Unknown ids raise KeyError naming the first one."""
+        external item ids (oldest first). Unknown ids raise `UnknownIdError` naming the first."""
         if (users is None) == (sequences is None):
-            raise ValueError("pass exactly one of users= or sequences=")
+            raise InputError("pass exactly one of users= or sequences=")
         if users is not None:
             return self.histories_for(users)
         index = pd.Index(self.item_ids_)
@@ -217,7 +312,7 @@ class Recommender(ABC):
         for seq in sequences:
             found = index.get_indexer([str(i) for i in seq])
             if (found < 0).any():
-                raise KeyError(f"unknown item id {str(seq[int(np.argmax(found < 0))])!r}")
+                raise UnknownIdError(f"unknown item id {str(seq[int(np.argmax(found < 0))])!r}")
             rows.append(found)
         return Histories.from_sequences(rows)
 
@@ -226,7 +321,7 @@ class Recommender(ABC):
         index = pd.Index(self.user_ids_).get_indexer([str(u) for u in users])
         if (index < 0).any():
             missing = str(users[int(np.argmax(index < 0))])
-            raise KeyError(
+            raise UnknownIdError(
                 f"unknown user id {missing!r}: not in the training data; score their events as"
                 " a new sequence instead"
             )
@@ -237,7 +332,7 @@ class Recommender(ABC):
         """Fitted arrays of the subclass (besides ids and histories)."""
         return {}
 
-    def _set_state(self, state: dict[str, np.ndarray]) -> None:  # noqa: B027 - optional hook
+    def _set_state(self, state: SavedState) -> None:  # noqa: B027 - optional hook
         """Restore what `_get_state` returned."""
 
     def save(self, path: str | Path, info: dict[str, Any] | None = None) -> Path:
@@ -246,8 +341,7 @@ class Recommender(ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() before save()")
         from driftrec import __version__
 
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        path = output_directory(path)
         state = {
             f"history.{f}": np.ascontiguousarray(getattr(self.history_, f)) for f in _HISTORY_FIELDS
         }
@@ -266,19 +360,47 @@ class Recommender(ABC):
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        """Read a model directory written by `save` (use `driftrec.models.load` for any model)."""
+        """Read a model directory written by `save` (use `driftrec.models.load` for any model).
+
+        Anything wrong with the directory (a file missing, truncated or malformed, parameters
+        out of range, ids.json not matching the saved arrays) is a `DataFormatError` naming the
+        file, never a traceback from deep inside a model."""
         path = Path(path)
         config = read_config(path)
         if config["model"] != cls.name:
-            raise ValueError(f"{path}: holds a {config['model']!r} model, not {cls.name!r}")
-        model = cls(**config["params"])
-        state = load_file(str(path / "state.safetensors"))
-        ids = json.loads((path / "ids.json").read_text())
-        model.user_ids_ = np.array(ids["users"], dtype=object)
-        model.item_ids_ = np.array(ids["items"], dtype=object)
-        model.history_ = Histories(**{f: state.pop(f"history.{f}") for f in _HISTORY_FIELDS})
+            raise DataFormatError(f"{path}: holds a {config['model']!r} model, not {cls.name!r}")
+        try:
+            model = cls.from_params(config["params"])
+        except InputError as err:
+            raise DataFormatError(f"{path / 'config.json'}: {err}") from None
+        state = _read_state(path / "state.safetensors")
+        ids_path = path / "ids.json"
+        model.user_ids_, model.item_ids_ = _read_ids(ids_path)
+        arrays = {f: state[f"history.{f}"] for f in _HISTORY_FIELDS}
+        try:
+            model.history_ = Histories(**arrays)
+        except ValueError as err:  # Histories checks that its arrays agree
+            raise DataFormatError(f"{state.path}: corrupted training histories ({err})") from None
         model._set_state(state)
+        model._check_loaded(ids_path, state.path)
         return model
+
+    def _check_loaded(self, ids_path: Path, state_path: Path) -> None:
+        """Whether ids.json names as many users and items as the loaded arrays hold."""
+        users, items = len(self.user_ids_), len(self.item_ids_)
+        if len(self.history_) != users:
+            raise DataFormatError(
+                f"{ids_path}: lists {users} users but {state_path} holds {len(self.history_)};"
+                " the two files are from different models"
+            )
+        if self._state_items() != items:
+            raise DataFormatError(
+                f"{ids_path}: lists {items} items but {state_path} holds {self._state_items()};"
+                " the two files are from different models"
+            )
+        seen = self.history_.items
+        if len(seen) and not (seen.min() >= 0 and seen.max() < items):
+            raise DataFormatError(f"{state_path}: training histories name items out of range")
 
 
 def _standardise(scores: np.ndarray) -> np.ndarray:
@@ -294,7 +416,39 @@ def read_config(path: Path) -> dict[str, Any]:
     config_path = Path(path) / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path}: not a driftrec model directory (no config.json)")
-    return json.loads(config_path.read_text())
+    config = read_json(config_path)
+    if not (isinstance(config.get("model"), str) and isinstance(config.get("params"), dict)):
+        raise DataFormatError(
+            f'{config_path}: not a driftrec model config (needs "model": a name and'
+            ' "params": an object)'
+        )
+    return config
+
+
+def _present(path: Path) -> Path:
+    """``path``, or a `DataFormatError` when that file of the model directory is missing."""
+    if not path.is_file():
+        raise DataFormatError(f"{path}: missing; the model directory is incomplete")
+    return path
+
+
+def _read_ids(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The user and the item ids of ids.json, each an object array of strings."""
+    ids = read_json(_present(path))
+    lists = []
+    for key in ("users", "items"):
+        if not isinstance(ids.get(key), list):
+            raise DataFormatError(f"{path}: has no {key!r} list of ids")
+        lists.append(np.array([str(i) for i in ids[key]], dtype=object))
+    return lists[0], lists[1]
+
+
+def _read_state(path: Path) -> SavedState:
+    """The arrays of state.safetensors; a `DataFormatError` when missing, truncated or corrupted."""
+    try:
+        return SavedState(path, load_file(str(_present(path))))
+    except (SafetensorError, OSError) as err:
+        raise DataFormatError(f"{path}: not a readable safetensors file ({err})") from None
 
 
 def sparse_state(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
@@ -307,7 +461,7 @@ def sparse_state(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
     }
 
 
-def sparse_from_state(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
+def sparse_from_state(prefix: str, state: SavedState) -> sp.csr_matrix:
     """Inverse of `sparse_state`."""
     return sp.csr_matrix(
         (state[f"{prefix}.data"], state[f"{prefix}.indices"], state[f"{prefix}.indptr"]),
@@ -319,6 +473,7 @@ __all__ = [
     "UNKNOWN_USER",
     "Recommendations",
     "Recommender",
+    "SavedState",
     "mask_seen",
     "read_config",
     "top_k",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
-from driftrec.models.base import Recommender
+from driftrec.models.base import Recommender, SavedState
+from driftrec.params import NON_NEGATIVE, POSITIVE_INT, Rule
 
 
 class BiasBaseline(Recommender):
@@ -19,6 +22,11 @@ class BiasBaseline(Recommender):
     """
 
     name = "bias"
+    param_rules: ClassVar[dict[str, Rule]] = {
+        "reg_user": NON_NEGATIVE,
+        "reg_item": NON_NEGATIVE,
+        "iterations": POSITIVE_INT,
+    }
 
     def __init__(self, reg_user: float = 5.0, reg_item: float = 10.0, iterations: int = 10) -> None:
         self.reg_user = reg_user
@@ -54,9 +62,12 @@ class BiasBaseline(Recommender):
     def score(self, histories: Histories) -> np.ndarray:
         return np.broadcast_to(self.item_bias_, (len(histories), self.n_items)).copy()
 
+    def _state_items(self) -> int:
+        return len(self.item_bias_)
+
     def _get_state(self) -> dict[str, np.ndarray]:
         return {"item_bias": self.item_bias_, "mean": np.asarray([self.mean_], np.float32)}
 
-    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+    def _set_state(self, state: SavedState) -> None:
         self.item_bias_ = state["item_bias"]
         self.mean_ = np.float32(state["mean"][0])

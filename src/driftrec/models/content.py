@@ -11,7 +11,7 @@ sci-fi movie", take part like everything else.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Self
+from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,7 +19,8 @@ import scipy.sparse as sp
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories, ragged_positions
 from driftrec.data.split import EvalSet
-from driftrec.models.base import Recommender
+from driftrec.models.base import Recommender, SavedState
+from driftrec.params import FLAG, NON_NEGATIVE, POSITIVE, TEXT, Rule, optional
 from driftrec.text import DEFAULT_TEXT_MODEL, get_encoder, item_features
 
 DAY = 86_400.0
@@ -29,6 +30,13 @@ class ContentBased(Recommender):
     """Recency-weighted language-model interest vector, ranked by cosine similarity."""
 
     name = "content"
+    param_rules: ClassVar[dict[str, Rule]] = {
+        "text_model": TEXT,
+        "half_life": POSITIVE,
+        "half_life_days": optional(POSITIVE),
+        "behaviour_weight": NON_NEGATIVE,
+        "progress": FLAG,
+    }
 
     def __init__(
         self,
@@ -38,8 +46,6 @@ class ContentBased(Recommender):
         behaviour_weight: float = 1.0,
         progress: bool = True,
     ) -> None:
-        if half_life <= 0 or (half_life_days is not None and half_life_days <= 0):
-            raise ValueError("half_life and half_life_days must be positive")
         self.text_model = text_model
         self.half_life = half_life
         self.half_life_days = half_life_days
@@ -112,6 +118,9 @@ class ContentBased(Recommender):
     def score(self, histories: Histories) -> np.ndarray:
         return self.interest(histories) @ self.item_vectors_.T
 
+    def _state_items(self) -> int:
+        return len(self.item_vectors_)
+
     def _text_space(self) -> tuple[str, np.ndarray]:
         return self.text_model, self.item_vectors_
 
@@ -131,7 +140,7 @@ class ContentBased(Recommender):
             "text_vectors": self.text_vectors_,
         }
 
-    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+    def _set_state(self, state: SavedState) -> None:
         self.item_vectors_ = state["item_vectors"]
         self.text_users_ = state["text_users"]
         self.text_times_ = state["text_times"]

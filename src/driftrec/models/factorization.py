@@ -8,7 +8,7 @@ event since training) or a new user gets a folded-in vector, so the newest event
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
@@ -18,11 +18,18 @@ from threadpoolctl import threadpool_limits
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
-from driftrec.models.base import Recommender
+from driftrec.models.base import Recommender, SavedState
+from driftrec.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, Rule
 
 
 class _ImplicitFactorization(Recommender):
     """Fit through an `implicit` model; score with learned or folded-in user vectors."""
+
+    param_rules: ClassVar[dict[str, Rule]] = {
+        "factors": POSITIVE_INT,
+        "iterations": POSITIVE_INT,
+        "seed": SEED,
+    }
 
     factors: int
     regularization: float
@@ -74,10 +81,13 @@ class _ImplicitFactorization(Recommender):
     def score(self, histories: Histories) -> np.ndarray:
         return self.user_vectors(histories) @ self.item_factors_.T
 
+    def _state_items(self) -> int:
+        return len(self.item_factors_)
+
     def _get_state(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 
-    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+    def _set_state(self, state: SavedState) -> None:
         self.user_factors_ = state["user_factors"]
         self.item_factors_ = state["item_factors"]
 
@@ -92,6 +102,12 @@ class BPR(_ImplicitFactorization):
     """
 
     name = "bpr"
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **_ImplicitFactorization.param_rules,
+        "learning_rate": POSITIVE,
+        "regularization": NON_NEGATIVE,
+        "fold_in_steps": POSITIVE_INT,
+    }
     fold_in_learning_rate = 0.05
 
     def __init__(
@@ -148,6 +164,11 @@ class ALS(_ImplicitFactorization):
     """Implicit-feedback alternating least squares (Hu, Koren & Volinsky 2008)."""
 
     name = "als"
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **_ImplicitFactorization.param_rules,
+        "regularization": POSITIVE,  # the fold-in's linear system is singular without it
+        "alpha": POSITIVE,  # the confidence of a consumed item
+    }
 
     def __init__(
         self,

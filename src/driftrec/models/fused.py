@@ -10,6 +10,8 @@ side (g near 1), a stable user by both; `gate(histories)` reports g per user as 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from torch import nn
@@ -17,7 +19,8 @@ from torch import nn
 from driftrec.data.histories import Histories
 from driftrec.models.items import ItemEmbedding, small_init
 from driftrec.models.neural import NeuralSequenceModel, padded, training_windows, trim_padding
-from driftrec.models.sasrec import SASRecNet
+from driftrec.models.sasrec import SASRec, SASRecNet
+from driftrec.params import NON_NEGATIVE, POSITIVE_INT, Rule
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
 
@@ -54,6 +57,13 @@ class FusedInterest(NeuralSequenceModel):
     """Gated fusion of a long pooled history and a short self-attentive window."""
 
     name = "fused"
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **NeuralSequenceModel.param_rules,
+        "heads": POSITIVE_INT,
+        "long_len": POSITIVE_INT,
+        "gate_balance": NON_NEGATIVE,
+    }
+    param_constraints = SASRec.param_constraints  # the short side is a SASRec network
 
     def __init__(
         self,
@@ -85,8 +95,6 @@ class FusedInterest(NeuralSequenceModel):
         checkpoint_dir: str | None = None,
         progress: bool = True,
     ) -> None:
-        if hidden % heads:
-            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self._configure(locals())
 
     def _build(self, item_emb: ItemEmbedding) -> FusedNet:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,7 +13,8 @@ from implicit.utils import ParameterWarning
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
-from driftrec.models.base import Recommender, sparse_from_state, sparse_state
+from driftrec.models.base import Recommender, SavedState, sparse_from_state, sparse_state
+from driftrec.params import POSITIVE_INT, Rule
 
 
 class ItemKNN(Recommender):
@@ -23,6 +25,7 @@ class ItemKNN(Recommender):
     """
 
     name = "itemknn"
+    param_rules: ClassVar[dict[str, Rule]] = {"neighbors": POSITIVE_INT}
 
     def __init__(self, neighbors: int = 100) -> None:
         self.neighbors = neighbors
@@ -39,8 +42,11 @@ class ItemKNN(Recommender):
         seen = histories.to_csr(self.n_items)
         return (seen @ self.similarity_).toarray()
 
+    def _state_items(self) -> int:
+        return self.similarity_.shape[1]
+
     def _get_state(self) -> dict[str, np.ndarray]:
         return sparse_state("similarity", self.similarity_)
 
-    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+    def _set_state(self, state: SavedState) -> None:
         self.similarity_ = sparse_from_state("similarity", state)

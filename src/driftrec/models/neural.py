@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -21,9 +21,24 @@ from torch import nn
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories, ragged_positions
 from driftrec.data.split import EvalSet
-from driftrec.models.base import Recommender
+from driftrec.errors import DataFormatError, InputError
+from driftrec.models.base import Recommender, SavedState
 from driftrec.models.items import ItemEmbedding
 from driftrec.models.training import TrainConfig, TrainLog, fit_network, set_threads
+from driftrec.params import (
+    FLAG,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    SEED,
+    TEXT,
+    Rule,
+    choice,
+    integer,
+    number,
+    optional,
+)
 from driftrec.text import FEATURE_KINDS as CONTENT_KINDS
 from driftrec.text import get_encoder, item_features
 
@@ -134,6 +149,35 @@ def _calibration_items(known: np.ndarray, generator: torch.Generator) -> torch.T
 class NeuralSequenceModel(Recommender):
     """Base of the neural models: trains with `fit_network`, scores the last position."""
 
+    stops_early: ClassVar[bool] = True
+    # The parameters every neural model shares; each subclass adds those of its network.
+    param_rules: ClassVar[dict[str, Rule]] = {
+        "hidden": POSITIVE_INT,
+        "layers": POSITIVE_INT,
+        "max_len": POSITIVE_INT,
+        "dropout": number(0, 1, high_open=True),
+        "repeat_bias": FLAG,
+        "features": choice(*FEATURE_KINDS),
+        "text_model": TEXT,
+        "cold_share": PROBABILITY,
+        "cold_boost": number(),
+        "cold_budget": optional(PROBABILITY),
+        "cold_prior_weight": optional(number()),
+        "loss": choice("auto", "ce", "sampled"),
+        "negatives": POSITIVE_INT,
+        "epochs": POSITIVE_INT,
+        "batch_size": POSITIVE_INT,
+        "learning_rate": POSITIVE,
+        "weight_decay": NON_NEGATIVE,
+        "warmup_steps": integer(0),
+        "patience": POSITIVE_INT,
+        "time_budget": optional(POSITIVE),
+        "seed": SEED,
+        "threads": optional(POSITIVE_INT),
+        "checkpoint_dir": optional(TEXT),
+        "progress": FLAG,
+    }
+
     hidden: int
     max_len: int
     repeat_bias: bool
@@ -150,20 +194,6 @@ class NeuralSequenceModel(Recommender):
     def _configure(self, params: dict[str, Any]) -> None:
         """Keep the constructor arguments (scikit-learn style) and derive the training config."""
         params = {k: v for k, v in params.items() if k not in ("self", "__class__")}
-        if params.get("loss", "auto") not in ("auto", "ce", "sampled"):
-            raise ValueError(f"loss must be 'auto', 'ce' or 'sampled', got {params['loss']!r}")
-        if params.get("features", "none") not in FEATURE_KINDS:
-            raise ValueError(
-                f"features must be one of {', '.join(FEATURE_KINDS)}, got {params['features']!r}"
-            )
-        if not 0 <= params.get("cold_share", 0) <= 1:
-            raise ValueError(f"cold_share must be in [0, 1], got {params['cold_share']!r}")
-        budget = params.get("cold_budget")
-        if budget is not None and not 0 <= budget <= 1:
-            raise ValueError(f"cold_budget must be None or in [0, 1], got {budget!r}")
-        weight = params.get("cold_prior_weight")
-        if weight is not None and not np.isfinite(weight):
-            raise ValueError(f"cold_prior_weight must be None or a finite number, got {weight!r}")
         for key, value in params.items():
             setattr(self, key, value)
         names = {f.name for f in fields(TrainConfig)}
@@ -268,7 +298,7 @@ class NeuralSequenceModel(Recommender):
         """Grow the catalog without retraining: new items get no id embedding and are ranked from
         their text alone (zero-shot). Needs ``features="text"``; ids must be new."""
         if self.features != "text":
-            raise ValueError(f"add_items needs features='text'; this model has {self.features!r}")
+            raise InputError(f"add_items needs features='text'; this model has {self.features!r}")
         ids = self._new_item_ids(item_ids, texts)
         vectors = get_encoder(self.text_model).encode(list(texts), progress=self.progress)
         old = self.net_.state_dict()
@@ -382,6 +412,9 @@ class NeuralSequenceModel(Recommender):
         scores[seen] += self.net_.repeat_bias
         return scores
 
+    def _state_items(self) -> int:
+        return self.net_.item_emb.ids.num_embeddings - 1  # row 0 is padding
+
     def score(self, histories: Histories, batch_size: int = 1024) -> np.ndarray:
         set_threads(self.train_config.threads)
         out = np.zeros((len(histories), self.n_items), np.float32)
@@ -467,7 +500,7 @@ class NeuralSequenceModel(Recommender):
             state["item_popularity"] = item_emb.popularity.numpy()
         return state
 
-    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+    def _set_state(self, state: SavedState) -> None:
         features, known = state.pop("item_features", None), state.pop("item_known", None)
         popularity = state.pop("item_popularity", None)
         self.net_ = self._network(
@@ -476,7 +509,16 @@ class NeuralSequenceModel(Recommender):
             None if known is None else torch.from_numpy(known) > 0,
             None if popularity is None else torch.from_numpy(popularity),
         )
-        weights = {k[4:]: torch.from_numpy(v) for k, v in state.items() if k.startswith("net.")}
+        weights = {}
+        for key, tensor in self.net_.state_dict().items():
+            saved = state[f"net.{key}"]  # a DataFormatError naming the file when absent
+            shape = tuple(tensor.shape) or (1,)  # `save` writes a scalar as one element
+            if saved.shape != shape:
+                raise DataFormatError(
+                    f"{state.path}: network weights {key!r} are {saved.shape}, but the network"
+                    f" config.json describes needs {shape}"
+                )
+            weights[key] = torch.from_numpy(saved).reshape(tensor.shape)
         self.net_.load_state_dict(weights)
         self.net_.eval()
         self.sample_probs_ = torch.from_numpy(state["sample_probs"])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
-from driftrec.models.base import Recommender
+from driftrec.errors import InputError
+from driftrec.models.base import Recommender, SavedState
+from driftrec.params import Rule, number, optional
 
 
 class Popularity(Recommender):
@@ -18,15 +22,14 @@ class Popularity(Recommender):
     """
 
     name = "pop"
+    param_rules: ClassVar[dict[str, Rule]] = {"window": optional(number(0, 1, low_open=True))}
 
     def __init__(self, window: float | None = None) -> None:
-        if window is not None and not 0 < window <= 1:
-            raise ValueError(f"window must be in (0, 1], got {window}")
         self.window = window
 
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
         if self.window is not None and dataset.info.get("has_timestamps") is False:
-            raise ValueError(
+            raise InputError(
                 f"dataset {dataset.name!r} has no timestamps (only positions in each user's "
                 "sequence), so a recent window is undefined; use window=None"
             )
@@ -42,8 +45,11 @@ class Popularity(Recommender):
     def score(self, histories: Histories) -> np.ndarray:
         return np.broadcast_to(self.counts_, (len(histories), self.n_items)).copy()
 
+    def _state_items(self) -> int:
+        return len(self.counts_)
+
     def _get_state(self) -> dict[str, np.ndarray]:
         return {"counts": self.counts_}
 
-    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+    def _set_state(self, state: SavedState) -> None:
         self.counts_ = state["counts"]

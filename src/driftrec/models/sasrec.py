@@ -9,6 +9,7 @@ embedding. The attention weights of the last forward pass can be kept to explain
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,7 @@ from torch import nn
 from driftrec.data.histories import Histories
 from driftrec.models.items import ItemEmbedding, small_init
 from driftrec.models.neural import N_TIME_BUCKETS, NeuralSequenceModel, padded
+from driftrec.params import FLAG, POSITIVE_INT, Rule, divisible
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
 
@@ -116,6 +118,13 @@ class SASRec(NeuralSequenceModel):
     """Self-attentive next-item model over the last ``max_len`` events."""
 
     name = "sasrec"
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **NeuralSequenceModel.param_rules,
+        "heads": POSITIVE_INT,
+        "time_embedding": FLAG,
+        "event_embedding": FLAG,
+    }
+    param_constraints = (divisible("hidden", "heads"),)  # each head attends in hidden / heads
 
     def __init__(
         self,
@@ -147,8 +156,6 @@ class SASRec(NeuralSequenceModel):
         checkpoint_dir: str | None = None,
         progress: bool = True,
     ) -> None:
-        if hidden % heads:
-            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self._configure(locals())
 
     def _build(self, item_emb: ItemEmbedding) -> SASRecNet:
