@@ -204,6 +204,13 @@ class Dataset:
         order = np.lexsort((events["timestamp"].to_numpy(), events["user"].to_numpy()))
         return events.iloc[order].reset_index(drop=True)
 
+    def _is_time_ordered(self) -> bool:
+        """Whether events run by user, then time (what every split and history assumes)."""
+        user = self.events["user"].to_numpy()
+        time = self.events["timestamp"].to_numpy()
+        same_user = user[1:] == user[:-1]
+        return bool((user[1:] >= user[:-1]).all() and (time[1:] >= time[:-1])[same_user].all())
+
     # ------------------------------------------------------------------ sizes and views
     @property
     def n_users(self) -> int:
@@ -320,21 +327,31 @@ class Dataset:
         manifest = read_json(manifest_path)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise DataFormatError(
-                f"{manifest_path}: format_version {manifest.get('format_version')} is not "
+                f"{manifest_path}: format_version {manifest.get('format_version')!r} is not "
                 f"{FORMAT_VERSION}"
             )
+        missing = [k for k in ("name", "event_types") if k not in manifest]
+        if missing or not isinstance(manifest["event_types"], list):
+            raise DataFormatError(f"{manifest_path}: lacks {', '.join(missing) or 'event_types'}")
         events = _read_table(path / "events.parquet", ("user", "item", "timestamp", "event"))
         items = _read_table(path / "items.parquet", ("item_id", "title", "text"))
         users = _read_table(path / "users.parquet", ("user_id",))
-        for column, size, low in (("user", len(users), 0), ("item", len(items), NO_ITEM)):
+        sizes = {"user": len(users), "item": len(items), "event": len(manifest["event_types"])}
+        for column, size in sizes.items():
             codes = events[column].to_numpy()
+            low = NO_ITEM if column == "item" else 0
             if len(codes) and (codes.min() < low or codes.max() >= size):
                 raise DataFormatError(
-                    f"{path / 'events.parquet'}: {column} indices do not match the"
-                    f" {size:,} rows of {column}s.parquet"
+                    f"{path / 'events.parquet'}: {column} codes outside the {size:,}"
+                    f" {column} entries the dataset lists"
+                )
+        for ids, file in ((users["user_id"], "users.parquet"), (items["item_id"], "items.parquet")):
+            if ids.duplicated().any():
+                raise DataFormatError(
+                    f"{path / file}: id {ids[ids.duplicated()].iloc[0]!r} repeats"
                 )
         events["text"] = pd.Series(_none_for_missing(events["text"].to_numpy(object)), dtype=object)
-        return cls(
+        dataset = cls(
             events=events.astype(
                 {
                     "user": np.int32,
@@ -363,6 +380,9 @@ class Dataset:
             name=manifest["name"],
             info=manifest.get("info", {}),
         )
+        if not dataset._is_time_ordered():  # written by another tool: order it as `save` does
+            dataset.events = cls._time_ordered(dataset.events)
+        return dataset
 
 
 def _stored_values(column: pd.Series) -> np.ndarray:

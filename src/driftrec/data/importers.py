@@ -76,12 +76,16 @@ class RawTable:
     lines: np.ndarray  # int64: 1-based physical line of each row (1-based row for Parquet)
     sep: str
     rows_read: int = 0
+    # Parquet columns that hold no single values (lists, structs, times of day): their type
+    unusable: dict[str, str] = field(default_factory=dict)
+    header: list[str] = field(default_factory=list)  # column names as in the file (may repeat)
     skipped: dict[str, int] = field(default_factory=dict)
     examples: list[BadRow] = field(default_factory=list)
     bad: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.bad = np.zeros(len(self.frame), bool)
+        self.header = self.header or self.columns
 
     @property
     def columns(self) -> list[str]:
@@ -154,26 +158,60 @@ def read_table(
     ``quoting=False`` reads quote characters literally (for formats such as MovieLens' u.item).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataFormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataFormatError(f"{path}: not a regular file")
+    if sep is not None and len(sep) != 1:
+        raise InputError(f"the separator must be one character, got {sep!r}")
     if is_parquet(path):
         return _read_parquet_table(path)
     return _read_text_table(path, sep, encoding, names, quoting)
 
 
+def _unusable_type(kind: pa.DataType) -> bool:
+    """Arrow types that hold no single id, time or value: nested ones, and times of day or
+    durations (which pandas would turn into today's date)."""
+    return bool(
+        pa.types.is_nested(kind)
+        or pa.types.is_time(kind)
+        or pa.types.is_duration(kind)
+        or pa.types.is_interval(kind)
+    )
+
+
 def _read_parquet_table(path: Path) -> RawTable:
     try:
-        table = pq.read_table(path)
+        arrow = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataFormatError(f"{path.name}: not a readable Parquet file ({exc})") from exc
-    frame = table.to_pandas(integer_object_nulls=True)
-    return RawTable(
+    frame = arrow.to_pandas(integer_object_nulls=True)
+    table = RawTable(
         file=path.name,
         frame=frame,
         lines=np.arange(1, len(frame) + 1, dtype=np.int64),
         sep=",",
         rows_read=len(frame),
+        unusable={f.name: str(f.type) for f in arrow.schema if _unusable_type(f.type)},
     )
+    for column in arrow.schema:
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            frame[column.name] = _decoded(table, column.name)
+    return table
+
+
+def _decoded(table: RawTable, column: str) -> pd.Series:
+    """A binary Parquet column as text; a cell that is not UTF-8 skips its row."""
+    out = np.full(len(table.frame), None, dtype=object)
+    invalid = np.zeros(len(out), bool)
+    for row, value in enumerate(table.frame[column].to_numpy(object)):
+        if isinstance(value, bytes):
+            try:
+                out[row] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                invalid[row] = True
+    table.reject(invalid, "invalid_encoding", column, lambda r: f"column {column!r} is not UTF-8")
+    return pd.Series(out, dtype=object)
 
 
 def _detect_sep(line: str) -> str:
@@ -183,6 +221,11 @@ def _detect_sep(line: str) -> str:
     if max(counts):
         return SEPARATORS[int(np.argmax(counts))]
     return " " if len(line.split()) > 1 else ","
+
+
+def is_user_column_name(name: str) -> bool:
+    """Whether ``name`` is one of the names `EVENT_COLUMN_DEFAULTS` looks for the user under."""
+    return _normal_name(name) in {_normal_name(a) for a in EVENT_COLUMN_DEFAULTS["user"]}
 
 
 def looks_like_header(fields: Sequence[str]) -> bool:
@@ -235,6 +278,7 @@ def _read_text_table(
         {i: pd.Series(np.array(col, dtype=object), dtype=object) for i, col in enumerate(cells)}
     )
     table.frame.columns = columns
+    table.header = [str(n) for n in names]
     table.lines = np.asarray(row_lines, np.int64)
     table.bad = np.zeros(len(row_lines), bool)
     table.rows_read += len(row_lines)
@@ -369,7 +413,7 @@ def _resolve_columns(
     customer_id; the first column of the file wins when several match.
     """
     found = table.columns
-    shown = ", ".join(found[:20]) + (", ..." if len(found) > 20 else "")
+    shown = ", ".join(table.header[:20]) + (", ..." if len(table.header) > 20 else "")
     by_lower: dict[str, str] = {}
     for name in found:
         by_lower.setdefault(_normal_name(name), name)
@@ -405,6 +449,20 @@ def _resolve_columns(
                 f"{table.file}: no column for {name!r} (looked for {', '.join(aliases)}; "
                 f"found: {shown})"
             )
+    for name, column in resolved.items():
+        twins = [
+            i + 1 for i, c in enumerate(table.header) if _normal_name(c) == _normal_name(column)
+        ]
+        if len(twins) > 1:
+            raise DataFormatError(
+                f"{table.file}: column {table.header[twins[0] - 1]!r} (for {name!r}) appears"
+                f" {len(twins)} times (columns {', '.join(map(str, twins))}); rename all but one"
+            )
+        if column in table.unusable:
+            raise DataFormatError(
+                f"{table.file}: column {column!r} (for {name!r}) holds"
+                f" {table.unusable[column]}, not single values"
+            )
     return resolved
 
 
@@ -415,9 +473,7 @@ def clean_strings(col: pd.Series) -> np.ndarray:
     (because it has gaps) still gives "12", the same id a CSV file would give, not "12.0".
     """
     if pd.api.types.is_float_dtype(col.dtype):
-        values = col.to_numpy(np.float64, na_value=np.nan)
-        if (np.isnan(values) | (values == np.round(values))).all():
-            col = pd.Series(values, dtype=np.float64).astype("Int64")
+        return _float_ids(col.to_numpy(np.float64, na_value=np.nan))
     values = col.to_numpy(dtype=object)
     if col.dtype == object:
         try:  # the common case, every cell a str (a text file): one pass
@@ -428,6 +484,16 @@ def clean_strings(col: pd.Series) -> np.ndarray:
     present = ~pd.isna(values)
     stripped = [str(v).strip() for v in values[present]]
     out[present] = np.array([s if s else None for s in stripped], dtype=object)
+    return out
+
+
+def _float_ids(values: np.ndarray) -> np.ndarray:
+    """Float cells as id text: whole numbers as integers ("12", "0" for -0.0), others as written
+    ("12.5"), None for NaN. Cell by cell, so one fraction does not turn "12" into "12.0"."""
+    out = np.full(len(values), None, dtype=object)
+    for row, value in enumerate(values):
+        if np.isfinite(value):
+            out[row] = str(int(value)) if value == np.round(value) else repr(float(value))
     return out
 
 
@@ -460,9 +526,13 @@ def _datetime_seconds(dt: pd.Series) -> np.ndarray:
 
 
 def _parse_datetime_strings(strings: np.ndarray) -> np.ndarray:
-    """Float seconds for ISO-8601 (fast) or other common datetime strings (slower), else NaN."""
+    """Float seconds for ISO-8601 (fast) or other common datetime strings (slower), else NaN.
+
+    A string without a digit is no date: pandas would read "now" or "today" as the time of the
+    import, which differs from one run to the next.
+    """
     out = np.full(len(strings), np.nan)
-    todo = np.arange(len(strings))
+    todo = np.flatnonzero([any(ch.isdigit() for ch in s) for s in strings])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas warns when it falls back to per-value parsing
         for fmt in ("ISO8601", None, "mixed"):
@@ -527,10 +597,10 @@ def _parse_values(table: RawTable, col: pd.Series, notes: list[str]) -> np.ndarr
         values = pd.to_numeric(pd.Series(strings, dtype=object), errors="coerce").to_numpy(
             np.float64, na_value=np.nan
         )
-    table.reject(~missing & ~np.isfinite(values), "non_numeric_value", "value")
-    too_large = ~missing & (np.abs(np.nan_to_num(values)) > MAX_VALUE)
+    table.reject(~missing & np.isnan(values), "non_numeric_value", "value")
+    too_large = ~missing & ~(np.abs(values) <= MAX_VALUE)  # inf too: "1e400" is a number
     table.reject(
-        too_large, "value_out_of_range", "value", lambda r: f"larger than float32 ({MAX_VALUE:.3g})"
+        too_large, "value_out_of_range", "value", lambda r: f"beyond float32 (±{MAX_VALUE:.3g})"
     )
     n_missing = int((missing & ~table.bad).sum())
     if n_missing:
@@ -628,6 +698,17 @@ def split_categories(value: object) -> list[str]:
     return [str(v).strip() for v in value if v is not None and str(v).strip()]
 
 
+def reject_repeated_items(table: RawTable, item: np.ndarray) -> None:
+    """Skip every catalog row whose id an earlier row already listed (the first one is kept)."""
+    first = ~pd.Series(item, dtype=object).duplicated(keep="first").to_numpy()
+    table.reject(
+        ~first & ~pd.isna(item),
+        "duplicate_item",
+        "item",
+        lambda r: f"first listed on line {table.lines[np.flatnonzero(item == item[r])[0]]}",
+    )
+
+
 def items_from_table(
     table: RawTable, columns: Mapping[str, str] | None = None
 ) -> tuple[pd.DataFrame, ImportReport]:
@@ -637,13 +718,7 @@ def items_from_table(
     n = len(frame)
     item = clean_strings(frame[fields["item"]])
     table.reject(pd.isna(item), "missing_item", "item")
-    first = ~pd.Series(item, dtype=object).duplicated(keep="first").to_numpy()
-    table.reject(
-        ~first & ~pd.isna(item),
-        "duplicate_item",
-        "item",
-        lambda r: f"first listed on line {table.lines[np.flatnonzero(item == item[r])[0]]}",
-    )
+    reject_repeated_items(table, item)
     keep = ~table.bad
 
     def text_column(name: str) -> np.ndarray:

@@ -31,8 +31,10 @@ def detect_format(source: str | Path) -> str:
             f"{path}: unknown dataset directory (expected manifest.json, u.data, "
             f"or ratings.csv and movies.csv)"
         )
-    if not path.is_file():
+    if not path.exists():
         raise DataFormatError(f"{path}: no such file or directory")
+    if not path.is_file():
+        raise DataFormatError(f"{path}: not a regular file or directory")
     return text_layout(path) if content_suffix(path) == ".txt" else "events"
 
 

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from driftrec.data.importers import RawTable, clean_strings, read_events, read_items, read_table
+from driftrec.data.importers import (
+    RawTable,
+    clean_strings,
+    read_events,
+    read_items,
+    read_table,
+    reject_repeated_items,
+)
 from driftrec.data.report import ImportReport
 from driftrec.errors import DataFormatError
 
@@ -41,6 +48,7 @@ GENRES_100K = (
     "War",
     "Western",
 )
+MAX_AGE = 150
 NO_GENRES = "(no genres listed)"  # ml-latest's marker for a movie without genres
 MAX_TEXT_TAGS = 20  # tags written into an item's text (all of them stay in the tags column)
 _TITLE_YEAR = re.compile(r"\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
@@ -98,6 +106,7 @@ def _read_100k_items(path: Path, genres: tuple[str, ...]) -> tuple[pd.DataFrame,
     frame = table.frame
     item = clean_strings(frame["item"])
     table.reject(pd.isna(item), "missing_item", "item")
+    reject_repeated_items(table, item)
     flags = np.column_stack([frame[g].to_numpy(object) for g in genres]).astype(str)
     valid = np.isin(flags, ["0", "1"]).all(axis=1)
     table.reject(~valid, "bad_genre_flag", "genres", lambda r: "genre flags must be 0 or 1")
@@ -133,12 +142,14 @@ def _read_100k_users(path: Path) -> tuple[pd.DataFrame, ImportReport]:
     user = clean_strings(table.frame["user"])
     table.reject(pd.isna(user), "missing_user", "user")
     age = pd.to_numeric(pd.Series(table.frame["age"], dtype=object), errors="coerce")
-    table.reject(age.isna().to_numpy(), "bad_age", "age")
+    age = age.to_numpy(np.float64, na_value=np.nan)
+    valid = (age >= 0) & (age <= MAX_AGE) & (age == np.round(age))  # False for NaN
+    table.reject(~valid, "bad_age", "age", lambda r: f"an age must be a whole number 0..{MAX_AGE}")
     keep = ~table.bad
     users = pd.DataFrame(
         {
             "user": pd.Series(user[keep], dtype=object),
-            "age": age.to_numpy()[keep].astype(np.int64),
+            "age": age[keep].astype(np.int64),
             **{
                 col: pd.Series(clean_strings(table.frame[col])[keep], dtype=object)
                 for col in ("gender", "occupation", "zip")

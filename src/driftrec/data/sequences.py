@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from driftrec.data.importers import looks_like_header
+from driftrec.data.importers import is_user_column_name, looks_like_header
 from driftrec.data.report import ImportReport, truncate
-from driftrec.data.textfile import head_lines, read_lines
+from driftrec.data.textfile import head_lines, is_parquet, read_lines
 from driftrec.errors import DataFormatError
 
 
@@ -32,11 +32,16 @@ def read_sequences(
     """
     path = Path(path)
     file = path.name
+    if path.is_file() and is_parquet(path):
+        raise DataFormatError(
+            f"{file}: is a Parquet file, not a sequence file; use --format events"
+        )
     lines, invalid = read_lines(path, encoding)
-    if lines and lines[0] is not None and looks_like_header(lines[0].split()):
+    if lines and lines[0] is not None and _header_like(lines[0].split()):
         raise DataFormatError(
             f"{file}: line 1 looks like a header ({truncate(lines[0])!r}) but a sequence file has"
-            " none (each line is a user and their items); for an event table use --format events"
+            " none (each line is a user and their items): remove it; for an event table with"
+            " columns use --format events"
         )
     report = ImportReport(source=file)
     users: list[str] = []
@@ -76,6 +81,12 @@ def read_sequences(
     return events, report
 
 
+def _header_like(tokens: list[str]) -> bool:
+    """Whether a first line names columns rather than a user: it names two event fields, or
+    starts with a name for the user column ("user_id items")."""
+    return looks_like_header(tokens) or (bool(tokens) and is_user_column_name(tokens[0]))
+
+
 # A token that is surely a time, not an item id: 9+ digits (Unix seconds or finer) or a date.
 _TIME_TOKEN = re.compile(r"\d{9,}(\.\d+)?|\d{4}-\d{2}-\d{2}([T ].*)?")
 # Event tables have a handful of columns; a sequence file whose every line is that short and of
@@ -97,6 +108,12 @@ def text_layout(path: str | Path, sample: int = 50) -> str:
     rows = [line.split() for line in lines]
     if looks_like_header(rows[0]):
         return "events"
+    if _header_like(rows[0]):
+        raise DataFormatError(
+            f"{Path(path).name}: line 1 ({truncate(lines[0])!r}) looks like a header, which a"
+            " sequence file does not have: remove it; for an event table, name its columns"
+            " (user item timestamp ...)"
+        )
     if all(len(row) < 2 for row in rows):
         return "events"
     lengths = {len(row) for row in rows}

@@ -67,8 +67,10 @@ def content_stem(path: str | Path) -> str:
 def open_binary(path: str | Path) -> BinaryIO:
     """The file's bytes as a stream, decompressed when it is gzip, bzip2 or xz."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataFormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataFormatError(f"{path}: not a regular file")
     head = _magic(path)
     for magic, what in _ARCHIVES.items():
         if head.startswith(magic):
@@ -101,6 +103,11 @@ def decode_lines(data: bytes, encoding: str, file: str) -> tuple[list[str | None
         raise DataFormatError(f"{file}: unknown encoding {encoding!r}") from exc
     if codec.name == "utf-8" and data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if utf16 and not codec.name.startswith("utf-16"):
+        raise DataFormatError(
+            f"{file}: is UTF-16 text (it starts with a byte-order mark); pass --encoding utf-16"
+        )
     lines: list[str | None]
     invalid: Invalid = {}
     try:
@@ -114,6 +121,8 @@ def decode_lines(data: bytes, encoding: str, file: str) -> tuple[list[str | None
                 lines.append(None)
                 text = raw.decode(encoding, errors="replace").removesuffix("\r")
                 invalid[index] = (text, f"not {encoding}: {exc.reason} at byte {exc.start}")
+    if lines and lines[0] is not None:  # a byte-order mark left by an explicit utf-16-le/be
+        lines[0] = lines[0].removeprefix("\ufeff")
     while lines and lines[-1] is not None and not lines[-1].strip():
         lines.pop()
     return lines, invalid
