@@ -17,6 +17,8 @@ from typing import Any
 
 from driftrec.errors import InputError
 
+FLOAT32_MAX = 3.4028234663852886e38
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -75,12 +77,17 @@ def number(
     low_open: bool = False,
     high_open: bool = False,
 ) -> Rule:
-    """A finite real number (an int will do) between ``low`` and ``high``, closed by default."""
+    """A real number (an int will do) between ``low`` and ``high``, closed by default, and
+    within float32's range (the tensors it ends up in would overflow to inf)."""
     words, inside = _bounds(low, high, low_open, high_open)
     return Rule(
         f"a number{words}" if words else "a finite number",
         lambda v: (
-            isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and inside(v)
+            isinstance(v, Real)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and abs(v) <= FLOAT32_MAX
+            and inside(v)
         ),
     )
 
@@ -105,7 +112,9 @@ def divisible(name: str, by: str) -> Constraint:
 FLAG = Rule("true or false", lambda v: isinstance(v, bool))
 TEXT = Rule("a non-empty string", lambda v: isinstance(v, str) and v != "")
 SEED = integer(0, 2**64 - 1)  # what numpy and torch both accept as a seed
-POSITIVE_INT = integer(1)  # sizes and counts
+# counts; below 2^31 (a C int, what BLAS and torch index with)
+POSITIVE_INT = Rule("an integer >= 1 (and < 2^31)", integer(1, 2**31 - 1).allows)
+SIZE = integer(1, 1 << 16)  # a vector size: factors, hidden units (beyond it, memory runs out)
 POSITIVE = number(0, low_open=True)  # rates, half-lives
 NON_NEGATIVE = number(0)  # regularisation, weights
 PROBABILITY = number(0, 1)
@@ -138,6 +147,7 @@ __all__ = [
     "POSITIVE_INT",
     "PROBABILITY",
     "SEED",
+    "SIZE",
     "TEXT",
     "Constraint",
     "Rule",

@@ -10,16 +10,47 @@ from typing import Any
 from driftrec.errors import DataFormatError, InputError
 
 
-def output_directory(path: str | Path) -> Path:
-    """Create directory ``path`` (and its parents) to write into; a one-line `InputError` when a
-    regular file stands where a directory is needed, instead of an OS traceback."""
-    path = Path(path)
+def _first_existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent; an InputError when that is not a directory
+    (a regular file standing where a directory is needed)."""
     for part in (path, *path.parents):
         if part.exists():
-            if not part.is_dir():
+            if part != path and not part.is_dir():
                 raise InputError(f"{part}: exists and is not a directory; choose another output")
-            break
+            return part
+    return Path(".")
+
+
+def check_output_directory(path: str | Path, marker: str) -> Path:
+    """Refuse, before any work is done, an output directory that cannot or must not be written:
+    a file in the way, or a directory holding other things than an earlier output of this kind
+    (one with ``marker``, e.g. manifest.json for a dataset), which writing would mix into."""
+    path = Path(path)
+    existing = _first_existing(path)
+    if existing == path:
+        if not path.is_dir():
+            raise InputError(f"{path}: exists and is not a directory; choose another output")
+        if any(path.iterdir()) and not (path / marker).is_file():
+            raise InputError(
+                f"{path}: not empty and not an earlier output of this kind (no {marker});"
+                " choose a new or empty directory"
+            )
+    return path
+
+
+def output_directory(path: str | Path, marker: str) -> Path:
+    """`check_output_directory`, then create it (and its parents) to write into."""
+    path = check_output_directory(path, marker)
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Refuse, before any work is done, a file path that cannot be written: a directory, or a
+    parent that is a regular file."""
+    path = Path(path)
+    if _first_existing(path) == path and path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name")
     return path
 
 

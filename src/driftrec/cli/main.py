@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from driftrec.cli.output import (
@@ -20,7 +21,7 @@ from driftrec.cli.output import (
     no_test_users_note,
     print_report,
 )
-from driftrec.data.dataset import Dataset
+from driftrec.data.dataset import MANIFEST, Dataset
 from driftrec.data.pseudonyms import pseudonymise_ids, secret_from_env
 from driftrec.errors import InputError, UnknownIdError
 from driftrec.evaluation.experiment import (
@@ -31,8 +32,8 @@ from driftrec.evaluation.experiment import (
     make_split,
     train_model,
 )
-from driftrec.models.base import read_config
-from driftrec.paths import read_json
+from driftrec.models.base import MODEL_MARKER, read_config
+from driftrec.paths import check_output_directory, check_output_file, read_json
 
 app = typer.Typer(
     help="driftrec: recommendations that follow each user's drifting interests.",
@@ -49,6 +50,8 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise InputError(f"{what} {pair!r} is not of the form key=value")
+        if key in out:
+            raise InputError(f"{what} {key!r} is given twice")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -65,7 +68,9 @@ _SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "space": " "}
 
 
 def _flag(option: str) -> str:
-    return "--" + {"columns": "column"}.get(option, option).replace("_", "-")
+    """The CLI flag of a library option: columns -> --column, secret -> --secret-env."""
+    names = {"columns": "column", "secret": "secret-env"}
+    return "--" + names.get(option, option).replace("_", "-")
 
 
 def _open_dataset(
@@ -81,7 +86,7 @@ def _open_dataset(
     if data_format not in FORMATS:
         raise InputError(f"unknown format {data_format!r}; choose one of: {', '.join(FORMATS)}")
     fmt = detect_format(source) if data_format == "auto" else data_format
-    options = {k: v for k, v in prepare_options.items() if v not in (None, False)}
+    options = {k: v for k, v in prepare_options.items() if v is not None and v is not False}
     source_options = source_options or {}
     unused = sorted(source_options.keys() - _SOURCE_OPTIONS.get(fmt, set()))
     if unused:
@@ -146,6 +151,9 @@ def import_(
     name: Annotated[str | None, typer.Option(help="Dataset name (default: source name).")] = None,
 ) -> None:
     """Import events (and an item catalog) into a prepared dataset directory."""
+    check_output_directory(out, MANIFEST)
+    if sep == "" or (name is not None and not name.strip()):
+        raise InputError(f"{'--sep' if sep == '' else '--name'} is empty")
     secret = None if secret_env is None else secret_from_env(secret_env)
     if keep_user_attributes and secret is None:
         raise InputError("--keep-user-attributes only applies with --secret-env")
@@ -181,6 +189,8 @@ def _grid_values(pairs: list[str]) -> dict[str, list[Any]] | None:
         key, sep, raw = pair.partition("=")
         if not sep or not key or not raw:
             raise InputError(f"--grid {pair!r} is not of the form key=value1,value2")
+        if key in grid:
+            raise InputError(f"--grid {key!r} is given twice; list every value in one --grid")
         grid[key] = [_parse_pairs([f"{key}={v}"], "--grid")[key] for v in raw.split(",")]
     return grid
 
@@ -189,7 +199,7 @@ def _model_params(params: list[str], config: Path | None) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     if config is not None:
         if not config.is_file():
-            raise InputError(f"{config}: config file not found")
+            raise InputError(f"{config}: {'not a file' if config.exists() else 'not found'}")
         merged.update(read_json(config))
     merged.update(_parse_pairs(params, "--param"))
     return merged
@@ -219,6 +229,7 @@ def train(
     from driftrec.models import create
 
     check_protocol(protocol, TRAIN_PROTOCOLS)
+    check_output_directory(out, MODEL_MARKER)
     recommender = create(model, **_model_params(param, config))
     dataset = _open_dataset(data)
     console.print(f"training {model} on {dataset.n_events:,} events ({protocol})")
@@ -261,6 +272,8 @@ def evaluate_(
     from driftrec import models
 
     check_protocol(protocol)
+    if json_out is not None:
+        check_output_file(json_out)
     dataset = _open_dataset(data)
     split = make_split(dataset, protocol)
     ks = tuple(sorted(set(k)))
@@ -276,10 +289,14 @@ def evaluate_(
                     " to evaluate it"
                 )
             recommender = models.load(path)
-            if recommender.n_items != dataset.n_items:
+            same_ids = np.array_equal(recommender.item_ids_, dataset.item_ids) and np.array_equal(
+                recommender.user_ids_, dataset.user_ids
+            )
+            if not same_ids:
                 raise InputError(
-                    f"{path}: model has {recommender.n_items} items, data {data} has"
-                    f" {dataset.n_items}; evaluate it on the dataset it was trained on"
+                    f"{path}: the model's user and item ids ({recommender.n_items} items) are not"
+                    f" those of {data} ({dataset.n_items} items); evaluate it on the dataset it"
+                    " was trained on"
                 )
             name = str(path)
         elif name not in models.MODELS:
@@ -328,8 +345,14 @@ def tune(
     from driftrec.evaluation.tuning import grid_search
 
     check_protocol(protocol)
+    if out is not None:
+        check_output_file(out)
+    values, fixed = _grid_values(grid), _parse_pairs(param, "--param")
+    both = sorted(set(values or {}) & set(fixed))
+    if both:
+        raise InputError(f"{both[0]!r} is both a --grid and a --param; give it once")
     split = make_split(_open_dataset(data), protocol)
-    result = grid_search(split, model, _grid_values(grid), _parse_pairs(param, "--param"))
+    result = grid_search(split, model, values, fixed)
     table = Table(title=f"{model}: validation {result.metric}", title_justify="left")
     for column in ("params", result.metric, "seconds"):
         table.add_column(column)

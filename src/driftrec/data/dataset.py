@@ -27,6 +27,7 @@ from driftrec.errors import DataFormatError, InputError, UnknownIdError
 from driftrec.paths import output_directory, read_json
 
 FORMAT_VERSION = 1
+MANIFEST = "manifest.json"  # the file that makes a directory a dataset
 NO_ITEM = -1  # item index of a text-only event (a search with no clicked item)
 
 # Codes are stored as int8; unknown event names found at import are appended after these.
@@ -211,6 +212,15 @@ class Dataset:
         same_user = user[1:] == user[:-1]
         return bool((user[1:] >= user[:-1]).all() and (time[1:] >= time[:-1])[same_user].all())
 
+    def require_timestamps(self, what: str) -> None:
+        """An InputError when the events carry positions, not times (a sequence file): ``what``
+        (a time split, a decay in days, a time embedding) would silently use positions."""
+        if self.info.get("has_timestamps") is False:
+            raise InputError(
+                f"dataset {self.name!r} has no timestamps (only positions in each user's"
+                f" sequence), so {what} is undefined"
+            )
+
     # ------------------------------------------------------------------ sizes and views
     @property
     def n_users(self) -> int:
@@ -297,7 +307,7 @@ class Dataset:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the documented on-disk layout to directory ``path``."""
-        path = output_directory(path)
+        path = output_directory(path, MANIFEST)
         self.events.to_parquet(path / "events.parquet", index=False)
         items = self.items.copy()
         items.insert(0, "item_id", self.item_ids.astype(str))
@@ -314,14 +324,14 @@ class Dataset:
             "summary": self.summary(),
             "info": self.info,
         }
-        (path / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        (path / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Dataset:
         """Read a dataset written by `save`."""
         path = Path(path)
-        manifest_path = path / "manifest.json"
+        manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{manifest_path}: not a driftrec dataset (no manifest.json)")
         manifest = read_json(manifest_path)

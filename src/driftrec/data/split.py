@@ -164,6 +164,7 @@ def temporal_split(
     A user is evaluated on a part when they have at least one event before it (their history) and
     one item event in it. Validation events extend the test history. Counts go to ``split.info``.
     """
+    dataset.require_timestamps("a cut in time (use leave-one-out)")
     if not (
         0 < valid_fraction < 1 and 0 < test_fraction < 1 and valid_fraction + test_fraction < 1
     ):

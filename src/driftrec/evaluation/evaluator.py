@@ -101,8 +101,10 @@ def evaluate(
         n_targets = targets.sum(axis=1)
         keep = n_targets > 0
         skipped_users += int((~keep).sum())
-        best = top_k(scores[keep], max_k)  # (n, max_k)
+        best = top_k(scores[keep], max_k)  # (n, min(max_k, n_items))
         hits = np.take_along_axis(targets[keep], best, axis=1)
+        # A catalog smaller than k: every item is ranked, the places beyond it are misses.
+        hits = np.pad(hits, ((0, 0), (0, max_k - hits.shape[1])))  # (n, max_k)
         n_targets = n_targets[keep]
         recommended.append(best)
         for k in ks:

@@ -36,6 +36,7 @@ from driftrec.params import PROBABILITY, Constraint, Rule, check_params, integer
 from driftrec.paths import output_directory, read_json
 from driftrec.text import get_encoder
 
+MODEL_MARKER = "config.json"  # the file that makes a directory a model directory
 _HISTORY_FIELDS = ("indptr", "items", "timestamps", "events", "values", "users")
 
 
@@ -341,12 +342,15 @@ class Recommender(ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() before save()")
         from driftrec import __version__
 
-        path = output_directory(path)
+        path = output_directory(path, MODEL_MARKER)
         state = {
             f"history.{f}": np.ascontiguousarray(getattr(self.history_, f)) for f in _HISTORY_FIELDS
         }
         state.update({k: np.ascontiguousarray(v) for k, v in self._get_state().items()})
-        save_file(state, str(path / "state.safetensors"))
+        try:
+            save_file(state, str(path / "state.safetensors"))
+        except SafetensorError as err:  # e.g. a directory it may not write into
+            raise InputError(f"{path / 'state.safetensors'}: cannot be written ({err})") from None
         ids = {"users": [str(u) for u in self.user_ids_], "items": [str(i) for i in self.item_ids_]}
         (path / "ids.json").write_text(json.dumps(ids))
         config = {
@@ -355,7 +359,7 @@ class Recommender(ABC):
             "driftrec_version": __version__,
             "info": info or {},
         }
-        (path / "config.json").write_text(json.dumps(config, indent=2))
+        (path / MODEL_MARKER).write_text(json.dumps(config, indent=2))
         return path
 
     @classmethod
@@ -413,7 +417,7 @@ def _standardise(scores: np.ndarray) -> np.ndarray:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The config.json of a model directory, with a one-line error when it is not one."""
-    config_path = Path(path) / "config.json"
+    config_path = Path(path) / MODEL_MARKER
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path}: not a driftrec model directory (no config.json)")
     config = read_json(config_path)
@@ -439,7 +443,11 @@ def _read_ids(path: Path) -> tuple[np.ndarray, np.ndarray]:
     for key in ("users", "items"):
         if not isinstance(ids.get(key), list):
             raise DataFormatError(f"{path}: has no {key!r} list of ids")
-        lists.append(np.array([str(i) for i in ids[key]], dtype=object))
+        values = pd.Series([str(i) for i in ids[key]], dtype=object)
+        repeated = values[values.duplicated()]
+        if len(repeated):
+            raise DataFormatError(f"{path}: {key[:-1]} id {repeated.iloc[0]!r} is listed twice")
+        lists.append(values.to_numpy(dtype=object))
     return lists[0], lists[1]
 
 

@@ -56,6 +56,8 @@ class ContentBased(Recommender):
         return get_encoder(self.text_model).encode(texts, progress=self.progress)
 
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
+        if self.half_life_days is not None:
+            dataset.require_timestamps("a half-life in days (use half_life, in events)")
         self.item_vectors_ = item_features(dataset, "text", self.text_model, progress=self.progress)
         ev = dataset.events
         written = ev[ev["text"].notna()]  # searches and reviews, in time order

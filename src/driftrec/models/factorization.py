@@ -19,14 +19,14 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender, SavedState
-from driftrec.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, Rule
+from driftrec.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, SIZE, Rule
 
 
 class _ImplicitFactorization(Recommender):
     """Fit through an `implicit` model; score with learned or folded-in user vectors."""
 
     param_rules: ClassVar[dict[str, Rule]] = {
-        "factors": POSITIVE_INT,
+        "factors": SIZE,
         "iterations": POSITIVE_INT,
         "seed": SEED,
     }

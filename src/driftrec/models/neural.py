@@ -32,6 +32,7 @@ from driftrec.params import (
     POSITIVE_INT,
     PROBABILITY,
     SEED,
+    SIZE,
     TEXT,
     Rule,
     choice,
@@ -152,7 +153,7 @@ class NeuralSequenceModel(Recommender):
     stops_early: ClassVar[bool] = True
     # The parameters every neural model shares; each subclass adds those of its network.
     param_rules: ClassVar[dict[str, Rule]] = {
-        "hidden": POSITIVE_INT,
+        "hidden": SIZE,
         "layers": POSITIVE_INT,
         "max_len": POSITIVE_INT,
         "dropout": number(0, 1, high_open=True),

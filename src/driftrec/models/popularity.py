@@ -9,7 +9,6 @@ import numpy as np
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
-from driftrec.errors import InputError
 from driftrec.models.base import Recommender, SavedState
 from driftrec.params import Rule, number, optional
 
@@ -28,11 +27,8 @@ class Popularity(Recommender):
         self.window = window
 
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
-        if self.window is not None and dataset.info.get("has_timestamps") is False:
-            raise InputError(
-                f"dataset {dataset.name!r} has no timestamps (only positions in each user's "
-                "sequence), so a recent window is undefined; use window=None"
-            )
+        if self.window is not None:
+            dataset.require_timestamps("a recent window (use window=None)")
         events = dataset.item_events()
         items = events["item"].to_numpy()
         if self.window is not None and len(items):

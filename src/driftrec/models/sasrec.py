@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
+from driftrec.data.split import EvalSet
 from driftrec.models.items import ItemEmbedding, small_init
 from driftrec.models.neural import N_TIME_BUCKETS, NeuralSequenceModel, padded
 from driftrec.params import FLAG, POSITIVE_INT, Rule, divisible
@@ -157,6 +159,11 @@ class SASRec(NeuralSequenceModel):
         progress: bool = True,
     ) -> None:
         self._configure(locals())
+
+    def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
+        if self.time_embedding:
+            dataset.require_timestamps("a time-gap embedding (use time_embedding=False)")
+        super()._fit(dataset, valid)
 
     def _build(self, item_emb: ItemEmbedding) -> SASRecNet:
         return SASRecNet(
