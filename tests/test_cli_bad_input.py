@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from clitools import assert_input_error, cli, flat, ok
 
@@ -293,3 +299,152 @@ def test_import_summary_reports_each_files_own_counts(tmp_path: Path) -> None:
     )
     assert "items.csv: 9 rows read, 9 imported, 0 skipped" in text
     assert "1/2-core" in text and "{" not in text
+
+
+# ---------------------------------------------------------------------------------- sweep
+# Cases from an adversarial sweep of about 360 commands, each once through the CLI.
+def parquet(path: Path, table: pa.Table) -> Path:
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "needles"),
+    [
+        (
+            lambda d: write(d / "dup.csv", "user,item,timestamp,User\nu,i,1,v\n"),
+            ("appears 2 times",),
+        ),
+        (
+            lambda d: write(d / "u16.csv", "user,item,timestamp\nu,i,1\n".encode("utf-16")),
+            ("--encoding utf-16",),
+        ),
+        (lambda d: write(d / "seq.txt", "user_id items\n1 2 3\n2 3 4 5\n"), ("line 1", "header")),
+        (
+            lambda d: parquet(
+                d / "nested.parquet",
+                pa.table({"user": [["a", "b"]], "item": ["i"], "timestamp": [1]}),
+            ),
+            ("'user'", "list", "not single values"),
+        ),
+        (
+            lambda d: parquet(
+                d / "clock.parquet",
+                pa.table(
+                    {"user": ["u"], "item": ["i"], "timestamp": pa.array([3600], pa.time32("s"))}
+                ),
+            ),
+            ("'timestamp'", "time32", "not single values"),
+        ),
+    ],
+    ids=["repeated-header", "utf-16", "sequence-header", "nested-parquet", "time-of-day"],
+)
+def test_unusable_files_are_named_errors(make, needles: tuple[str, ...], tmp_path: Path) -> None:
+    assert_input_error(cli("import", make(tmp_path), "-o", tmp_path / "ds"), *needles)
+
+
+def test_odd_cells_are_skipped_or_read_as_written(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "user": pa.array([b"u1", b"\xff\xfe", b"u3", b"u4"], pa.binary()),
+            "item": [12.0, 12.5, -0.0, 3.0],
+            "timestamp": ["2024-01-01", "2024-01-02", "now", "1e400"],
+            "value": [1.0, 2.0, 3.0, 1e39],
+        }
+    )
+    text = flat(ok(cli("import", parquet(tmp_path / "odd.parquet", table), "-o", tmp_path / "ds")))
+    assert (
+        "odd.parquet:2: invalid_encoding" in text and "odd.parquet:3: unparsable_timestamp" in text
+    )
+    assert "odd.parquet:4: unparsable_timestamp" in text  # 1e400 is no time (value checked after)
+    assert list(Dataset.load(tmp_path / "ds").item_ids) == ["12"]  # not "12.0"
+
+
+def test_console_script_usage_errors_are_one_line(tmp_path: Path) -> None:
+    script = str(Path(sys.executable).with_name("driftrec"))
+    for args in (["import", "x.csv"], ["evaluate", "x", "-k", "abc"]):
+        result = subprocess.run([script, *args], capture_output=True, text=True, timeout=120)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+        assert "--help" in lines[0] and "╭" not in result.stderr
+
+
+def test_outputs_are_checked_before_any_work(data_dir: Path, tmp_path: Path) -> None:
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    write(foreign / "holiday.jpg", b"x")
+    assert_input_error(cli("import", data_dir, "-o", foreign), "not empty", "manifest.json")
+    assert_input_error(cli("train", data_dir, "-m", "pop", "-o", data_dir), "config.json")
+    assert_input_error(cli("evaluate", data_dir, "-m", "pop", "--json", foreign), "is a directory")
+    assert sorted(p.name for p in foreign.iterdir()) == ["holiday.jpg"]
+    ok(cli("import", data_dir, "-o", tmp_path / "again"))
+    ok(cli("import", data_dir, "-o", tmp_path / "again"))  # an earlier dataset is replaced
+
+
+def test_repeated_or_conflicting_options_are_refused(data_dir: Path, tmp_path: Path) -> None:
+    source = write(tmp_path / "log.csv", "a,b,c\nu,i,1\n")
+    result = cli("import", source, "-o", tmp_path / "d", "-c", "user=a", "-c", "user=b")
+    assert_input_error(result, "'user' is given twice")
+    result = cli("tune", data_dir, "-m", "als", "-g", "factors=4", "-g", "factors=8")
+    assert_input_error(result, "'factors' is given twice")
+    result = cli("tune", data_dir, "-m", "als", "-g", "factors=4,8", "-p", "factors=16")
+    assert_input_error(result, "both a --grid and a --param")
+
+
+def test_time_based_options_need_real_timestamps(tmp_path: Path) -> None:
+    source = write(
+        tmp_path / "seq.txt",
+        "".join(f"u{u} {' '.join(map(str, range(u, u + 5 + u % 3)))}\n" for u in range(9)),
+    )
+    ok(cli("import", source, "-o", tmp_path / "ds"))
+    result = cli("evaluate", tmp_path / "ds", "-m", "pop", "--protocol", "temporal")
+    assert_input_error(result, "no timestamps", "cut in time")
+    result = cli(
+        "train", tmp_path / "ds", "-m", "content", "-p", "half_life_days=7", "-o", tmp_path / "m"
+    )
+    assert_input_error(result, "no timestamps", "half-life in days")
+
+
+def test_evaluate_with_k_beyond_the_catalog_ranks_every_item(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    records = tmp_path / "r.json"
+    ok(cli("evaluate", data_dir, "-m", "pop", "-k", "10", "-k", "100000", "--json", records))
+    metrics = json.loads(records.read_text())[0]["metrics"]
+    assert metrics["HR@100000"] == 1.0 and metrics["HR@10"] < 1.0
+
+
+def test_user_ids_typed_into_search_text_are_pseudonymised(tmp_path: Path) -> None:
+    source = write(
+        tmp_path / "log.csv",
+        "user,item,timestamp,text\n"
+        "alice@example.com,i1,1700000000,\n"
+        "bob@example.com,i2,1700000001,\n"
+        "bob@example.com,,1700000002,looking for alice@example.com.\n",
+    )
+    env = {SECRET_VAR: "k3y"}
+    ok(cli("import", source, "-o", tmp_path / "ds", "--secret-env", SECRET_VAR, env=env))
+    assert files_holding(tmp_path / "ds", RAW_USERS) == []
+    (search,) = Dataset.load(tmp_path / "ds").events["text"].dropna()
+    assert search.startswith("looking for ") and search.endswith(".") and len(search) == 12 + 32 + 1
+
+
+def test_damaged_saved_datasets_and_models_are_named(data_dir: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(data_dir, tmp_path / "copy"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "event_types": []}))
+    assert_input_error(cli("evaluate", copy, "-m", "pop"), "events.parquet", "event codes")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    events = pd.read_parquet(copy / "events.parquet")
+    events.sample(frac=1.0, random_state=0).to_parquet(copy / "events.parquet")  # shuffled
+    for source, out in ((copy, "a.json"), (data_dir, "b.json")):  # re-ordered on load
+        ok(cli("evaluate", source, "-m", "pop", "--json", tmp_path / out))
+    a, b = (json.loads((tmp_path / f).read_text())[0] for f in ("a.json", "b.json"))
+    assert a["n_test_users"] == b["n_test_users"] > 0 and a["metrics"] == b["metrics"]
+    model = tmp_path / "pop"
+    ok(cli("train", data_dir, "-m", "pop", "-o", model))
+    ids = json.loads((model / "ids.json").read_text())
+    ids["users"][1] = ids["users"][0]
+    (model / "ids.json").write_text(json.dumps(ids))
+    user = ids["users"][0]
+    assert_input_error(cli("recommend", model, "--user", user), "ids.json", "listed twice")

@@ -7,6 +7,7 @@ code 2; no traceback reaches the user.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from driftrec.cli.output import (
     guarded,
     metrics_table,
     no_test_users_note,
+    print_error,
     print_report,
 )
 from driftrec.data.dataset import MANIFEST, Dataset
@@ -492,5 +494,22 @@ def demo(
     run_demo(out, n_users=users, seed=seed)
 
 
+# click's own errors (a missing option, a value of the wrong type), whichever click typer uses
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main() -> None:
-    app()
+    """The console script: like `app`, but click's usage errors are one `error:` line (exit 2)
+    like every other error, instead of a boxed usage panel."""
+    try:
+        code = app(standalone_mode=False)
+    except _ClickException as err:
+        context = getattr(err, "ctx", None)
+        command = context.command_path if context is not None else "driftrec"
+        if err.format_message():  # empty after the help a bare `driftrec` prints
+            print_error(f"{err.format_message()} (see {command} --help)")
+        code = err.exit_code
+    except typer.Abort:
+        print_error("aborted")
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

@@ -38,9 +38,14 @@ _INPUT_ERRORS = (
 DEBUG_VARIABLE = "DRIFTREC_DEBUG"  # set to 1 to get the traceback of an internal error
 
 
+def print_error(message: str) -> None:
+    """``error: message`` on stderr, one line however long."""
+    errors.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code``."""
-    errors.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 

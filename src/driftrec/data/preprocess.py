@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from driftrec.data.dataset import Dataset
-from driftrec.data.pseudonyms import pseudonymise_ids
+from driftrec.data.pseudonyms import pseudonymise_ids, replace_ids_in_text
 from driftrec.data.report import ImportReport
 from driftrec.errors import DataFormatError, InputError
 from driftrec.params import POSITIVE_INT
@@ -90,9 +90,13 @@ def pseudonymise(
     events: pd.DataFrame, users: pd.DataFrame | None, secret: str | bytes
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Replace user ids in ``events`` (and ``users``) by their keyed pseudonyms
-    (`driftrec.data.pseudonyms`); the frames given are not modified."""
+    (`driftrec.data.pseudonyms`), in the event texts too; the frames given are not modified."""
     events = events.copy()
-    events["user"] = pseudonymise_ids(events["user"].to_numpy(object), secret)
+    raw = events["user"].to_numpy(object)
+    events["user"] = pseudonymise_ids(raw, secret)
+    if "text" in events:  # a user id typed into a search or a review
+        known = dict(zip(map(str, raw), events["user"], strict=True))
+        events["text"] = replace_ids_in_text(events["text"].to_numpy(object), known)
     if users is not None:
         users = users.copy()
         users["user"] = pseudonymise_ids(users["user"].to_numpy(object), secret)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,27 @@ def pseudonymise_ids(ids: Sequence[str] | np.ndarray, secret: str | bytes) -> np
         dtype=object,
     )
     return hashed[codes] if len(codes) else np.zeros(0, dtype=object)
+
+
+_TOKEN = re.compile(r"[^\s,;:()<>\[\]{}\"']+")
+
+
+def replace_ids_in_text(
+    texts: Sequence[str | None] | np.ndarray, pseudonyms: Mapping[str, str]
+) -> np.ndarray:
+    """``texts`` with every word that is a raw user id (an e-mail address typed into a search)
+    replaced by its pseudonym; a word may end in . ! or ?. Other personal data in free text is
+    kept as written: only ids driftrec knows can be found."""
+
+    def word(match: re.Match[str]) -> str:
+        token = match.group(0)
+        bare = token.rstrip(".!?")
+        hit = pseudonyms.get(token) or pseudonyms.get(bare)
+        if hit is None:
+            return token
+        return hit if token in pseudonyms else hit + token[len(bare) :]
+
+    return np.array([t if t is None else _TOKEN.sub(word, t) for t in texts], dtype=object)
 
 
 def secret_from_env(variable: str) -> str:
