@@ -153,8 +153,13 @@ class Dataset:
         for e in pd.unique(ev["event"]):
             if e not in event_types:
                 event_types.append(e)
-        if len(event_types) > 127:
-            raise InputError(f"too many distinct event types ({len(event_types)}); at most 127")
+        if len(event_types) > 127:  # codes are int8
+            extra = len(event_types) - len(DEFAULT_EVENT_TYPES)
+            raise InputError(
+                f"events: {extra} event types besides the built-in"
+                f" {', '.join(DEFAULT_EVENT_TYPES)}; at most {127 - len(DEFAULT_EVENT_TYPES)}"
+                " (is the event column really a type, not an id or a text?)"
+            )
         codes = pd.Index(event_types)
 
         item_codes = np.full(len(ev), NO_ITEM, np.int32)
