@@ -13,7 +13,8 @@ from common import DATA, markdown_table, update_markdown, write_results
 from rich.console import Console
 
 from driftrec.data.loaders import load_dataset
-from driftrec.evaluation.experiment import fit_and_evaluate, make_split
+from driftrec.data.split import make_split
+from driftrec.evaluation.experiment import fit_and_evaluate
 
 DATASETS = {
     "ml-100k": DATA / "ml-100k",

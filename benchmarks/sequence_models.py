@@ -19,8 +19,8 @@ import time
 from common import DATA, markdown_table, update_markdown, write_results
 
 from driftrec.data.loaders import load_dataset
+from driftrec.data.split import make_split
 from driftrec.evaluation.evaluator import evaluate
-from driftrec.evaluation.experiment import make_split
 from driftrec.evaluation.tuning import grid_search
 from driftrec.models import create
 

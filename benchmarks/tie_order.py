@@ -16,7 +16,8 @@ import numpy as np
 from common import DATA, markdown_table, update_markdown, write_results
 
 from driftrec.data.loaders import load_dataset
-from driftrec.evaluation.experiment import fit_and_evaluate, make_split
+from driftrec.data.split import make_split
+from driftrec.evaluation.experiment import fit_and_evaluate
 
 
 def main() -> None:

@@ -9,8 +9,9 @@ import numpy as np
 from rich.table import Table
 
 from driftrec.cli.output import console, metrics_table, print_report
+from driftrec.data.split import make_split
 from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
-from driftrec.evaluation.experiment import fit_and_evaluate, make_split
+from driftrec.evaluation.experiment import fit_and_evaluate
 from driftrec.models.base import Recommender
 from driftrec.models.fused import FusedInterest
 

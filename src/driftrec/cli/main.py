@@ -25,16 +25,11 @@ from driftrec.cli.output import (
 )
 from driftrec.data.dataset import MANIFEST, Dataset
 from driftrec.data.pseudonyms import pseudonymise_ids, secret_from_env
+from driftrec.data.split import PROTOCOLS, check_protocol, make_split
 from driftrec.errors import InputError, UnknownIdError
-from driftrec.evaluation.experiment import (
-    PROTOCOLS,
-    TRAIN_PROTOCOLS,
-    check_protocol,
-    fit_and_evaluate,
-    make_split,
-    train_model,
-)
+from driftrec.evaluation.experiment import TRAIN_PROTOCOLS, fit_and_evaluate, train_model
 from driftrec.models.base import MODEL_MARKER, read_config
+from driftrec.models.capabilities import HasDriftGate, ReportsTraining
 from driftrec.paths import check_output_directory, check_output_file, read_json
 
 app = typer.Typer(
@@ -242,9 +237,8 @@ def train(
         "protocol": protocol,
         "pseudonymised": bool(preprocessing.get("pseudonymised")),
     }
-    summary = getattr(recommender, "training_summary", None)
-    if summary is not None:
-        info["training"] = training = summary()
+    if isinstance(recommender, ReportsTraining):
+        info["training"] = training = recommender.training_summary()
         best = training["best_valid_ndcg@10"]
         console.print(
             f"  best epoch {training['best_epoch']} of {training['epochs_run']},"
@@ -453,10 +447,11 @@ def recommend(
         if length < k:
             why = "" if include_seen else " (seen items excluded)"
             console.print(f"{name}: only {length} item(s) to recommend{why}")
-    gate = getattr(recommender, "gate", None)
-    if gate is not None and (user or items is not None):
+    if isinstance(recommender, HasDriftGate) and (user or items is not None):
         # the long + short model says how much the recent window decided (there is a history)
-        weights = gate(recommender.query_histories(query.get("users"), query.get("sequences")))
+        weights = recommender.gate(
+            recommender.query_histories(query.get("users"), query.get("sequences"))
+        )
         names = user or ["the given items"]
         for name, weight in zip(names, weights, strict=True):
             console.print(f"{name}: short-term weight {weight:.2f} (near 1: interest has moved)")

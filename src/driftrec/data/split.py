@@ -209,3 +209,18 @@ def temporal_split(
         "test_users_without_history": test_cold,
     }
     return Split(train, valid, test, "temporal", info)
+
+
+PROTOCOLS = ("loo", "temporal")
+
+
+def check_protocol(protocol: str, choices: tuple[str, ...] = PROTOCOLS) -> None:
+    """An InputError naming the choices, before any data is read or model trained."""
+    if protocol not in choices:
+        raise InputError(f"unknown protocol {protocol!r}; choose one of: {', '.join(choices)}")
+
+
+def make_split(dataset: Dataset, protocol: str) -> Split:
+    """The split a protocol name stands for: "loo" (leave-one-out) or "temporal" (80/10/10)."""
+    check_protocol(protocol)
+    return leave_one_out(dataset) if protocol == "loo" else temporal_split(dataset)

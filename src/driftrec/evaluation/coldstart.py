@@ -19,10 +19,9 @@ import numpy as np
 
 from driftrec.data.dataset import NO_ITEM, Dataset
 from driftrec.data.histories import Histories
-from driftrec.data.split import EvalSet, Split
+from driftrec.data.split import EvalSet, Split, make_split
 from driftrec.errors import InputError
 from driftrec.evaluation.evaluator import evaluate
-from driftrec.evaluation.experiment import make_split
 from driftrec.models.base import Recommender
 
 

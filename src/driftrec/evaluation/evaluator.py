@@ -19,6 +19,7 @@ from driftrec.data.split import EvalSet
 from driftrec.errors import InputError
 from driftrec.evaluation import metrics as m
 from driftrec.models.base import Recommender, mask_seen, top_k
+from driftrec.models.capabilities import PredictsRatings
 from driftrec.progress import track
 
 RANKING_METRICS = ("HR", "Recall", "NDCG", "MRR", "Precision", "F1")
@@ -140,13 +141,14 @@ def evaluate(
 
 def _rating_metrics(model: Recommender, eval_set: EvalSet, train: Dataset) -> dict[str, float]:
     """RMSE and MAE on the target events, for models that predict ratings on rating data."""
-    predict = getattr(model, "predict_ratings", None)
-    if predict is None or "rating" not in train.event_types:
+    if not isinstance(model, PredictsRatings) or "rating" not in train.event_types:
         return {}
     rating_code = train.event_types.index("rating")
     if not (train.events["event"].to_numpy() == rating_code).any():
         return {}
-    predicted = predict(eval_set.histories.take(eval_set.target_rows()), eval_set.target_items)
+    predicted = model.predict_ratings(
+        eval_set.histories.take(eval_set.target_rows()), eval_set.target_items
+    )
     return {
         "RMSE": m.rmse(predicted, eval_set.target_values),
         "MAE": m.mae(predicted, eval_set.target_values),

@@ -6,27 +6,14 @@ import time
 from typing import Any
 
 from driftrec.data.dataset import Dataset
-from driftrec.data.split import Split, leave_one_out, temporal_split
-from driftrec.errors import InputError
+from driftrec.data.split import PROTOCOLS, Split, check_protocol, make_split
 from driftrec.evaluation.evaluator import evaluate
 from driftrec.models import create
 from driftrec.models.base import Recommender
+from driftrec.models.capabilities import ReportsTraining
 
-PROTOCOLS = ("loo", "temporal")
 # `train` also takes "all": learn from every event, for a model that is going to be used.
 TRAIN_PROTOCOLS = ("all", *PROTOCOLS)
-
-
-def make_split(dataset: Dataset, protocol: str) -> Split:
-    """The split a protocol name stands for: "loo" (leave-one-out) or "temporal" (80/10/10)."""
-    check_protocol(protocol)
-    return leave_one_out(dataset) if protocol == "loo" else temporal_split(dataset)
-
-
-def check_protocol(protocol: str, choices: tuple[str, ...] = PROTOCOLS) -> None:
-    """An InputError naming the choices, before any data is read or model trained."""
-    if protocol not in choices:
-        raise InputError(f"unknown protocol {protocol!r}; choose one of: {', '.join(choices)}")
 
 
 def train_model(recommender: Recommender, dataset: Dataset, protocol: str = "all") -> Recommender:
@@ -85,7 +72,6 @@ def fit_and_evaluate(
         },
         "evaluation_info": test.info,
     }
-    summary = getattr(recommender, "training_summary", None)
-    if refit and summary is not None:
-        record["training"] = summary()
+    if refit and isinstance(recommender, ReportsTraining):
+        record["training"] = recommender.training_summary()
     return recommender, record
