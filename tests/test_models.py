@@ -350,6 +350,33 @@ def test_factor_models_fold_in_a_grown_history(cls, fitted) -> None:
     np.testing.assert_allclose(model.score(grown), model.score(as_unknown), rtol=1e-5)
 
 
+def test_als_folds_in_a_changed_history_of_the_same_length(fitted, clustered, tmp_path) -> None:
+    model = fitted["als"]
+    base = model.history_.take([0])
+    other = next(i for i in range(model.n_items) if i not in set(base.items.tolist()))
+    changed = Histories(
+        base.indptr,
+        np.concatenate([base.items[:-1], [other]]).astype(np.int32),
+        base.timestamps,
+        base.events,
+        base.values,
+        base.users,
+    )
+    assert not np.allclose(model.user_vectors(changed)[0], model.user_factors_[0])
+    np.testing.assert_allclose(
+        model.user_vectors(changed)[0], model._fold_in(changed)[0], rtol=1e-6
+    )
+    # the same items in another order (and repeated) are the same history to ALS
+    shuffled = Histories.from_sequences([[*base.items[::-1].tolist(), base.items[0]]], users=[0])
+    np.testing.assert_allclose(model.user_vectors(shuffled)[0], model.user_factors_[0])
+    # histories replaced after fit (update_histories) are never served the stale vector
+    copy = ALS.load(model.save(tmp_path / "als"))
+    events = clustered.events[clustered.events["user"] != 0]
+    copy.update_histories(clustered.with_events(events))
+    assert len(copy.history_.take([0]).items) == 0
+    np.testing.assert_allclose(copy.user_vectors(copy.history_.take([0]))[0], 0.0, atol=1e-6)
+
+
 def test_als_fold_in_matches_implicit_user_solve(fitted) -> None:
     from implicit.cpu.als import AlternatingLeastSquares
 

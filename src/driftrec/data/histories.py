@@ -26,6 +26,14 @@ def ragged_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, 
     return indptr, np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
 
 
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A well-mixed 64-bit hash of each value (the SplitMix64 finaliser), modulo 2^64."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 @dataclass(frozen=True)
 class Histories:
     """Ragged, time-ordered item sequences for a batch of users (item indices, not raw ids)."""
@@ -92,6 +100,16 @@ class Histories:
         if binary:
             matrix.data[:] = 1.0
         return matrix
+
+    def item_set_fingerprints(self, n_items: int) -> np.ndarray:
+        """(n,) uint64 fingerprint of each row's set of items (order and repeats ignored): two
+        rows with the same items get the same value, and different sets collide with
+        probability about 2^-64. Tells a model whether a history changed, whatever its length."""
+        csr = self.to_csr(n_items)  # binary: each distinct item once
+        mixed = _splitmix64(csr.indices.astype(np.uint64))
+        total = np.zeros(len(mixed) + 1, np.uint64)
+        np.cumsum(mixed, out=total[1:])  # wraps modulo 2^64, as the differences below do
+        return total[csr.indptr[1:]] - total[csr.indptr[:-1]]
 
     @classmethod
     def concat_rows(cls, first: Histories, second: Histories) -> Histories:

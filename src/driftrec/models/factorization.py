@@ -2,8 +2,9 @@
 
 Both keep item factors and answer for any history by folding it in: a user's vector is the
 least-squares fit of their items under the implicit-ALS objective, solved on the fly. A training
-user whose history has not changed uses the vector learned in `fit`; one whose history grew (a new
-event since training) or a new user gets a folded-in vector, so the newest event moves the ranking.
+user whose items have not changed uses the vector learned in `fit`; one whose items changed (a new
+event since training, or a history replaced by `update_histories`) or a new user gets a folded-in
+vector, so the newest event moves the ranking.
 """
 
 from __future__ import annotations
@@ -47,14 +48,16 @@ class _ImplicitFactorization(Recommender):
             model.fit(dataset.interactions(), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, np.float32)
         self.item_factors_ = np.asarray(model.item_factors, np.float32)
+        self.learned_items_ = self.history_.item_set_fingerprints(self.n_items)
 
     def user_vectors(self, histories: Histories) -> np.ndarray:
-        """(n, f) user vectors: learned ones where a known user's history is unchanged, else
-        folded in. Histories only grow by appending, so "unchanged" means "same length"."""
+        """(n, f) user vectors: learned ones where a known user still has exactly the items the
+        vector was learned from, else folded in (a changed history of the same length too)."""
         users = histories.users
         known = users >= 0
         unchanged = np.zeros(len(histories), bool)
-        unchanged[known] = histories.lengths[known] == self.history_.lengths[users[known]]
+        fingerprints = histories.take(np.flatnonzero(known)).item_set_fingerprints(self.n_items)
+        unchanged[known] = fingerprints == self.learned_items_[users[known]]
         vectors = np.empty((len(histories), self.item_factors_.shape[1]), np.float32)
         vectors[unchanged] = self.user_factors_[users[unchanged]]
         changed = np.flatnonzero(~unchanged)
@@ -85,11 +88,20 @@ class _ImplicitFactorization(Recommender):
         return len(self.item_factors_)
 
     def _get_state(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+        return {
+            "user_factors": self.user_factors_,
+            "item_factors": self.item_factors_,
+            "learned_items": self.learned_items_,
+        }
 
     def _set_state(self, state: SavedState) -> None:
         self.user_factors_ = state["user_factors"]
         self.item_factors_ = state["item_factors"]
+        # models saved before the fingerprints: their histories are the ones they learned from
+        learned = state.get("learned_items")
+        if learned is None:
+            learned = self.history_.item_set_fingerprints(len(self.item_factors_))
+        self.learned_items_ = learned
 
 
 class BPR(_ImplicitFactorization):
