@@ -306,6 +306,30 @@ def test_scores_do_not_depend_on_batch_companions(name: str, fitted) -> None:
     assert model.score(Histories.empty(0)).shape == (0, N + len(COLD))
 
 
+def _module_attributes(net: torch.nn.Module) -> dict[tuple[str, str], int]:
+    """Every plain attribute of every submodule, by identity (parameters live elsewhere)."""
+    return {
+        (name, key): id(value)
+        for name, m in net.named_modules()
+        for key, value in vars(m).items()
+        if not key.startswith("_")
+    }
+
+
+@pytest.mark.parametrize("name", ["sasrec", "fused"])
+def test_no_state_is_written_during_a_forward_pass(fitted, name: str) -> None:
+    """Two requests scored at once must not see each other's intermediate results."""
+    model = fitted[name]
+    before = _module_attributes(model.net_)
+    h = Histories.from_sequences([[1, 2, 3], [4, 5]])
+    model.score(h)
+    if name == "sasrec":
+        model.attention(h)
+    else:
+        model.gate(h)
+    assert _module_attributes(model.net_) == before
+
+
 def test_sasrec_attention(fitted) -> None:
     model = fitted["sasrec"]
     h = Histories.from_sequences([[1, 2, 3], [], [4, 5, 6, 7, 8, 9, 10]])

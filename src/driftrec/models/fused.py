@@ -18,7 +18,7 @@ from torch import nn
 
 from driftrec.data.histories import Histories
 from driftrec.models.items import ItemEmbedding, small_init
-from driftrec.models.neural import NeuralSequenceModel, padded, training_windows, trim_padding
+from driftrec.models.neural import NeuralSequenceModel, padded, training_windows
 from driftrec.models.sasrec import SASRec, SASRecNet
 from driftrec.params import NON_NEGATIVE, POSITIVE_INT, Rule
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL
@@ -36,9 +36,13 @@ class FusedNet(nn.Module):
         self.gate = nn.Linear(2 * d, 1)
         self.drop = nn.Dropout(dropout)
         small_init(self.long_emb)
-        self.last_gate: torch.Tensor | None = None  # (B, L) from the latest forward pass
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, L, d) fused hidden state at every position."""
+        return self.fuse(batch)[0]
+
+    def fuse(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, d) fused hidden states and the (B, L) gate: the weight of the short side."""
         items, prefix = batch["items"], batch["prefix"]  # (B, L), (B, P)
         short = self.short(batch)  # (B, L, d)
         # Running mean of long-term embeddings over the prefix and the window up to each position.
@@ -49,8 +53,7 @@ class FusedNet(nn.Module):
         mean = (running + prefix_sum) / (counts + prefix_count).clamp(min=1.0).unsqueeze(-1)
         long = self.long_proj(self.drop(mean))  # (B, L, d)
         g = torch.sigmoid(self.gate(torch.cat([short, long], dim=-1)))  # (B, L, 1)
-        self.last_gate = g.squeeze(-1)
-        return g * short + (1 - g) * long
+        return g * short + (1 - g) * long, g.squeeze(-1)
 
 
 class FusedInterest(NeuralSequenceModel):
@@ -114,15 +117,17 @@ class FusedInterest(NeuralSequenceModel):
         """(n,) weight of the short-term side at each row's newest event: near 1 means the recent
         window decides (interest has moved), near 0 that lasting taste does."""
         self.net_.eval()
-        self.net_(self._batch(histories))
-        return self.net_.last_gate[:, -1].numpy()
+        return self.net_.fuse(self._batch(histories))[1][:, -1].numpy()
 
-    def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Next-item loss plus ``gate_balance`` * mean (g - 1/2)^2 over real positions: where both
-        sides predict equally well (a stable user) nothing else moves the gate, and without the
-        pull to the middle it drifts to one side for everyone and says nothing about drift."""
-        loss = super()._loss(batch)
+    def _training_pass(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Hidden states, and the penalty ``gate_balance`` * mean (g - 1/2)^2 over real
+        positions: where both sides predict equally well (a stable user) nothing else moves the
+        gate, and without the pull to the middle it drifts to one side for everyone and says
+        nothing about drift."""
+        hidden, gate = self.net_.fuse(batch)
         if self.gate_balance == 0:
-            return loss
-        real = trim_padding(batch)["items"] > 0  # the positions of the forward pass just run
-        return loss + self.gate_balance * ((self.net_.last_gate[real] - 0.5) ** 2).mean()
+            return hidden, None
+        real = batch["items"] > 0
+        return hidden, self.gate_balance * ((gate[real] - 0.5) ** 2).mean()

@@ -207,6 +207,13 @@ class NeuralSequenceModel(Recommender):
         """(B, L, d) hidden state at every position of a padded batch."""
         return self.net_(batch)
 
+    def _training_pass(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One forward pass for training: (B, L, d) hidden states and a penalty the model adds
+        to its loss (None: none)."""
+        return self._hidden(batch), None
+
     def _item_embeddings(self) -> torch.Tensor:
         """(n_items + 1, d) output embeddings; row 0 is padding."""
         return self.net_.item_emb.weight
@@ -337,7 +344,12 @@ class NeuralSequenceModel(Recommender):
         everything else detached, so it cannot change how warm items are ranked.
         """
         batch = trim_padding(batch)
-        hidden = self._hidden(batch)  # (B, L, d)
+        hidden, penalty = self._training_pass(batch)  # (B, L, d)
+        loss = self._next_item_loss(batch, hidden)
+        return loss if penalty is None else loss + penalty
+
+    def _next_item_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor:
+        """The cross-entropy of `_loss` for the hidden states of a trimmed batch."""
         items, targets = batch["items"], batch["targets"]  # (B, L)
         b, length = items.shape
         real = targets > 0

@@ -31,25 +31,27 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
         self.dropout = dropout
-        self.weights: torch.Tensor | None = None  # (B, heads, L, L) when kept
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, keep: bool) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, keep: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, L, d) output, and the (B, heads, L, L) attention weights when ``keep``."""
         b, length, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=2)
         # (B, L, d) -> (B, heads, L, d / heads)
         q, k, v = (
             t.view(b, length, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v)
         )
+        att = None
         if keep:
             att = (q @ k.transpose(-2, -1)) / math.sqrt(d // self.heads)  # (B, heads, L, L)
             att = torch.softmax(att.masked_fill(~mask, -torch.inf), dim=-1)
-            self.weights = att
             y = att @ v
         else:
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
             )
-        return self.proj(y.transpose(1, 2).reshape(b, length, d))
+        return self.proj(y.transpose(1, 2).reshape(b, length, d)), att
 
 
 class Block(nn.Module):
@@ -65,9 +67,12 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, keep: bool) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), mask, keep))
-        return x + self.mlp(self.ln2(x))
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, keep: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        y, att = self.attn(self.ln1(x), mask, keep)
+        x = x + self.drop(y)
+        return x + self.mlp(self.ln2(x)), att
 
 
 class SASRecNet(nn.Module):
@@ -97,7 +102,15 @@ class SASRecNet(nn.Module):
             if emb is not None:  # small, like the item embedding, so no input drowns the others
                 small_init(emb)
 
-    def forward(self, batch: dict[str, torch.Tensor], keep_attention: bool = False) -> torch.Tensor:
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, L, d) hidden state at every position."""
+        return self.run(batch, keep_attention=False)[0]
+
+    def run(
+        self, batch: dict[str, torch.Tensor], keep_attention: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, L, d) hidden states, and each layer's (B, heads, L, L) attention weights when
+        ``keep_attention`` (returned, never stored: concurrent calls do not interfere)."""
         items = batch["items"]  # (B, L), 0 = padding on the left
         length = items.shape[1]
         x = self.item_emb(items) + self.pos_emb.weight[-length:]  # (B, L, d)
@@ -111,9 +124,12 @@ class SASRecNet(nn.Module):
         causal = torch.ones(length, length, dtype=torch.bool).tril()
         real = (items > 0)[:, None, None, :]  # (B, 1, 1, L) keys
         mask = causal & (real | torch.eye(length, dtype=torch.bool))  # (B, 1, L, L)
+        weights = []
         for block in self.blocks:
-            x = block(x, mask, keep_attention)
-        return self.ln_f(x)  # (B, L, d)
+            x, att = block(x, mask, keep_attention)
+            if att is not None:
+                weights.append(att)
+        return self.ln_f(x), weights  # (B, L, d)
 
 
 class SASRec(NeuralSequenceModel):
@@ -183,5 +199,4 @@ class SASRec(NeuralSequenceModel):
         row, averaged over heads and layers, against the padded input."""
         with torch.no_grad():
             self.net_.eval()
-            self.net_(padded(histories, self.max_len), keep_attention=True)
-        return [block.attn.weights for block in self.net_.blocks]
+            return self.net_.run(padded(histories, self.max_len), keep_attention=True)[1]
