@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
+from driftrec.data.fields import clean_strings, split_categories
 from driftrec.data.histories import Histories
 from driftrec.errors import DataFormatError, InputError, UnknownIdError
 from driftrec.paths import output_directory, read_json
@@ -47,31 +48,12 @@ ITEM_COLUMNS = ("title", "text", "categories", "tags")
 LIST_COLUMNS = ("categories", "tags")  # lists of strings ("a|b" strings are split on import)
 
 
-def _id_column(column: pd.Series) -> np.ndarray:
-    """External ids as text (object array, None where missing). Integral floats lose their ".0":
-    pandas turns an integer id column with a gap (a text-only event) into floats."""
-    if column.dtype.kind == "f":
-        present = column.dropna()
-        if (present == np.floor(present)).all():
-            column = column.astype("Int64")
-    text = column.astype(str).to_numpy(dtype=object)
-    return np.where(pd.isna(column.to_numpy(dtype=object)), None, text)
-
-
 def _natural_order(ids: np.ndarray) -> np.ndarray:
     """Sort ids numerically when they all look like integers, else as strings (stable maps)."""
     ids = np.asarray(ids, dtype=object)
     if len(ids) and all(re.fullmatch(r"-?\d+", i) for i in ids):
         return ids[np.argsort(np.array([int(i) for i in ids]), kind="stable")]
     return np.sort(ids.astype(str)).astype(object)
-
-
-def _as_categories(value: Any) -> list[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    if isinstance(value, str):
-        return [c.strip() for c in value.split("|") if c.strip()]
-    return [str(c) for c in value]
 
 
 @dataclass
@@ -111,8 +93,8 @@ class Dataset:
             raise InputError(f"events frame lacks column(s): {', '.join(missing)}")
         ev = pd.DataFrame(
             {
-                "user": _id_column(events["user"]),
-                "item": _id_column(events["item"]),
+                "user": clean_strings(events["user"]),
+                "item": clean_strings(events["item"]),
                 "timestamp": events["timestamp"].to_numpy(dtype=np.int64),
                 "event": (
                     events["event"].astype(str).to_numpy(dtype=object)
@@ -141,7 +123,7 @@ class Dataset:
             raise InputError("events without an item must carry text (e.g. a search query)")
 
         catalog = items if items is not None else pd.DataFrame({"item": []})
-        catalog_ids = _id_column(catalog["item"])
+        catalog_ids = clean_strings(catalog["item"])
         item_ids = _natural_order(
             np.unique(np.concatenate([catalog_ids, ev.loc[~no_item, "item"].to_numpy(object)]))
         )
@@ -181,13 +163,13 @@ class Dataset:
             if col in catalog:
                 values[position] = catalog[col].to_numpy(object)
             if col in LIST_COLUMNS:
-                values = _list_array([_as_categories(v) for v in values])
+                values = _list_array([split_categories(v) for v in values])
             else:
                 values = np.array(["" if v is None or v != v else str(v) for v in values], object)
             catalog_table[col] = values
         user_table = pd.DataFrame(index=pd.RangeIndex(len(user_ids)))
         if users is not None:
-            rows = user_index.get_indexer(_id_column(users["user"]))
+            rows = user_index.get_indexer(clean_strings(users["user"]))
             known = rows >= 0
             for col in users.columns.drop("user"):
                 values = np.full(len(user_ids), None, dtype=object)

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from driftrec.data.fields import clean_strings, split_categories
 from driftrec.data.report import MAX_EXAMPLES, BadRow, ImportReport, truncate
 from driftrec.data.textfile import is_parquet, read_lines
 from driftrec.errors import DataFormatError, InputError
@@ -466,37 +467,6 @@ def _resolve_columns(
     return resolved
 
 
-def clean_strings(col: pd.Series) -> np.ndarray:
-    """Stripped strings, None where missing or empty, as an object array.
-
-    Whole-number floats print as integers, so an id column that Parquet or pandas stored as float
-    (because it has gaps) still gives "12", the same id a CSV file would give, not "12.0".
-    """
-    if pd.api.types.is_float_dtype(col.dtype):
-        return _float_ids(col.to_numpy(np.float64, na_value=np.nan))
-    values = col.to_numpy(dtype=object)
-    if col.dtype == object:
-        try:  # the common case, every cell a str (a text file): one pass
-            return np.array([v.strip() or None for v in values], dtype=object)
-        except AttributeError:
-            pass
-    out = np.full(len(values), None, dtype=object)
-    present = ~pd.isna(values)
-    stripped = [str(v).strip() for v in values[present]]
-    out[present] = np.array([s if s else None for s in stripped], dtype=object)
-    return out
-
-
-def _float_ids(values: np.ndarray) -> np.ndarray:
-    """Float cells as id text: whole numbers as integers ("12", "0" for -0.0), others as written
-    ("12.5"), None for NaN. Cell by cell, so one fraction does not turn "12" into "12.0"."""
-    out = np.full(len(values), None, dtype=object)
-    for row, value in enumerate(values):
-        if np.isfinite(value):
-            out[row] = str(int(value)) if value == np.round(value) else repr(float(value))
-    return out
-
-
 def timestamp_unit_for(values: np.ndarray) -> str:
     """Guess the unit of numeric Unix times from the median magnitude (s, ms, us or ns)."""
     median = float(np.median(np.abs(values))) if len(values) else 0.0
@@ -686,16 +656,6 @@ def read_events(
     """
     table = read_table(path, sep=sep, encoding=encoding, names=names)
     return events_from_table(table, columns, event_type=event_type, timestamp_unit=timestamp_unit)
-
-
-def split_categories(value: object) -> list[str]:
-    """Categories from a list, or from an "a|b" string (or "a,b" when it holds no "|")."""
-    if isinstance(value, str):
-        parts = value.split("|") if "|" in value else value.split(",")
-        return [p.strip() for p in parts if p.strip()]
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-        return []
-    return [str(v).strip() for v in value if v is not None and str(v).strip()]
 
 
 def reject_repeated_items(table: RawTable, item: np.ndarray) -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from driftrec.data.fields import clean_strings
 from driftrec.data.importers import (
     RawTable,
-    clean_strings,
     read_events,
     read_items,
     read_table,

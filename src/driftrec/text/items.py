@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from driftrec.data.dataset import Dataset
+from driftrec.data.fields import split_categories
 from driftrec.errors import InputError
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL, get_encoder
 
@@ -21,16 +22,6 @@ log = logging.getLogger(__name__)
 FEATURE_KINDS = ("text", "multihot")
 MAX_TEXT_TAGS = 20  # tags written into an item text (importers list the most used first)
 MAX_DENSE_BYTES = 4 << 30  # a dense multi-hot matrix larger than this is refused
-
-
-def _as_list(value: Any) -> list[str]:
-    """A catalog list cell (list, array, "a|b" string, None or NaN) as clean strings."""
-    if value is None or (isinstance(value, float) and value != value):
-        return []
-    if isinstance(value, str):
-        value = value.split("|")
-    out = [str(v).strip() for v in value if v is not None]
-    return [v for v in out if v]
 
 
 def _column(items: pd.DataFrame, name: str) -> list[Any]:
@@ -93,8 +84,8 @@ def item_texts(dataset: Dataset) -> list[str]:
         item_text(
             "" if titles[i] is None or titles[i] != titles[i] else str(titles[i]),
             "" if texts[i] is None or texts[i] != texts[i] else str(texts[i]),
-            _as_list(categories[i]),
-            _as_list(tags[i]),
+            split_categories(categories[i]),
+            split_categories(tags[i]),
         )
         for i in range(n)
     ]
@@ -114,8 +105,8 @@ def _multi_hot(dataset: Dataset, min_count: int) -> tuple[np.ndarray, list[str]]
     items = dataset.items
     rows: list[set[str]] = []
     for cats, tags in zip(_column(items, "categories"), _column(items, "tags"), strict=True):
-        features = {f"category:{c}" for c in _as_list(cats)}
-        features |= {f"tag:{t.lower()}" for t in _as_list(tags)}
+        features = {f"category:{c}" for c in split_categories(cats)}
+        features |= {f"tag:{t.lower()}" for t in split_categories(tags)}
         rows.append(features)
     counts = Counter(f for row in rows for f in row)
     keep = [f for f, c in counts.items() if c >= max(1, min_count)]
