@@ -15,15 +15,10 @@ from driftrec import models
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet, leave_one_out
+from driftrec.models.batching import N_TIME_BUCKETS, padded, time_buckets, training_windows
 from driftrec.models.fused import FusedInterest
 from driftrec.models.gru4rec import GRU4Rec
-from driftrec.models.neural import (
-    N_TIME_BUCKETS,
-    NeuralSequenceModel,
-    padded,
-    time_buckets,
-    training_windows,
-)
+from driftrec.models.neural import NeuralSequenceModel
 from driftrec.models.sasrec import SASRec
 
 N = 20  # items in the walk: item k is always followed by item k + 1 (mod N)

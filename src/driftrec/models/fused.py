@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from driftrec.data.histories import Histories
+from driftrec.models.batching import padded, training_windows
 from driftrec.models.items import ItemEmbedding, small_init
-from driftrec.models.neural import NeuralSequenceModel, padded, training_windows
+from driftrec.models.neural import NeuralSequenceModel
 from driftrec.models.sasrec import SASRec, SASRecNet
 from driftrec.params import NON_NEGATIVE, POSITIVE_INT, Rule
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL

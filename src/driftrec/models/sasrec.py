@@ -18,8 +18,9 @@ from torch import nn
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
+from driftrec.models.batching import N_TIME_BUCKETS, padded
 from driftrec.models.items import ItemEmbedding, small_init
-from driftrec.models.neural import N_TIME_BUCKETS, NeuralSequenceModel, padded
+from driftrec.models.neural import NeuralSequenceModel
 from driftrec.params import FLAG, POSITIVE_INT, Rule, divisible
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
