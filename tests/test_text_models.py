@@ -370,6 +370,30 @@ def test_text_sasrec_scores_cold_items_from_their_text(
     assert own_theme_rank(with_text) < own_theme_rank(ids_only)
 
 
+def test_item_vectors_are_computed_once_per_model_version(
+    sasrec_text: NeuralSequenceModel, cold_data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scoring a request costs the history and the ranking, not a pass of the adapter over the
+    whole catalog; fresh vectors come with a new model version (here: add_items)."""
+    model = copy.deepcopy(sasrec_text)
+    rows = cold_data.histories(np.arange(3))
+    expected = model.score(rows)
+    calls = []
+    original = NeuralSequenceModel._item_embeddings
+    monkeypatch.setattr(
+        NeuralSequenceModel,
+        "_item_embeddings",
+        lambda self: calls.append(1) or original(self),
+    )
+    for _ in range(3):
+        np.testing.assert_array_equal(model.score(rows), expected)
+    assert calls == []  # the first score above filled the cache
+    model.add_items(["brand-new"], [NEW_COOKBOOK])
+    assert model.score(rows).shape == (3, cold_data.n_items + 1) and len(calls) == 1
+    model.score(rows)
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("name", ["sasrec", "gru4rec", "fused"])
 def test_add_items_grows_the_catalog_without_changing_old_scores(
     name: str,

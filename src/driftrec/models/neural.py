@@ -145,7 +145,10 @@ class NeuralSequenceModel(Recommender):
         return training_windows(self.history_, self.max_len)
 
     # ------------------------------------------------------------------ learning
+    _serving_cache: torch.Tensor | None = None  # see _serving_embeddings
+
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
+        self._serving_cache = None
         counts = np.bincount(self.history_.items, minlength=dataset.n_items).astype(np.float64)
         features = None
         if self.features != "none":
@@ -242,6 +245,7 @@ class NeuralSequenceModel(Recommender):
                 tensor.zero_()[: len(old[name])] = old[name]
         self.net_.load_state_dict(grown)
         self.net_.eval()
+        self._serving_cache = None
         self.item_ids_ = np.concatenate([self.item_ids_, ids])
         self.sample_probs_ = torch.cat([self.sample_probs_, torch.zeros(len(ids))])
         return self
@@ -331,14 +335,30 @@ class NeuralSequenceModel(Recommender):
         return loss + objective(h.detach(), table, beta.detach(), bias)
 
     # ------------------------------------------------------------------ answering
+    def _serving_embeddings(self) -> torch.Tensor:
+        """(n_items + 1, d) output item vectors, computed once per model version (fit, load,
+        add_items) instead of on every request: with content features they run the adapter over
+        the whole catalog."""
+        if self._serving_cache is None:
+            with torch.no_grad():
+                self.net_.eval()
+                self._serving_cache = self._item_embeddings()
+        return self._serving_cache
+
     @torch.no_grad()
-    def _score_tensor(self, histories: Histories) -> torch.Tensor:
-        """(n, n_items) scores from the last position of each row."""
+    def _score_tensor(
+        self, histories: Histories, embeddings: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(n, n_items) scores from the last position of each row; ``embeddings`` are the
+        precomputed output item vectors (None: computed now, as training needs while the weights
+        move)."""
         self.net_.eval()
+        if embeddings is None:
+            embeddings = self._item_embeddings()
+        bias = self.net_.item_emb.logit_bias(self.cold_boost)  # (n_items + 1,): cheap
         # Padding shared by the whole batch changes no output (tests/test_neural.py): drop it.
         last = self._hidden(trim_padding(self._batch(histories)))[:, -1]  # (n, d)
-        scores = last @ self._item_embeddings().T  # (n, n_items + 1)
-        bias = self.net_.item_emb.logit_bias(self.cold_boost)
+        scores = last @ embeddings.T  # (n, n_items + 1)
         scores = (scores if bias is None else scores + bias)[:, 1:]
         seen = seen_index(histories)
         scores[seen] += self.net_.repeat_bias
@@ -349,9 +369,10 @@ class NeuralSequenceModel(Recommender):
 
     def score(self, histories: Histories, batch_size: int = 1024) -> np.ndarray:
         set_threads(self.train_config.threads)
+        embeddings = self._serving_embeddings()
         out = np.zeros((len(histories), self.n_items), np.float32)
         for rows in length_batches(histories, batch_size):
-            out[rows] = self._score_tensor(histories.take(rows)).numpy()
+            out[rows] = self._score_tensor(histories.take(rows), embeddings).numpy()
         return out
 
     @torch.no_grad()
@@ -453,6 +474,7 @@ class NeuralSequenceModel(Recommender):
             weights[key] = torch.from_numpy(saved).reshape(tensor.shape)
         self.net_.load_state_dict(weights)
         self.net_.eval()
+        self._serving_cache = None
         self.sample_probs_ = torch.from_numpy(state["sample_probs"])
 
     def training_summary(self) -> dict[str, Any]:

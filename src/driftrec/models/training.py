@@ -64,7 +64,8 @@ class TrainLog:
 def set_threads(threads: int | None) -> int:
     """Use ``threads`` torch threads (default: all cores); returns the number set."""
     n = threads or os.cpu_count() or 1
-    torch.set_num_threads(n)
+    if torch.get_num_threads() != n:  # cheap to ask; setting it on every request is not
+        torch.set_num_threads(n)
     return n
 
 
