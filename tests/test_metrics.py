@@ -95,12 +95,19 @@ def test_mrr() -> None:
     np.testing.assert_allclose(m.mrr(np.array([[0, 1, 1]], bool), 3), [0.5])
 
 
-@pytest.mark.parametrize("k", [0, 6])
-def test_k_out_of_range(k: int) -> None:
-    with pytest.raises(ValueError, match="outside"):
-        m.hit_rate(HITS, k)
-    with pytest.raises(ValueError, match="outside"):
-        m.ndcg(HITS, N_TARGETS, k)
+def test_k_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        m.hit_rate(HITS, 0)
+    with pytest.raises(ValueError, match="at least 1"):
+        m.ndcg(HITS, N_TARGETS, 0)
+
+
+def test_k_beyond_the_ranked_list_counts_the_missing_places_as_misses() -> None:
+    """A catalog of fewer than k items ranks all of them; the list cannot be longer."""
+    k = HITS.shape[1]
+    np.testing.assert_allclose(m.hit_rate(HITS, k + 5), m.hit_rate(HITS, k))
+    np.testing.assert_allclose(m.ndcg(HITS, N_TARGETS, k + 5), m.ndcg(HITS, N_TARGETS, k))
+    np.testing.assert_allclose(m.precision(HITS, k + 5), m.precision(HITS, k) * k / (k + 5))
 
 
 def test_coverage() -> None:

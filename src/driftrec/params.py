@@ -9,7 +9,6 @@ turns it into a model of zeros. Import options (k-core limits) use the same rule
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -82,12 +81,10 @@ def number(
     words, inside = _bounds(low, high, low_open, high_open)
     return Rule(
         f"a number{words}" if words else "a finite number",
+        # abs(v) <= FLOAT32_MAX first: it is False for NaN and inf, and unlike math.isfinite it
+        # does not overflow on an integer of 400 digits
         lambda v: (
-            isinstance(v, Real)
-            and not isinstance(v, bool)
-            and math.isfinite(v)
-            and abs(v) <= FLOAT32_MAX
-            and inside(v)
+            isinstance(v, Real) and not isinstance(v, bool) and abs(v) <= FLOAT32_MAX and inside(v)
         ),
     )
 
@@ -114,7 +111,10 @@ TEXT = Rule("a non-empty string", lambda v: isinstance(v, str) and v != "")
 SEED = integer(0, 2**64 - 1)  # what numpy and torch both accept as a seed
 # counts; below 2^31 (a C int, what BLAS and torch index with)
 POSITIVE_INT = Rule("an integer >= 1 (and < 2^31)", integer(1, 2**31 - 1).allows)
-SIZE = integer(1, 1 << 16)  # a vector size: factors, hidden units (beyond it, memory runs out)
+SIZE = integer(1, 1 << 16)  # a vector or sequence size: factors, hidden units, window lengths
+BATCH = integer(1, 1 << 20)  # examples or negatives per step, neighbours kept per item
+LAYERS = integer(1, 64)
+THREADS = integer(1, 4096)
 POSITIVE = number(0, low_open=True)  # rates, half-lives
 NON_NEGATIVE = number(0)  # regularisation, weights
 PROBABILITY = number(0, 1)
@@ -141,7 +141,9 @@ def check_params(
 
 
 __all__ = [
+    "BATCH",
     "FLAG",
+    "LAYERS",
     "NON_NEGATIVE",
     "POSITIVE",
     "POSITIVE_INT",
@@ -149,6 +151,7 @@ __all__ = [
     "SEED",
     "SIZE",
     "TEXT",
+    "THREADS",
     "Constraint",
     "Rule",
     "check_params",

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from driftrec.data.fields import clean_strings, split_categories
 from driftrec.data.histories import Histories
 from driftrec.errors import DataFormatError, InputError, UnknownIdError
+from driftrec.params import FLOAT32_MAX
 from driftrec.paths import output_directory, read_json
 
 FORMAT_VERSION = 1
@@ -330,7 +331,15 @@ class Dataset:
         missing = [k for k in ("name", "event_types") if k not in manifest]
         if missing or not isinstance(manifest["event_types"], list):
             raise DataFormatError(f"{manifest_path}: lacks {', '.join(missing) or 'event_types'}")
-        events = _read_table(path / "events.parquet", ("user", "item", "timestamp", "event"))
+        if not isinstance(manifest.get("info", {}), dict):
+            raise DataFormatError(f"{manifest_path}: 'info' must be an object")
+        events = _read_table(path / "events.parquet", RAW_EVENT_COLUMNS)
+        codes = [c for c in ("user", "item", "timestamp", "event") if c in events]
+        broken = [c for c in codes if events[c].isna().any() or events[c].dtype.kind not in "iu"]
+        if broken:
+            raise DataFormatError(
+                f"{path / 'events.parquet'}: column {broken[0]!r} must hold integers, no nulls"
+            )
         items = _read_table(path / "items.parquet", ("item_id", "title", "text"))
         users = _read_table(path / "users.parquet", ("user_id",))
         sizes = {"user": len(users), "item": len(items), "event": len(manifest["event_types"])}
@@ -386,7 +395,7 @@ def _stored_values(column: pd.Series) -> np.ndarray:
     """Event values as float32; a value that is not finite or too large for float32 (which
     would be stored as inf) is an InputError naming the first such row."""
     values = pd.to_numeric(column, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-    bad = ~np.isfinite(values) | (np.abs(np.nan_to_num(values)) > np.finfo(np.float32).max)
+    bad = ~(np.abs(values) <= FLOAT32_MAX)  # NaN and inf too
     if bad.any():
         row = int(np.argmax(bad))
         raise InputError(

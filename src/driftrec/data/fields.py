@@ -32,9 +32,12 @@ def _float_ids(values: np.ndarray) -> np.ndarray:
     """Float cells as id text: whole numbers as integers ("12", "0" for -0.0), others as written
     ("12.5"), None for NaN. Cell by cell, so one fraction does not turn "12" into "12.0"."""
     out = np.full(len(values), None, dtype=object)
-    for row, value in enumerate(values):
-        if np.isfinite(value):
-            out[row] = str(int(value)) if value == np.round(value) else repr(float(value))
+    finite = np.isfinite(values)
+    whole = finite & (values == np.round(values)) & (np.abs(values) < 2.0**63)
+    out[whole] = values[whole].astype(np.int64).astype(str).astype(object)  # the common case
+    for row in np.flatnonzero(finite & ~whole):  # fractions, and whole numbers beyond int64
+        value = float(values[row])
+        out[row] = str(int(value)) if value == round(value) else repr(value)
     return out
 
 

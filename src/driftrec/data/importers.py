@@ -24,6 +24,7 @@ from driftrec.data.fields import clean_strings, split_categories
 from driftrec.data.report import MAX_EXAMPLES, BadRow, ImportReport, truncate
 from driftrec.data.textfile import is_parquet, read_lines
 from driftrec.errors import DataFormatError, InputError
+from driftrec.params import FLOAT32_MAX
 
 # Our field -> column names tried, case-insensitively, in this order, when the mapping omits it.
 EVENT_COLUMN_DEFAULTS: dict[str, tuple[str, ...]] = {
@@ -59,8 +60,6 @@ _AUTO_LIMITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
 # (time splits, reports, the service) can turn them into dates; the same bound for numbers and text.
 TIMESTAMP_RANGE = (int(pd.Timestamp.min.ceil("s").timestamp()), int(pd.Timestamp.max.timestamp()))
 _RANGE_TEXT = "1677-09-22..2262-04-11 UTC"
-# Values are stored as float32: a larger magnitude would become inf.
-MAX_VALUE = float(np.finfo(np.float32).max)
 
 
 # ---------------------------------------------------------------------------------- raw tables
@@ -79,6 +78,7 @@ class RawTable:
     rows_read: int = 0
     # Parquet columns that hold no single values (lists, structs, times of day): their type
     unusable: dict[str, str] = field(default_factory=dict)
+    binary: set[str] = field(default_factory=set)  # Parquet bytes columns, decoded once used
     header: list[str] = field(default_factory=list)  # column names as in the file (may repeat)
     skipped: dict[str, int] = field(default_factory=dict)
     examples: list[BadRow] = field(default_factory=list)
@@ -194,10 +194,12 @@ def _read_parquet_table(path: Path) -> RawTable:
         sep=",",
         rows_read=len(frame),
         unusable={f.name: str(f.type) for f in arrow.schema if _unusable_type(f.type)},
+        binary={
+            f.name
+            for f in arrow.schema
+            if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+        },
     )
-    for column in arrow.schema:
-        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
-            frame[column.name] = _decoded(table, column.name)
     return table
 
 
@@ -464,6 +466,8 @@ def _resolve_columns(
                 f"{table.file}: column {column!r} (for {name!r}) holds"
                 f" {table.unusable[column]}, not single values"
             )
+        if column in table.binary:  # only a column in use may cost a row its bad bytes
+            table.frame[column] = _decoded(table, column)
     return resolved
 
 
@@ -476,7 +480,7 @@ def timestamp_unit_for(values: np.ndarray) -> str:
 def _numeric_seconds(values: np.ndarray, unit: str) -> np.ndarray:
     """Floor numeric times in ``unit`` to float seconds; exact for integers."""
     per_second = TIMESTAMP_UNITS[unit]
-    if values.dtype.kind in "iu":
+    if values.dtype.kind == "i":  # unsigned values may exceed int64: the float path below
         return (values.astype(np.int64) // per_second).astype(np.float64)
     return np.floor(values.astype(np.float64) / per_second)
 
@@ -502,7 +506,7 @@ def _parse_datetime_strings(strings: np.ndarray) -> np.ndarray:
     import, which differs from one run to the next.
     """
     out = np.full(len(strings), np.nan)
-    todo = np.flatnonzero([any(ch.isdigit() for ch in s) for s in strings])
+    todo = np.flatnonzero(pd.Series(strings, dtype=object).str.contains(r"\d").to_numpy(bool))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas warns when it falls back to per-value parsing
         for fmt in ("ISO8601", None, "mixed"):
@@ -568,9 +572,9 @@ def _parse_values(table: RawTable, col: pd.Series, notes: list[str]) -> np.ndarr
             np.float64, na_value=np.nan
         )
     table.reject(~missing & np.isnan(values), "non_numeric_value", "value")
-    too_large = ~missing & ~(np.abs(values) <= MAX_VALUE)  # inf too: "1e400" is a number
+    too_large = ~missing & ~(np.abs(values) <= FLOAT32_MAX)  # inf too: "1e400" is a number
     table.reject(
-        too_large, "value_out_of_range", "value", lambda r: f"beyond float32 (±{MAX_VALUE:.3g})"
+        too_large, "value_out_of_range", "value", lambda r: f"beyond float32 (±{FLOAT32_MAX:.3g})"
     )
     n_missing = int((missing & ~table.bad).sum())
     if n_missing:

@@ -6,6 +6,7 @@ removed, so the numbers in ``dataset.info["preprocessing"]`` explain every event
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -87,15 +88,21 @@ def k_core(
 
 
 def pseudonymise(
-    events: pd.DataFrame, users: pd.DataFrame | None, secret: str | bytes
+    events: pd.DataFrame,
+    users: pd.DataFrame | None,
+    secret: str | bytes,
+    every_user: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Replace user ids in ``events`` (and ``users``) by their keyed pseudonyms
-    (`driftrec.data.pseudonyms`), in the event texts too; the frames given are not modified."""
+    (`driftrec.data.pseudonyms`), in the event texts too: any id of ``every_user`` (default:
+    the users of ``events``; `prepare` passes every user read, including those deduplication
+    or the k-core dropped) typed into a text. The frames given are not modified."""
     events = events.copy()
     raw = events["user"].to_numpy(object)
     events["user"] = pseudonymise_ids(raw, secret)
     if "text" in events:  # a user id typed into a search or a review
-        known = dict(zip(map(str, raw), events["user"], strict=True))
+        ids = pd.unique(np.asarray(raw if every_user is None else every_user, dtype=object))
+        known = dict(zip(map(str, ids), pseudonymise_ids(ids, secret), strict=True))
         events["text"] = replace_ids_in_text(events["text"].to_numpy(object), known)
     if users is not None:
         users = users.copy()
@@ -105,14 +112,17 @@ def pseudonymise(
 
 def _nothing_kept(name: str, steps: dict[str, Any], report: ImportReport | None) -> InputError:
     """Why an import kept no event, from what each step removed (the import report first)."""
-    if report is not None and report.rows_imported == 0:
-        if report.rows_read == 0:
-            return DataFormatError(f"{report.source}: no rows to import (only a header?)")
-        reasons = ", ".join(f"{n:,} x {r}" for r, n in sorted(report.skipped.items()))
-        first = f"; first: {report.examples[0].describe()}" if report.examples else ""
+    # the events file's own counts: a catalog's rows may be merged into the report
+    events_file = report.events_file() if report is not None else None
+    if report is not None and events_file is not None and events_file["rows_imported"] == 0:
+        source, read = events_file["source"], events_file["rows_read"]
+        if read == 0:
+            return DataFormatError(f"{source}: no rows to import (only a header?)")
+        reasons = ", ".join(f"{n:,} x {r}" for r, n in sorted(events_file["skipped"].items()))
+        mine = [e for e in report.examples if e.file == source]
+        first = f"; first: {mine[0].describe()}" if mine else ""
         return DataFormatError(
-            f"{report.source}: every one of the {report.rows_read:,} rows was skipped"
-            f" ({reasons}){first}"
+            f"{source}: every one of the {read:,} rows was skipped ({reasons}){first}"
         )
     core = steps.get("k_core")
     if core and core["events_removed"]:
@@ -151,6 +161,7 @@ def prepare(
     """
     POSITIVE_INT.check(min_user, "min_user")
     POSITIVE_INT.check(min_item, "min_item")
+    every_user = events["user"].astype(str).unique()  # texts may name users dropped below
     steps: dict[str, Any] = {"events_in": len(events)}
     if dedup:
         events, steps["duplicates_removed"] = deduplicate(events)
@@ -172,10 +183,10 @@ def prepare(
     if not len(events):
         raise _nothing_kept(name, steps, report)
     if secret is not None:
-        events, users = pseudonymise(events, users, secret)
         if users is not None and not keep_user_attributes:
             steps["user_attributes_dropped"] = [str(c) for c in users.columns if c != "user"]
             users = None
+        events, users = pseudonymise(events, users, secret, every_user)
     info = dict(info or {})
     info["preprocessing"] = steps
     if report is not None:

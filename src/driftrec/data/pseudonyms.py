@@ -43,25 +43,38 @@ def pseudonymise_ids(ids: Sequence[str] | np.ndarray, secret: str | bytes) -> np
     return hashed[codes] if len(codes) else np.zeros(0, dtype=object)
 
 
-_TOKEN = re.compile(r"[^\s,;:()<>\[\]{}\"']+")
+# Ids worth looking for in free text: short or all-digit ids ("12") are ordinary words there.
+_MIN_ID_IN_TEXT = 6
+_EDGE = ".,;:!?()[]{}<>\"'"
 
 
 def replace_ids_in_text(
-    texts: Sequence[str | None] | np.ndarray, pseudonyms: Mapping[str, str]
+    texts: Sequence[object] | np.ndarray, pseudonyms: Mapping[str, str]
 ) -> np.ndarray:
     """``texts`` with every word that is a raw user id (an e-mail address typed into a search)
-    replaced by its pseudonym; a word may end in . ! or ?. Other personal data in free text is
-    kept as written: only ids driftrec knows can be found."""
+    replaced by its pseudonym. A word is a run of non-space characters, punctuation at its ends
+    aside; only ids of at least 6 characters that are not all digits are looked for (e-mail
+    addresses, user names, UUIDs), since "12" in a text is rarely a user. Missing texts (None,
+    NaN) stay missing. Other personal data in free text is kept as written."""
+    wanted = {
+        raw: alias
+        for raw, alias in pseudonyms.items()
+        if len(raw) >= _MIN_ID_IN_TEXT and not raw.isdigit()
+    }
 
     def word(match: re.Match[str]) -> str:
         token = match.group(0)
-        bare = token.rstrip(".!?")
-        hit = pseudonyms.get(token) or pseudonyms.get(bare)
-        if hit is None:
+        core = token.strip(_EDGE)
+        alias = wanted.get(core)
+        if alias is None:
             return token
-        return hit if token in pseudonyms else hit + token[len(bare) :]
+        start = token.index(core)
+        return token[:start] + alias + token[start + len(core) :]
 
-    return np.array([t if t is None else _TOKEN.sub(word, t) for t in texts], dtype=object)
+    return np.array(
+        [re.sub(r"\S+", word, t) if isinstance(t, str) and wanted else t for t in texts],
+        dtype=object,
+    )
 
 
 def secret_from_env(variable: str) -> str:

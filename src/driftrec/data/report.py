@@ -107,6 +107,10 @@ class ImportReport:
         copy.note("skipped rows' text is not kept: user ids are pseudonymised")
         return copy
 
+    def events_file(self) -> dict[str, Any]:
+        """The counts of the first file read, the events file (a catalog or tags come after)."""
+        return dict(self.files[0]) if self.files else self._file_summary()
+
     def _file_summary(self) -> dict[str, Any]:
         return {
             "source": self.source,

@@ -102,10 +102,8 @@ def evaluate(
         n_targets = targets.sum(axis=1)
         keep = n_targets > 0
         skipped_users += int((~keep).sum())
-        best = top_k(scores[keep], max_k)  # (n, min(max_k, n_items))
+        best = top_k(scores[keep], max_k)  # (n, min(max_k, n_items)): metrics take k beyond it
         hits = np.take_along_axis(targets[keep], best, axis=1)
-        # A catalog smaller than k: every item is ranked, the places beyond it are misses.
-        hits = np.pad(hits, ((0, 0), (0, max_k - hits.shape[1])))  # (n, max_k)
         n_targets = n_targets[keep]
         recommended.append(best)
         for k in ks:
@@ -124,6 +122,10 @@ def evaluate(
                 )
             for name, value in values.items():
                 per_user.setdefault(f"{name}@{k}", []).append(value)
+    if not recommended or not sum(len(r) for r in recommended):  # every target already seen
+        info = {"exclude_seen": exclude_seen, "targets_already_seen": dropped_targets}
+        note = "no row kept a target that was not already seen"
+        return EvaluationResult({}, n_users=0, info={**info, "note": note, "seconds": 0.0})
     results = {name: float(np.concatenate(v).mean()) for name, v in per_user.items()}
     all_recommended = np.concatenate(recommended) if recommended else np.zeros((0, max_k), int)
     for k in ks:

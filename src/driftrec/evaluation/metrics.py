@@ -13,8 +13,10 @@ from driftrec.errors import InputError
 
 
 def _check(hits: np.ndarray, k: int) -> np.ndarray:
-    if k < 1 or k > hits.shape[1]:
-        raise ValueError(f"k={k} outside 1..{hits.shape[1]}")
+    """The first k columns. ``hits`` may be narrower than k when the catalog holds fewer than k
+    items: a list cannot be longer, and the places beyond it are misses."""
+    if k < 1:
+        raise ValueError(f"k={k} must be at least 1")
     return hits[:, :k]
 
 
@@ -43,9 +45,10 @@ def f1(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
 def ndcg(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
     """DCG of the top k (binary gains, log2 discount) over the best DCG possible with min(|T|, k)
     targets. With one target: 1 / log2(rank + 2) for a 0-based rank below k, else 0."""
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (_check(hits, k) * discounts).sum(axis=1)
-    ideal = np.cumsum(discounts)[np.clip(n_targets, 1, k) - 1]
+    top = _check(hits, k)  # (n, min(k, list length)); a user has at most that many targets
+    discounts = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+    dcg = (top * discounts).sum(axis=1)
+    ideal = np.cumsum(discounts)[np.clip(n_targets, 1, top.shape[1]) - 1]
     return dcg / ideal
 
 

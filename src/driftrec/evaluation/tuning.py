@@ -14,7 +14,7 @@ from typing import Any
 
 from driftrec.data.split import NO_ROWS_HINT, Split
 from driftrec.errors import InputError
-from driftrec.evaluation.evaluator import evaluate
+from driftrec.evaluation.evaluator import RANKING_METRICS, evaluate
 from driftrec.models import create
 from driftrec.models.base import Recommender
 
@@ -55,18 +55,27 @@ def grid_search(
             f"{split.train.name}: the {split.protocol} split has no validation users to tune on"
             f" ({NO_ROWS_HINT[split.protocol]})"
         )
+    known = [f"{name}@10" for name in RANKING_METRICS]
+    if metric not in known:
+        raise InputError(f"unknown metric {metric!r}; choose one of: {', '.join(known)}")
     grid = grid if grid is not None else DEFAULT_GRIDS.get(model, {})
     names = list(grid)
+    combinations = [
+        {**(base_params or {}), **dict(zip(names, values, strict=True))}
+        for values in itertools.product(*(grid[n] for n in names))
+    ]
+    for params in combinations:  # every value refused now, not after the fits before it
+        create(model, **params)
     trials: list[dict[str, Any]] = []
     best: tuple[float, dict[str, Any], Recommender] | None = None
-    for values in itertools.product(*(grid[n] for n in names)):
-        params = {**(base_params or {}), **dict(zip(names, values, strict=True))}
+    for params in combinations:
         start = time.perf_counter()
         recommender = create(model, **params).fit(split.train, valid=split.valid)
         result = evaluate(recommender, split.valid, split.train, ks=(10,))
         if metric not in result.metrics:
             raise InputError(
-                f"unknown metric {metric!r}; choose one of: {', '.join(result.metrics)}"
+                f"{split.train.name}: no validation row has a target the user had not already"
+                " seen, so there is nothing to tune on"
             )
         trials.append(
             {

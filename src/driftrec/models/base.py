@@ -50,6 +50,8 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     k = min(k, n_items)
     if k == 0:
         return np.zeros((n, 0), np.int64)
+    if np.isnan(scores).any():  # a NaN score ranks last, like -inf (it would break the ties)
+        scores = np.where(np.isnan(scores), -np.inf, scores)
     kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]  # (n, 1) k-th largest value
     above = scores > kth
     tied = scores == kth

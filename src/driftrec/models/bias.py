@@ -13,6 +13,13 @@ from driftrec.models.base import Recommender, SavedState
 from driftrec.params import NON_NEGATIVE, POSITIVE_INT, Rule
 
 
+def _shrunk_mean(sums: np.ndarray, counts: np.ndarray, reg: float) -> np.ndarray:
+    """sums / (counts + reg): a mean pulled towards 0 by ``reg`` pseudo-ratings; 0 where there
+    is nothing to average (no rating and reg 0), not 0/0."""
+    denominator = counts + reg
+    return np.divide(sums, denominator, out=np.zeros(len(sums)), where=denominator > 0)
+
+
 class BiasBaseline(Recommender):
     """Predicts r(u, i) = mean + b_u + b_i, biases fitted by regularised alternating averages.
 
@@ -44,16 +51,20 @@ class BiasBaseline(Recommender):
         b_item = np.zeros(dataset.n_items)
         for _ in range(self.iterations):
             residual = ratings - self.mean_ - b_user[users]
-            b_item = np.bincount(items, residual, dataset.n_items) / (n_per_item + self.reg_item)
+            b_item = _shrunk_mean(
+                np.bincount(items, residual, dataset.n_items), n_per_item, self.reg_item
+            )
             residual = ratings - self.mean_ - b_item[items]
-            b_user = np.bincount(users, residual, dataset.n_users) / (n_per_user + self.reg_user)
+            b_user = _shrunk_mean(
+                np.bincount(users, residual, dataset.n_users), n_per_user, self.reg_user
+            )
         self.item_bias_ = b_item.astype(np.float32)
 
     def user_bias(self, histories: Histories) -> np.ndarray:
         """(n,) each row's bias from the ratings in its history."""
         residual = histories.values - self.mean_ - self.item_bias_[histories.items]
         total = np.bincount(histories.event_rows(), residual, len(histories))
-        return (total / (histories.lengths + self.reg_user)).astype(np.float32)
+        return _shrunk_mean(total, histories.lengths, self.reg_user).astype(np.float32)
 
     def predict_ratings(self, histories: Histories, items: np.ndarray) -> np.ndarray:
         """Predicted rating of ``items[i]`` for row i of ``histories``: (n,)."""

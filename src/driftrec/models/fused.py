@@ -21,7 +21,7 @@ from driftrec.models.batching import padded, training_windows
 from driftrec.models.items import ItemEmbedding, small_init
 from driftrec.models.neural import NeuralSequenceModel
 from driftrec.models.sasrec import SASRec, SASRecNet
-from driftrec.params import NON_NEGATIVE, POSITIVE_INT, Rule
+from driftrec.params import NON_NEGATIVE, POSITIVE_INT, SIZE, Rule
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
 
@@ -64,7 +64,7 @@ class FusedInterest(NeuralSequenceModel):
     param_rules: ClassVar[dict[str, Rule]] = {
         **NeuralSequenceModel.param_rules,
         "heads": POSITIVE_INT,
-        "long_len": POSITIVE_INT,
+        "long_len": SIZE,
         "gate_balance": NON_NEGATIVE,
     }
     param_constraints = SASRec.param_constraints  # the short side is a SASRec network

@@ -14,7 +14,7 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
 from driftrec.models.base import Recommender, SavedState, sparse_from_state, sparse_state
-from driftrec.params import POSITIVE_INT, Rule
+from driftrec.params import BATCH, Rule
 
 
 class ItemKNN(Recommender):
@@ -25,7 +25,7 @@ class ItemKNN(Recommender):
     """
 
     name = "itemknn"
-    param_rules: ClassVar[dict[str, Rule]] = {"neighbors": POSITIVE_INT}
+    param_rules: ClassVar[dict[str, Rule]] = {"neighbors": BATCH}
 
     def __init__(self, neighbors: int = 100) -> None:
         self.neighbors = neighbors

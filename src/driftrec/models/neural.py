@@ -34,7 +34,9 @@ from driftrec.models.batching import (
 from driftrec.models.items import ItemEmbedding
 from driftrec.models.training import TrainConfig, TrainLog, fit_network, set_threads
 from driftrec.params import (
+    BATCH,
     FLAG,
+    LAYERS,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
@@ -42,6 +44,7 @@ from driftrec.params import (
     SEED,
     SIZE,
     TEXT,
+    THREADS,
     Rule,
     choice,
     integer,
@@ -73,8 +76,8 @@ class NeuralSequenceModel(Recommender):
     # The parameters every neural model shares; each subclass adds those of its network.
     param_rules: ClassVar[dict[str, Rule]] = {
         "hidden": SIZE,
-        "layers": POSITIVE_INT,
-        "max_len": POSITIVE_INT,
+        "layers": LAYERS,
+        "max_len": SIZE,
         "dropout": number(0, 1, high_open=True),
         "repeat_bias": FLAG,
         "features": choice(*FEATURE_KINDS),
@@ -84,16 +87,16 @@ class NeuralSequenceModel(Recommender):
         "cold_budget": optional(PROBABILITY),
         "cold_prior_weight": optional(number()),
         "loss": choice("auto", "ce", "sampled"),
-        "negatives": POSITIVE_INT,
+        "negatives": BATCH,
         "epochs": POSITIVE_INT,
-        "batch_size": POSITIVE_INT,
+        "batch_size": BATCH,
         "learning_rate": POSITIVE,
         "weight_decay": NON_NEGATIVE,
         "warmup_steps": integer(0),
         "patience": POSITIVE_INT,
         "time_budget": optional(POSITIVE),
         "seed": SEED,
-        "threads": optional(POSITIVE_INT),
+        "threads": optional(THREADS),
         "checkpoint_dir": optional(TEXT),
         "progress": FLAG,
     }
