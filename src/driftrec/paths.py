@@ -21,26 +21,38 @@ def _first_existing(path: Path) -> Path:
     return Path(".")
 
 
-def check_output_directory(path: str | Path, marker: str) -> Path:
+def _is_ours(path: Path, mark: tuple[str, str]) -> bool:
+    """Whether directory ``path`` holds an earlier driftrec output of a kind: its marker file
+    ``mark[0]``, a JSON object with the key ``mark[1]`` (a folder of some other tool's config.json
+    or manifest.json is not one)."""
+    marker, key = mark
+    try:
+        return key in read_json(path / marker)
+    except (DataFormatError, OSError):
+        return False
+
+
+def check_output_directory(path: str | Path, mark: tuple[str, str]) -> Path:
     """Refuse, before any work is done, an output directory that cannot or must not be written:
     a file in the way, or a directory holding other things than an earlier output of this kind
-    (one with ``marker``, e.g. manifest.json for a dataset), which writing would mix into."""
+    (``mark``: its marker file and a key of it, e.g. a dataset's manifest.json and its
+    format_version), which writing would mix into or overwrite."""
     path = Path(path)
     existing = _first_existing(path)
     if existing == path:
         if not path.is_dir():
             raise InputError(f"{path}: exists and is not a directory; choose another output")
-        if any(path.iterdir()) and not (path / marker).is_file():
+        if any(path.iterdir()) and not _is_ours(path, mark):
             raise InputError(
-                f"{path}: not empty and not an earlier output of this kind (no {marker});"
-                " choose a new or empty directory"
+                f"{path}: not empty and not an earlier output of this kind (no driftrec"
+                f" {mark[0]}); choose a new or empty directory"
             )
     return path
 
 
-def output_directory(path: str | Path, marker: str) -> Path:
+def output_directory(path: str | Path, mark: tuple[str, str]) -> Path:
     """`check_output_directory`, then create it (and its parents) to write into."""
-    path = check_output_directory(path, marker)
+    path = check_output_directory(path, mark)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from driftrec.cli.output import (
@@ -23,13 +22,14 @@ from driftrec.cli.output import (
     print_error,
     print_report,
 )
-from driftrec.data.dataset import MANIFEST, Dataset
+from driftrec.data.dataset import DATASET_MARK, Dataset
 from driftrec.data.pseudonyms import pseudonymise_ids, secret_from_env
 from driftrec.data.split import PROTOCOLS, check_protocol, make_split
 from driftrec.errors import InputError, UnknownIdError
 from driftrec.evaluation.experiment import TRAIN_PROTOCOLS, fit_and_evaluate, train_model
-from driftrec.models.base import MODEL_MARKER, read_config
+from driftrec.models.base import MODEL_MARK, Recommender, read_config
 from driftrec.models.capabilities import HasDriftGate, ReportsTraining
+from driftrec.params import PROBABILITY
 from driftrec.paths import check_output_directory, check_output_file, read_json
 
 app = typer.Typer(
@@ -148,7 +148,7 @@ def import_(
     name: Annotated[str | None, typer.Option(help="Dataset name (default: source name).")] = None,
 ) -> None:
     """Import events (and an item catalog) into a prepared dataset directory."""
-    check_output_directory(out, MANIFEST)
+    check_output_directory(out, DATASET_MARK)
     if sep == "" or (name is not None and not name.strip()):
         raise InputError(f"{'--sep' if sep == '' else '--name'} is empty")
     secret = None if secret_env is None else secret_from_env(secret_env)
@@ -226,7 +226,7 @@ def train(
     from driftrec.models import create
 
     check_protocol(protocol, TRAIN_PROTOCOLS)
-    check_output_directory(out, MODEL_MARKER)
+    check_output_directory(out, MODEL_MARK)
     recommender = create(model, **_model_params(param, config))
     dataset = _open_dataset(data)
     console.print(f"training {model} on {dataset.n_events:,} events ({protocol})")
@@ -265,47 +265,28 @@ def evaluate_(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
 ) -> None:
     """Evaluate models by full ranking over the catalog and print a metrics table."""
-    from driftrec import models
-
     check_protocol(protocol)
     if json_out is not None:
         check_output_file(json_out)
+    candidates = [_model_to_evaluate(name, protocol) for name in model]  # before any work
     dataset = _open_dataset(data)
     split = make_split(dataset, protocol)
     ks = tuple(sorted(set(k)))
     records = []
-    for name in model:
-        path = Path(name)
-        if path.is_dir():
-            trained_on = read_config(path).get("info", {}).get("protocol")
-            if trained_on not in (None, protocol):
-                raise InputError(
-                    f"{path}: trained with --protocol {trained_on}, so it learned from events"
-                    f" that --protocol {protocol} holds out; train it with --protocol {protocol}"
-                    " to evaluate it"
-                )
-            recommender = models.load(path)
-            same_ids = np.array_equal(recommender.item_ids_, dataset.item_ids) and np.array_equal(
-                recommender.user_ids_, dataset.user_ids
+    for name, recommender in candidates:
+        if not isinstance(recommender, str) and not recommender.has_ids_of(dataset):
+            raise InputError(
+                f"{name}: the model's user and item ids ({recommender.n_items} items) are not"
+                f" those of {data} ({dataset.n_items} items); evaluate it on the dataset it"
+                " was trained on"
             )
-            if not same_ids:
-                raise InputError(
-                    f"{path}: the model's user and item ids ({recommender.n_items} items) are not"
-                    f" those of {data} ({dataset.n_items} items); evaluate it on the dataset it"
-                    " was trained on"
-                )
-            name = str(path)
-        elif name not in models.MODELS:
-            raise InputError(f"unknown model {name!r}; choose one of: {', '.join(models.MODELS)}")
-        else:
-            recommender = name
         _, record = fit_and_evaluate(
             split,
             recommender,
             ks=ks,
             exclude_seen=not include_seen,
             progress=True,
-            refit=not path.is_dir(),
+            refit=isinstance(recommender, str),
         )
         record["model"] = name
         records.append(record)
@@ -317,6 +298,26 @@ def evaluate_(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(records, indent=2, default=str))
         console.print(f"results -> {json_out}")
+
+
+def _model_to_evaluate(name: str, protocol: str) -> tuple[str, Recommender | str]:
+    """A registry name to fit, or a saved model directory loaded, checked that it did not learn
+    from what ``protocol`` holds out."""
+    from driftrec import models
+
+    path = Path(name)
+    if not path.is_dir():
+        if name not in models.MODELS:
+            raise InputError(f"unknown model {name!r}; choose one of: {', '.join(models.MODELS)}")
+        return name, name
+    trained_on = read_config(path).get("info", {}).get("protocol")
+    if trained_on not in (None, protocol):
+        raise InputError(
+            f"{path}: trained with --protocol {trained_on}, so it learned from events"
+            f" that --protocol {protocol} holds out; train it with --protocol {protocol}"
+            " to evaluate it"
+        )
+    return str(path), models.load(path)
 
 
 @app.command()
@@ -411,14 +412,20 @@ def recommend(
             raise InputError("--text is empty")
         if user and items is not None:
             raise InputError("with --text, give --user or --items (or neither), not both")
-        if text_weight is not None and not 0.0 <= text_weight <= 1.0:
-            raise InputError(f"--text-weight must be between 0 and 1, got {text_weight}")
+        if text_weight is not None:
+            PROBABILITY.check(text_weight, "--text-weight")  # the rule `recommend` applies
     sequence = None if items is None else [i.strip() for i in items.split(",") if i.strip()]
     if items is not None and not sequence:
         raise InputError("--items is empty: give comma-separated item ids, e.g. --items 50,172")
     if secret_env is not None and not user:
         raise InputError("--secret-env only applies with --user")
     secret = None if secret_env is None else secret_from_env(secret_env)
+    pseudonymised = bool(read_config(model_dir).get("info", {}).get("pseudonymised"))
+    if secret is not None and not pseudonymised:
+        raise InputError(
+            f"{model_dir}: --secret-env given, but this model's user ids are not pseudonymised;"
+            " give the id as it is"
+        )
     recommender = models.load(model_dir)
     query: dict[str, Any] = {}
     if sequence is not None:
@@ -431,8 +438,7 @@ def recommend(
     try:
         recs = recommender.recommend(**query, k=k, exclude_seen=not include_seen)
     except UnknownIdError as err:
-        info = read_config(model_dir).get("info", {})
-        if user and secret is None and info.get("pseudonymised"):
+        if user and secret is None and pseudonymised:
             raise InputError(
                 f"{err}; this model's user ids are pseudonymised: give the raw id with"
                 " --secret-env VARIABLE (the variable import used), or the pseudonym"

@@ -78,7 +78,7 @@ def guarded(command: F) -> F:
             return command(*args, **kwargs)
         except _INPUT_ERRORS as err:
             fail(_input_message(err))
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort):
             raise
         except Exception as err:
             if os.environ.get(DEBUG_VARIABLE):

@@ -30,6 +30,7 @@ from driftrec.paths import output_directory, read_json
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"  # the file that makes a directory a dataset
+DATASET_MARK = (MANIFEST, "format_version")  # and the key it holds
 NO_ITEM = -1  # item index of a text-only event (a search with no clicked item)
 
 # Codes are stored as int8; unknown event names found at import are appended after these.
@@ -295,7 +296,7 @@ class Dataset:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the documented on-disk layout to directory ``path``."""
-        path = output_directory(path, MANIFEST)
+        path = output_directory(path, DATASET_MARK)
         self.events.to_parquet(path / "events.parquet", index=False)
         items = self.items.copy()
         items.insert(0, "item_id", self.item_ids.astype(str))

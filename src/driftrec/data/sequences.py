@@ -108,12 +108,8 @@ def text_layout(path: str | Path, sample: int = 50) -> str:
     rows = [line.split() for line in lines]
     if looks_like_header(rows[0]):
         return "events"
-    if _header_like(rows[0]):
-        raise DataFormatError(
-            f"{Path(path).name}: line 1 ({truncate(lines[0])!r}) looks like a header, which a"
-            " sequence file does not have: remove it; for an event table, name its columns"
-            " (user item timestamp ...)"
-        )
+    if _header_like(rows[0]):  # "user_id items": `read_sequences` says what is wrong
+        return "sequences"
     if all(len(row) < 2 for row in rows):
         return "events"
     lengths = {len(row) for row in rows}

@@ -50,32 +50,14 @@ MODELS: dict[str, Callable[..., Recommender]] = {
 def create(name: str, **params: Any) -> Recommender:
     """A model by its registry name, e.g. ``create("als", factors=128)``.
 
-    Parameters are checked before anything runs: an unknown name, a value of another type than
-    the default's (a string for an integer), or one outside the model's `param_rules` is an
+    Parameters are checked before anything runs: an unknown name, or a value its rule in the
+    model's `param_rules` refuses (which says the type too: a string for an integer), is an
     `InputError` naming it.
     """
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     default = MODELS[name]()
-    defaults = default.get_params()
-    for key, value in params.items():
-        if key in defaults and not _same_kind(defaults[key], value):
-            raise InputError(
-                f"parameter {key!r} of model {name!r} must be {type(defaults[key]).__name__},"
-                f" got {value!r}"
-            )
-    return type(default).from_params({**defaults, **params})
-
-
-def _same_kind(default: Any, value: Any) -> bool:
-    """Whether ``value`` may replace ``default`` (an int may stand for a float; None is free)."""
-    if default is None or value is None:
-        return True
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(default, bool) and isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, int | float)
-    return isinstance(value, type(default))
+    return type(default).from_params({**default.get_params(), **params})
 
 
 def load(path: str | Path) -> Recommender:

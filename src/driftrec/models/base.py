@@ -37,6 +37,7 @@ from driftrec.paths import output_directory, read_json
 from driftrec.text import get_encoder
 
 MODEL_MARKER = "config.json"  # the file that makes a directory a model directory
+MODEL_MARK = (MODEL_MARKER, "driftrec_version")  # and the key it holds
 _HISTORY_FIELDS = ("indptr", "items", "timestamps", "events", "values", "users")
 
 
@@ -208,15 +209,18 @@ class Recommender(ABC):
         fitted with, e.g. the whole data of which the model learned from a part."""
         if not self.is_fitted:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
-        same = np.array_equal(dataset.user_ids, self.user_ids_) and np.array_equal(
-            dataset.item_ids, self.item_ids_
-        )
-        if not same:
+        if not self.has_ids_of(dataset):
             raise InputError(
                 f"dataset {dataset.name!r} has other user or item ids than the model was fitted on"
             )
         self.history_ = dataset.histories()
         return self
+
+    def has_ids_of(self, dataset: Dataset) -> bool:
+        """Whether ``dataset`` maps users and items to the indices this model was fitted with."""
+        return np.array_equal(dataset.user_ids, self.user_ids_) and np.array_equal(
+            dataset.item_ids, self.item_ids_
+        )
 
     @abstractmethod
     def _state_items(self) -> int:
@@ -344,15 +348,14 @@ class Recommender(ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() before save()")
         from driftrec import __version__
 
-        path = output_directory(path, MODEL_MARKER)
+        path = output_directory(path, MODEL_MARK)
         state = {
             f"history.{f}": np.ascontiguousarray(getattr(self.history_, f)) for f in _HISTORY_FIELDS
         }
         state.update({k: np.ascontiguousarray(v) for k, v in self._get_state().items()})
-        try:
-            save_file(state, str(path / "state.safetensors"))
-        except SafetensorError as err:  # e.g. a directory it may not write into
-            raise InputError(f"{path / 'state.safetensors'}: cannot be written ({err})") from None
+        state_path = path / "state.safetensors"
+        state_path.touch()  # a directory it may not write into: a PermissionError naming the file
+        save_file(state, str(state_path))
         ids = {"users": [str(u) for u in self.user_ids_], "items": [str(i) for i in self.item_ids_]}
         (path / "ids.json").write_text(json.dumps(ids))
         config = {
