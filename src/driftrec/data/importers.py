@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from driftrec.data.fields import clean_strings, split_categories
 from driftrec.data.report import MAX_EXAMPLES, BadRow, ImportReport, truncate
-from driftrec.data.textfile import is_parquet, read_lines
+from driftrec.data.textfile import is_parquet, read_lines, require_file
 from driftrec.errors import DataFormatError, InputError
 from driftrec.params import FLOAT32_MAX
 
@@ -158,11 +158,7 @@ def read_table(
     rather than aborting the file. ``names`` are the column names of a file without a header row.
     ``quoting=False`` reads quote characters literally (for formats such as MovieLens' u.item).
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataFormatError(f"{path}: no such file")
-    if not path.is_file():
-        raise DataFormatError(f"{path}: not a regular file")
+    path = require_file(path)
     if sep is not None and len(sep) != 1:
         raise InputError(f"the separator must be one character, got {sep!r}")
     if is_parquet(path):

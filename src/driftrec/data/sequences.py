@@ -15,7 +15,7 @@ import pandas as pd
 
 from driftrec.data.importers import is_user_column_name, looks_like_header
 from driftrec.data.report import ImportReport, truncate
-from driftrec.data.textfile import head_lines, is_parquet, read_lines
+from driftrec.data.textfile import head_lines, is_parquet, read_lines, require_file
 from driftrec.errors import DataFormatError
 
 
@@ -30,9 +30,9 @@ def read_sequences(
     first line that names columns (``user item timestamp``) is an error: the file is an event
     table, and reading it as sequences would turn its timestamps into item ids.
     """
-    path = Path(path)
+    path = require_file(path)
     file = path.name
-    if path.is_file() and is_parquet(path):
+    if is_parquet(path):
         raise DataFormatError(
             f"{file}: is a Parquet file, not a sequence file; use --format events"
         )

@@ -64,13 +64,20 @@ def content_stem(path: str | Path) -> str:
     return _uncompressed_name(path).stem
 
 
-def open_binary(path: str | Path) -> BinaryIO:
-    """The file's bytes as a stream, decompressed when it is gzip, bzip2 or xz."""
+def require_file(path: str | Path) -> Path:
+    """``path`` as a Path; a `DataFormatError` when it is missing, or a directory, a device or a
+    pipe rather than a regular file."""
     path = Path(path)
     if not path.exists():
         raise DataFormatError(f"{path}: no such file")
     if not path.is_file():
         raise DataFormatError(f"{path}: not a regular file")
+    return path
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """The file's bytes as a stream, decompressed when it is gzip, bzip2 or xz."""
+    path = require_file(path)
     head = _magic(path)
     for magic, what in _ARCHIVES.items():
         if head.startswith(magic):
