@@ -76,14 +76,6 @@ def console_script() -> str:
 
 # ---------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = SyntheticConfig(
-        n_users=40, n_items=60, events_per_user=(22, 40), min_segment=5, seed=1
-    )
-    return generate(config).save(tmp_path_factory.mktemp("synthetic") / "data")
-
-
-@pytest.fixture(scope="module")
 def dataset(data_dir: Path) -> Dataset:
     return Dataset.load(data_dir)
 

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from clitools import assert_input_error, cli
+from tinydata import clustered as clustered_dataset
 
 from driftrec import models
 from driftrec.data.dataset import Dataset
-from driftrec.data.synthetic import SyntheticConfig, generate
 from driftrec.errors import DataFormatError, InputError, UnknownIdError
 from driftrec.models import MODELS, create
 from driftrec.models.base import Recommendations
@@ -37,21 +37,9 @@ TINY: dict[str, dict] = {
 }
 
 
-def _clustered() -> Dataset:
-    """30 users x 40 items in two taste groups; item index j is item id "j"."""
-    rng = np.random.default_rng(0)
-    rows, t = [], 0
-    for u in range(30):
-        offset = 0 if u < 15 else 20
-        for j in rng.choice(20, 12, replace=False):
-            rows.append((f"u{u:02d}", str(offset + j), t))
-            t += 1
-    return Dataset.from_frames(pd.DataFrame(rows, columns=["user", "item", "timestamp"]))
-
-
 @pytest.fixture(scope="module")
 def clustered() -> Dataset:
-    return _clustered()
+    return clustered_dataset()
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +51,6 @@ def saved(clustered: Dataset, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 def _copy(source: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(source, tmp_path / source.name))
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = SyntheticConfig(
-        n_users=40, n_items=60, events_per_user=(22, 40), min_segment=5, seed=1
-    )
-    return generate(config).save(tmp_path_factory.mktemp("synthetic") / "data")
 
 
 @pytest.fixture(scope="module")
