@@ -451,6 +451,7 @@ def test_save_load_round_trip_gives_identical_scores(name: str, fitted, tmp_path
     probe = _probe()
     np.testing.assert_array_equal(back.score(probe), model.score(probe))
     torch.testing.assert_close(back.sample_probs_, model.sample_probs_, rtol=0, atol=0)
+    assert back.training_summary() == model.training_summary()  # the training log is saved too
     if name == "fused":
         np.testing.assert_array_equal(back.gate(probe), model.gate(probe))
 

@@ -342,6 +342,14 @@ class Recommender(ABC):
     def _set_state(self, state: SavedState) -> None:  # noqa: B027 - optional hook
         """Restore what `_get_state` returned."""
 
+    def _get_fitted(self) -> dict[str, Any]:
+        """Learned values that are not arrays (a training log, a chosen shift), as JSON: saved
+        in config.json so a loaded model answers everything the fitted one did."""
+        return {}
+
+    def _set_fitted(self, fitted: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore what `_get_fitted` returned (an empty dict for models saved before it)."""
+
     def save(self, path: str | Path, info: dict[str, Any] | None = None) -> Path:
         """Write the model directory (config.json, state.safetensors, ids.json)."""
         if not self.is_fitted:
@@ -363,6 +371,7 @@ class Recommender(ABC):
             "params": self.get_params(),
             "driftrec_version": __version__,
             "info": info or {},
+            "fitted": self._get_fitted(),
         }
         (path / MODEL_MARKER).write_text(json.dumps(config, indent=2))
         return path
@@ -391,6 +400,10 @@ class Recommender(ABC):
         except ValueError as err:  # Histories checks that its arrays agree
             raise DataFormatError(f"{state.path}: corrupted training histories ({err})") from None
         model._set_state(state)
+        fitted = config.get("fitted", {})
+        if not isinstance(fitted, dict):
+            raise DataFormatError(f"{path / MODEL_MARKER}: 'fitted' must be an object")
+        model._set_fitted(fitted)
         model._check_loaded(ids_path, state.path)
         return model
 

@@ -11,7 +11,7 @@ content, so items without training events can be ranked and `add_items` grows th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -480,9 +480,22 @@ class NeuralSequenceModel(Recommender):
         self._serving_cache = None
         self.sample_probs_ = torch.from_numpy(state["sample_probs"])
 
+    def _get_fitted(self) -> dict[str, Any]:
+        return {"log": asdict(self.log_), "cold_shift": self.cold_shift_}
+
+    def _set_fitted(self, fitted: dict[str, Any]) -> None:
+        try:
+            self.log_ = TrainLog(**fitted.get("log", {}))
+            self.cold_shift_ = float(fitted.get("cold_shift", 0.0))
+        except (TypeError, ValueError) as err:
+            raise DataFormatError(f"config.json: a malformed 'fitted' entry ({err})") from None
+
     def training_summary(self) -> dict[str, Any]:
-        """Epochs run, best epoch and score, and training seconds (for results JSON)."""
+        """Epochs run, best epoch and score, and training seconds (for results JSON); the same
+        after `save` and `load`."""
         log = self.log_
+        if not log.epochs:  # a model saved before its training log was
+            return {"cold_shift": self.cold_shift_, **self._cold_calibration()}
         return {
             "epochs_run": len(log.epochs),
             "best_epoch": log.best_epoch,
