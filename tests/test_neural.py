@@ -496,3 +496,14 @@ def test_constructor_checks() -> None:
     config = model.train_config
     assert (config.epochs, config.seed, config.threads, config.patience) == (7, 3, 1, 2)
     assert config.progress is False
+
+
+def test_the_shared_parameters_have_one_default_across_the_neural_models() -> None:
+    """scikit-learn needs each model's parameters spelled out in its own constructor, so the
+    shared ones are written three times; this keeps the copies from drifting apart."""
+    shared = set(NeuralSequenceModel.param_rules)
+    defaults = [cls().get_params() for cls in (SASRec, GRU4Rec, FusedInterest)]
+    for params in defaults:
+        assert shared <= set(params)
+    differing = {k for k in shared if len({repr(d[k]) for d in defaults}) > 1}
+    assert differing == {"layers"}  # a GRU stacks fewer layers than a Transformer, on purpose
