@@ -16,14 +16,9 @@ import numpy as np
 import pandas as pd
 
 from driftrec.data.fields import clean_strings
-from driftrec.data.importers import (
-    RawTable,
-    read_events,
-    read_items,
-    read_table,
-    reject_repeated_items,
-)
+from driftrec.data.importers import read_events, read_items, reject_repeated_items
 from driftrec.data.report import ImportReport
+from driftrec.data.tables import RawTable, read_table
 from driftrec.errors import DataFormatError
 
 # The order of the 19 genre flags in u.item (u.genre holds the same list; it is read when present).
