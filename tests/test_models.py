@@ -17,6 +17,7 @@ from driftrec.data.histories import UNKNOWN_USER, Histories
 from driftrec.models import MODELS, create
 from driftrec.models.base import Recommendations, mask_seen, top_k
 from driftrec.models.bias import BiasBaseline
+from driftrec.models.capabilities import Factorised
 from driftrec.models.factorization import ALS, BPR
 from driftrec.models.itemknn import ItemKNN
 from driftrec.models.popularity import Popularity
@@ -525,3 +526,14 @@ def test_popularity_window_share_is_exact() -> None:
         pd.DataFrame({"user": ["u"] * 10, "item": ["a"] * 2 + ["b"] * 8, "timestamp": range(10)})
     )
     np.testing.assert_array_equal(Popularity(window=0.8).fit(ds).counts_, [0, 8])
+
+
+def test_factor_models_have_the_retrieval_contract_and_neighbour_models_do_not(fitted) -> None:
+    for name in ("als", "bpr"):
+        model = fitted[name]
+        assert isinstance(model, Factorised) and model.item_bias() is None
+        probe = model.history_.take([0, 5])
+        inner = model.query_vectors(probe) @ model.item_vectors().T
+        np.testing.assert_allclose(inner, model.score(probe), rtol=1e-5, atol=1e-5)
+    assert not isinstance(fitted["itemknn"], Factorised)
+    assert not isinstance(fitted["pop"], Factorised)

@@ -16,6 +16,7 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet, leave_one_out
 from driftrec.models.batching import N_TIME_BUCKETS, padded, time_buckets, training_windows
+from driftrec.models.capabilities import Factorised
 from driftrec.models.fused import FusedInterest
 from driftrec.models.gru4rec import GRU4Rec
 from driftrec.models.neural import NeuralSequenceModel
@@ -507,3 +508,17 @@ def test_the_shared_parameters_have_one_default_across_the_neural_models() -> No
         assert shared <= set(params)
     differing = {k for k in shared if len({repr(d[k]) for d in defaults}) > 1}
     assert differing == {"layers"}  # a GRU stacks fewer layers than a Transformer, on purpose
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_retrieval_contract_reproduces_the_scores(fitted, name: str) -> None:
+    """query @ items + bias is the score of every unseen item, so an index can serve it."""
+    model = fitted[name]
+    assert isinstance(model, Factorised)
+    probe = _probe()
+    bias = model.item_bias()
+    inner = model.query_vectors(probe) @ model.item_vectors().T + (0.0 if bias is None else bias)
+    scores = model.score(probe)
+    unseen = np.ones_like(scores, bool)
+    unseen[probe.event_rows(), probe.items] = False
+    np.testing.assert_allclose(inner[unseen], scores[unseen], rtol=1e-5, atol=1e-5)

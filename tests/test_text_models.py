@@ -23,6 +23,7 @@ from driftrec.data.split import leave_one_out
 from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
 from driftrec.models import create
 from driftrec.models.base import mask_seen, top_k
+from driftrec.models.capabilities import Factorised
 from driftrec.models.content import DAY, ContentBased
 from driftrec.models.items import ItemEmbedding, neighbour_popularity
 from driftrec.models.neural import COLD_SHIFTS, NeuralSequenceModel, _calibration_items
@@ -817,3 +818,20 @@ def test_neighbour_popularity_reads_the_nearest_known_items_never_the_item_itsel
     )
     torch.testing.assert_close(grown[:6], prior)
     assert grown[6] == prior[4]  # the same neighbours as item 4
+
+
+def test_text_models_have_the_retrieval_contract(
+    content: ContentBased, sasrec_text: NeuralSequenceModel, cold_data: Dataset, dataset: Dataset
+) -> None:
+    """With content features the cold items' offset is the per-item bias of the contract."""
+    for model, data in ((content, dataset), (sasrec_text, cold_data)):
+        assert isinstance(model, Factorised)
+        probe = data.histories(np.arange(4))
+        bias = model.item_bias()
+        inner = model.query_vectors(probe) @ model.item_vectors().T
+        inner = inner + (0.0 if bias is None else bias)
+        scores = model.score(probe)
+        unseen = np.ones_like(scores, bool)
+        unseen[probe.event_rows(), probe.items] = False
+        np.testing.assert_allclose(inner[unseen], scores[unseen], rtol=1e-4, atol=1e-4)
+    assert content.item_bias() is None and sasrec_text.item_bias() is not None

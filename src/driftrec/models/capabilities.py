@@ -41,4 +41,30 @@ class HasDriftGate(Protocol):
         ...
 
 
-__all__ = ["HasDriftGate", "PredictsRatings", "ReportsTraining"]
+@runtime_checkable
+class Factorised(Protocol):
+    """Scores as an inner product, so a nearest-neighbour index (exact or approximate) can
+    retrieve the best items without scoring the whole catalog: for every row and every item j
+    the row has not seen,
+
+        score(h)[i, j] == query_vectors(h)[i] @ item_vectors()[j] + item_bias()[j]
+
+    (no bias term when `item_bias` is None). A seen item may score more (a model's learned bonus
+    for coming back to an item); retrieval that excludes seen items does not need it. ALS, BPR,
+    the content model and the neural models have it; ItemKNN and popularity do not.
+    """
+
+    def query_vectors(self, histories: Histories) -> np.ndarray:
+        """(n, d) float32: one query vector per row."""
+        ...
+
+    def item_vectors(self) -> np.ndarray:
+        """(n_items, d) float32: every item's vector, the same for every request."""
+        ...
+
+    def item_bias(self) -> np.ndarray | None:
+        """(n_items,) float32 added to each item's inner product, or None."""
+        ...
+
+
+__all__ = ["Factorised", "HasDriftGate", "PredictsRatings", "ReportsTraining"]

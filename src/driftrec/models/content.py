@@ -120,6 +120,16 @@ class ContentBased(Recommender):
     def score(self, histories: Histories) -> np.ndarray:
         return self.interest(histories) @ self.item_vectors_.T
 
+    # the retrieval contract (capabilities.Factorised)
+    def query_vectors(self, histories: Histories) -> np.ndarray:
+        return self.interest(histories)
+
+    def item_vectors(self) -> np.ndarray:
+        return self.item_vectors_
+
+    def item_bias(self) -> None:
+        return None
+
     def _state_items(self) -> int:
         return len(self.item_vectors_)
 

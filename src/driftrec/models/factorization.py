@@ -84,6 +84,16 @@ class _ImplicitFactorization(Recommender):
     def score(self, histories: Histories) -> np.ndarray:
         return self.user_vectors(histories) @ self.item_factors_.T
 
+    # the retrieval contract (capabilities.Factorised)
+    def query_vectors(self, histories: Histories) -> np.ndarray:
+        return self.user_vectors(histories)
+
+    def item_vectors(self) -> np.ndarray:
+        return self.item_factors_
+
+    def item_bias(self) -> None:
+        return None  # BPR's item bias is the last factor, its user side fixed at 1
+
     def _state_items(self) -> int:
         return len(self.item_factors_)
 

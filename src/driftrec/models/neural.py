@@ -345,7 +345,7 @@ class NeuralSequenceModel(Recommender):
         if self._serving_cache is None:
             with torch.no_grad():
                 self.net_.eval()
-                self._serving_cache = self._item_embeddings()
+                self._serving_cache = self._item_embeddings().detach()
         return self._serving_cache
 
     @torch.no_grad()
@@ -359,9 +359,7 @@ class NeuralSequenceModel(Recommender):
         if embeddings is None:
             embeddings = self._item_embeddings()
         bias = self.net_.item_emb.logit_bias(self.cold_boost)  # (n_items + 1,): cheap
-        # Padding shared by the whole batch changes no output (tests/test_neural.py): drop it.
-        last = self._hidden(trim_padding(self._batch(histories)))[:, -1]  # (n, d)
-        scores = last @ embeddings.T  # (n, n_items + 1)
+        scores = self._last_hidden(histories) @ embeddings.T  # (n, n_items + 1)
         scores = (scores if bias is None else scores + bias)[:, 1:]
         seen = seen_index(histories)
         scores[seen] += self.net_.repeat_bias
@@ -369,6 +367,29 @@ class NeuralSequenceModel(Recommender):
 
     def _state_items(self) -> int:
         return self.net_.item_emb.ids.num_embeddings - 1  # row 0 is padding
+
+    @torch.no_grad()
+    def _last_hidden(self, histories: Histories) -> torch.Tensor:
+        """(n, d) hidden state at the newest event of each row: the query vector."""
+        self.net_.eval()
+        # Padding shared by the whole batch changes no output (tests/test_neural.py): drop it.
+        return self._hidden(trim_padding(self._batch(histories)))[:, -1]
+
+    # the retrieval contract (capabilities.Factorised); seen items also get `repeat_bias`
+    def query_vectors(self, histories: Histories, batch_size: int = 1024) -> np.ndarray:
+        set_threads(self.train_config.threads)
+        out = np.zeros((len(histories), self.hidden), np.float32)
+        for rows in length_batches(histories, batch_size):
+            out[rows] = self._last_hidden(histories.take(rows)).numpy()
+        return out
+
+    def item_vectors(self) -> np.ndarray:
+        return self._serving_embeddings()[1:].numpy()
+
+    @torch.no_grad()
+    def item_bias(self) -> np.ndarray | None:
+        bias = self.net_.item_emb.logit_bias(self.cold_boost)
+        return None if bias is None else bias[1:].numpy()
 
     def score(self, histories: Histories, batch_size: int = 1024) -> np.ndarray:
         set_threads(self.train_config.threads)
