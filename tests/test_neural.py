@@ -13,8 +13,10 @@ import torch
 
 from driftrec import models
 from driftrec.data.dataset import Dataset
+from driftrec.data.events import Event
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet, leave_one_out
+from driftrec.errors import InputError, UnknownIdError
 from driftrec.models.batching import N_TIME_BUCKETS, padded, time_buckets, training_windows
 from driftrec.models.capabilities import Factorised
 from driftrec.models.fused import FusedInterest
@@ -453,6 +455,7 @@ def test_save_load_round_trip_gives_identical_scores(name: str, fitted, tmp_path
     np.testing.assert_array_equal(back.score(probe), model.score(probe))
     torch.testing.assert_close(back.sample_probs_, model.sample_probs_, rtol=0, atol=0)
     assert back.training_summary() == model.training_summary()  # the training log is saved too
+    assert back.event_types_ == model.event_types_  # live events are coded as in training
     if name == "fused":
         np.testing.assert_array_equal(back.gate(probe), model.gate(probe))
 
@@ -522,3 +525,26 @@ def test_the_retrieval_contract_reproduces_the_scores(fitted, name: str) -> None
     unseen = np.ones_like(scores, bool)
     unseen[probe.event_rows(), probe.items] = False
     np.testing.assert_allclose(inner[unseen], scores[unseen], rtol=1e-5, atol=1e-5)
+
+
+def test_live_events_reach_the_model_as_training_events_did(walks: Dataset, fitted) -> None:
+    """A time-gap and event-type model scores a live request on the times and types of its
+    events, as in training; bare item sequences stand positions in for times."""
+    model = fitted["sasrec-time"]
+    h = walks.histories([3])
+    live = [
+        Event(str(walks.item_ids[i]), int(t), walks.event_types[e], float(v))
+        for i, t, e, v in zip(h.items, h.timestamps, h.events, h.values, strict=True)
+    ]
+    live.append(Event(None, int(h.timestamps[-1]), "search", text="jazz"))  # stays out, as in fit
+    as_unknown = Histories(h.indptr, h.items, h.timestamps, h.events, h.values, np.array([-1]))
+    from_events = model.query_histories(events=[live[::-1]])  # any order: sorted by time
+    np.testing.assert_array_equal(model.score(from_events), model.score(as_unknown))
+    positions = model.query_histories(sequences=[[str(walks.item_ids[i]) for i in h.items]])
+    assert not np.allclose(model.score(positions), model.score(as_unknown))
+    recs = model.recommend(events=[live], k=3)
+    assert recs.items.shape == (1, 3) and not set(recs.items[0]) & set(h.items.tolist())
+    with pytest.raises(InputError, match="unknown event type 'teleport'"):
+        model.recommend(events=[[Event(str(walks.item_ids[0]), 1, "teleport")]])
+    with pytest.raises(UnknownIdError, match="nope"):
+        model.recommend(events=[[Event("nope", 1)]])

@@ -28,11 +28,12 @@ import scipy.sparse as sp
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from driftrec.data.dataset import Dataset
+from driftrec.data.dataset import DEFAULT_EVENT_TYPES, Dataset
+from driftrec.data.events import Event
 from driftrec.data.histories import UNKNOWN_USER, Histories
 from driftrec.data.split import EvalSet
 from driftrec.errors import DataFormatError, InputError, UnknownIdError
-from driftrec.params import PROBABILITY, Constraint, Rule, check_params, integer
+from driftrec.params import FLOAT32_MAX, PROBABILITY, Constraint, Rule, check_params, integer
 from driftrec.paths import output_directory, read_json
 from driftrec.text import get_encoder
 
@@ -149,6 +150,7 @@ class Recommender(ABC):
 
     user_ids_: np.ndarray
     item_ids_: np.ndarray
+    event_types_: tuple[str, ...]  # event code -> name, as in the training data
     history_: Histories  # every training user's item events, oldest first
 
     # ------------------------------------------------------------------ configuration
@@ -196,6 +198,7 @@ class Recommender(ABC):
             raise InputError(f"dataset {dataset.name!r} has no item events to learn from")
         self.user_ids_ = np.asarray(dataset.user_ids, dtype=object)
         self.item_ids_ = np.asarray(dataset.item_ids, dtype=object)
+        self.event_types_ = tuple(dataset.event_types)
         self.history_ = history
         self._fit(dataset, valid)
         return self
@@ -245,12 +248,15 @@ class Recommender(ABC):
         k: int = 10,
         *,
         sequences: Sequence[Sequence[str]] | None = None,
+        events: Sequence[Sequence[Event]] | None = None,
         text: str | None = None,
         text_weight: float = 0.5,
         exclude_seen: bool = True,
     ) -> Recommendations:
         """Top-``k`` items for known ``users`` (external ids), for raw ``sequences`` of external
-        item ids (oldest first, e.g. a new user's session), or for a free-text interest.
+        item ids (oldest first, e.g. a new user's session), for rows of live ``events`` (each an
+        `Event` with its time, type and value, as the model saw them in training), or for a
+        free-text interest.
 
         ``text`` alone ranks items by how close their text is to the sentence; given with users
         or sequences, each row's scores and the text's are standardised and mixed, the text
@@ -258,11 +264,11 @@ class Recommender(ABC):
         With ``exclude_seen``, a row holds fewer than ``k`` items when fewer are left unseen."""
         integer(1).check(k, "k")
         PROBABILITY.check(text_weight, "text_weight")
-        if text is not None and users is None and sequences is None:
+        if text is not None and users is None and sequences is None and events is None:
             histories = Histories.from_sequences([[]])
             scores = self.text_scores([text])
         else:
-            histories = self.query_histories(users, sequences)
+            histories = self.query_histories(users, sequences, events)
             scores = self.score(histories)
             if text is not None:
                 from_text = np.repeat(self.text_scores([text]), len(histories), axis=0)
@@ -307,13 +313,18 @@ class Recommender(ABC):
         self,
         users: Sequence[str] | None = None,
         sequences: Sequence[Sequence[str]] | None = None,
+        events: Sequence[Sequence[Event]] | None = None,
     ) -> Histories:
-        """The batch `recommend` scores: known users' training histories, or raw sequences of
-        external item ids (oldest first). Unknown ids raise `UnknownIdError` naming the first."""
-        if (users is None) == (sequences is None):
-            raise InputError("pass exactly one of users= or sequences=")
+        """The batch `recommend` scores: known users' training histories, raw sequences of
+        external item ids (oldest first; times are positions), or rows of `Event`s carrying
+        times, event types and values like stored events. Unknown ids raise `UnknownIdError`
+        naming the first."""
+        if sum(x is not None for x in (users, sequences, events)) != 1:
+            raise InputError("pass exactly one of users=, sequences= or events=")
         if users is not None:
             return self.histories_for(users)
+        if events is not None:
+            return self._event_histories(events)
         index = pd.Index(self.item_ids_)
         rows = []
         for seq in sequences:
@@ -322,6 +333,37 @@ class Recommender(ABC):
                 raise UnknownIdError(f"unknown item id {str(seq[int(np.argmax(found < 0))])!r}")
             rows.append(found)
         return Histories.from_sequences(rows)
+
+    def _event_histories(self, rows: Sequence[Sequence[Event]]) -> Histories:
+        """Histories of live events: each row's item events in time order (equal times keep
+        their order); text-only events stay out, as they do in training histories."""
+        index = pd.Index(self.item_ids_)
+        codes = {name: code for code, name in enumerate(self.event_types_)}
+        parts: list[list[Event]] = []
+        for row in rows:
+            kept = sorted((e for e in row if e.item is not None), key=lambda e: e.timestamp)
+            for e in kept:
+                if e.event not in codes:
+                    raise InputError(
+                        f"unknown event type {e.event!r}; this model knows: {', '.join(codes)}"
+                    )
+                if not abs(e.value) <= FLOAT32_MAX:
+                    raise InputError(f"event value {e.value!r} is not a finite float32")
+            parts.append(kept)
+        flat = [e for part in parts for e in part]
+        found = index.get_indexer([str(e.item) for e in flat])
+        if (found < 0).any():
+            raise UnknownIdError(f"unknown item id {flat[int(np.argmax(found < 0))].item!r}")
+        indptr = np.zeros(len(parts) + 1, np.int64)
+        np.cumsum([len(p) for p in parts], out=indptr[1:])
+        return Histories(
+            indptr=indptr,
+            items=found.astype(np.int32),
+            timestamps=np.array([int(e.timestamp) for e in flat], np.int64),
+            events=np.array([codes[e.event] for e in flat], np.int8),
+            values=np.array([e.value for e in flat], np.float32),
+            users=np.full(len(parts), UNKNOWN_USER, np.int64),
+        )
 
     def histories_for(self, users: Sequence[str]) -> Histories:
         """Training histories of known users, by external id."""
@@ -364,7 +406,11 @@ class Recommender(ABC):
         state_path = path / "state.safetensors"
         state_path.touch()  # a directory it may not write into: a PermissionError naming the file
         save_file(state, str(state_path))
-        ids = {"users": [str(u) for u in self.user_ids_], "items": [str(i) for i in self.item_ids_]}
+        ids = {
+            "users": [str(u) for u in self.user_ids_],
+            "items": [str(i) for i in self.item_ids_],
+            "event_types": list(self.event_types_),
+        }
         (path / "ids.json").write_text(json.dumps(ids))
         config = {
             "model": self.name,
@@ -393,7 +439,7 @@ class Recommender(ABC):
             raise DataFormatError(f"{path / 'config.json'}: {err}") from None
         state = _read_state(path / "state.safetensors")
         ids_path = path / "ids.json"
-        model.user_ids_, model.item_ids_ = _read_ids(ids_path)
+        model.user_ids_, model.item_ids_, model.event_types_ = _read_ids(ids_path)
         arrays = {f: state[f"history.{f}"] for f in _HISTORY_FIELDS}
         try:
             model.history_ = Histories(**arrays)
@@ -454,9 +500,13 @@ def _present(path: Path) -> Path:
     return path
 
 
-def _read_ids(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The user and the item ids of ids.json, each an object array of strings."""
+def _read_ids(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The user and the item ids of ids.json, each an object array of strings, and the event
+    types (the default ones for models saved before they were kept)."""
     ids = read_json(_present(path))
+    event_types = ids.get("event_types", list(DEFAULT_EVENT_TYPES))
+    if not isinstance(event_types, list) or not all(isinstance(e, str) for e in event_types):
+        raise DataFormatError(f"{path}: 'event_types' must be a list of names")
     lists = []
     for key in ("users", "items"):
         if not isinstance(ids.get(key), list):
@@ -466,7 +516,7 @@ def _read_ids(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if len(repeated):
             raise DataFormatError(f"{path}: {key[:-1]} id {repeated.iloc[0]!r} is listed twice")
         lists.append(values.to_numpy(dtype=object))
-    return lists[0], lists[1]
+    return lists[0], lists[1], tuple(event_types)
 
 
 def _read_state(path: Path) -> SavedState:
