@@ -14,6 +14,7 @@ from tinydata import clustered as clustered_dataset
 from driftrec import models
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import UNKNOWN_USER, Histories
+from driftrec.errors import DataFormatError
 from driftrec.models import MODELS, create
 from driftrec.models.base import Recommendations, mask_seen, top_k
 from driftrec.models.bias import BiasBaseline
@@ -537,3 +538,21 @@ def test_factor_models_have_the_retrieval_contract_and_neighbour_models_do_not(f
         np.testing.assert_allclose(inner, model.score(probe), rtol=1e-5, atol=1e-5)
     assert not isinstance(fitted["itemknn"], Factorised)
     assert not isinstance(fitted["pop"], Factorised)
+
+
+def test_als_saved_before_the_fingerprints_still_loads_and_a_bad_one_is_refused(
+    fitted, tmp_path
+) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    model = fitted["als"]
+    path = model.save(tmp_path / "als")
+    state = load_file(str(path / "state.safetensors"))
+    del state["learned_items"]
+    save_file(state, str(path / "state.safetensors"))
+    probe = model.history_.take([0, 3])
+    np.testing.assert_allclose(models.load(path).score(probe), model.score(probe), rtol=1e-6)
+    state["learned_items"] = np.zeros(2, np.uint64)  # not one per user
+    save_file(state, str(path / "state.safetensors"))
+    with pytest.raises(DataFormatError, match="learned_items"):
+        models.load(path)

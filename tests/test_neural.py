@@ -16,7 +16,7 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.events import Event
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet, leave_one_out
-from driftrec.errors import InputError, UnknownIdError
+from driftrec.errors import DataFormatError, InputError, UnknownIdError
 from driftrec.models.batching import N_TIME_BUCKETS, padded, time_buckets, training_windows
 from driftrec.models.capabilities import Factorised
 from driftrec.models.fused import FusedInterest
@@ -548,3 +548,61 @@ def test_live_events_reach_the_model_as_training_events_did(walks: Dataset, fitt
         model.recommend(events=[[Event(str(walks.item_ids[0]), 1, "teleport")]])
     with pytest.raises(UnknownIdError, match="nope"):
         model.recommend(events=[[Event("nope", 1)]])
+
+
+def test_live_event_types_and_times_are_coded_as_in_training(fitted) -> None:
+    """Several event types, equal times (kept in the order given) and bad events refused."""
+    model = fitted["sasrec-time"]
+    names = ["click", "view", "purchase"]
+    live = [Event(str(i), 1_000 + 60 * (i // 2), names[i % 3], 2.0) for i in range(6)]
+    built = model.query_histories(events=[live])
+    codes = [model.event_types_.index(names[i % 3]) for i in range(6)]
+    assert built.events.tolist() == codes and built.items.tolist() == list(range(6))
+    assert built.timestamps.tolist() == [1_000 + 60 * (i // 2) for i in range(6)]
+    expected = Histories(
+        built.indptr,
+        np.arange(6, dtype=np.int32),
+        built.timestamps,
+        np.array(codes, np.int8),
+        np.full(6, 2.0, np.float32),
+        np.array([-1]),
+    )
+    np.testing.assert_array_equal(model.score(built), model.score(expected))
+    for bad in (Event("1", 10**20), Event("1", float("nan")), Event("1", 1, value=None)):
+        with pytest.raises(InputError):
+            model.query_histories(events=[[bad]])
+    with pytest.raises(InputError, match="event type"):  # a search's type is checked too
+        model.query_histories(events=[[Event(None, 1, "teleport", text="x")]])
+
+
+def test_refit_and_item_vectors_never_serve_a_stale_or_writable_table(walks: Dataset) -> None:
+    model = _make("sasrec", seed=0).fit(walks)
+    probe = _probe()
+    model.score(probe)  # fills the cache
+    model.fit(walks.with_events(walks.events.iloc[: len(walks.events) // 2]))
+    fresh = _make("sasrec", seed=0).fit(
+        walks.with_events(walks.events.iloc[: len(walks.events) // 2])
+    )
+    np.testing.assert_allclose(model.score(probe), fresh.score(probe), rtol=1e-5, atol=1e-6)
+    vectors = model.item_vectors()
+    with pytest.raises(ValueError, match="read-only"):
+        vectors /= 2.0
+
+
+def test_models_saved_before_fitted_state_and_event_types_still_load(fitted, tmp_path) -> None:
+    model = fitted["sasrec"]
+    path = model.save(tmp_path / "old")
+    config = json.loads((path / "config.json").read_text())
+    del config["fitted"]
+    (path / "config.json").write_text(json.dumps(config))
+    ids = json.loads((path / "ids.json").read_text())
+    del ids["event_types"]
+    (path / "ids.json").write_text(json.dumps(ids))
+    back = models.load(path)
+    probe = _probe()
+    np.testing.assert_array_equal(back.score(probe), model.score(probe))
+    assert back.training_summary()["cold_shift"] is None  # unknown, not a made-up 0
+    config["fitted"] = {"log": {"epochs": [1, 2]}}
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataFormatError, match=r"config\.json"):
+        models.load(path)

@@ -380,11 +380,9 @@ def test_item_vectors_are_computed_once_per_model_version(
     rows = cold_data.histories(np.arange(3))
     expected = model.score(rows)
     calls = []
-    original = NeuralSequenceModel._item_embeddings
+    original = ItemEmbedding.weight
     monkeypatch.setattr(
-        NeuralSequenceModel,
-        "_item_embeddings",
-        lambda self: calls.append(1) or original(self),
+        ItemEmbedding, "weight", property(lambda table: calls.append(1) or original.fget(table))
     )
     for _ in range(3):
         np.testing.assert_array_equal(model.score(rows), expected)

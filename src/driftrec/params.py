@@ -118,6 +118,7 @@ THREADS = integer(1, 4096)
 POSITIVE = number(0, low_open=True)  # rates, half-lives
 NON_NEGATIVE = number(0)  # regularisation, weights
 PROBABILITY = number(0, 1)
+FLOAT32 = number()  # any finite number float32 can hold
 
 
 def check_params(
@@ -143,6 +144,7 @@ def check_params(
 __all__ = [
     "BATCH",
     "FLAG",
+    "FLOAT32",
     "LAYERS",
     "NON_NEGATIVE",
     "POSITIVE",

@@ -126,6 +126,8 @@ class Dataset:
 
         catalog = items if items is not None else pd.DataFrame({"item": []})
         catalog_ids = clean_strings(catalog["item"])
+        if pd.isna(catalog_ids).any():
+            raise InputError(f"items frame: {int(pd.isna(catalog_ids).sum())} item(s) have no id")
         item_ids = _natural_order(
             np.unique(np.concatenate([catalog_ids, ev.loc[~no_item, "item"].to_numpy(object)]))
         )

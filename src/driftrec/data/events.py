@@ -13,7 +13,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Event:
     """A user's event: an item they acted on (None for a search with no item), when (Unix
-    seconds), how (an event type the model knows), with what value and text."""
+    seconds), how (an event type the model knows), with what value and text.
+
+    Models read the item events, as in training; the text is carried for the store (the content
+    model reads the training-time texts of known users, not yet a live event's text)."""
 
     item: str | None
     timestamp: int

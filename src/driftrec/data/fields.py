@@ -6,6 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# Times must fit pandas' nanosecond datetimes (1677-09-22 to 2262-04-11), so every later step
+# (time splits, reports, the service) can turn them into dates; the same bound for numbers and text.
+TIMESTAMP_RANGE = (int(pd.Timestamp.min.ceil("s").timestamp()), int(pd.Timestamp.max.timestamp()))
+TIMESTAMP_RANGE_TEXT = "1677-09-22..2262-04-11 UTC"
+
 
 def clean_strings(col: pd.Series) -> np.ndarray:
     """Stripped strings, None where missing or empty, as an object array.

@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from driftrec.data.fields import clean_strings, split_categories
+from driftrec.data.fields import (
+    TIMESTAMP_RANGE,
+    TIMESTAMP_RANGE_TEXT,
+    clean_strings,
+    split_categories,
+)
 from driftrec.data.report import ImportReport
 from driftrec.data.tables import RawTable, decode_binary_column, read_table
 from driftrec.errors import DataFormatError, InputError
@@ -51,10 +56,6 @@ ITEM_COLUMN_DEFAULTS: dict[str, tuple[str, ...]] = {
 # Seconds per unit; "auto" picks the unit from the median magnitude (see `timestamp_unit_for`).
 TIMESTAMP_UNITS: dict[str, int] = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 _AUTO_LIMITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
-# Times must fit pandas' nanosecond datetimes (1677-09-22 to 2262-04-11), so every later step
-# (time splits, reports, the service) can turn them into dates; the same bound for numbers and text.
-TIMESTAMP_RANGE = (int(pd.Timestamp.min.ceil("s").timestamp()), int(pd.Timestamp.max.timestamp()))
-_RANGE_TEXT = "1677-09-22..2262-04-11 UTC"
 
 
 # ---------------------------------------------------------------------------------- conversions
@@ -231,7 +232,9 @@ def _parse_timestamps(table: RawTable, col: pd.Series, unit: str, notes: list[st
     table.reject(np.isnan(seconds), "unparsable_timestamp", "timestamp")
     low, high = TIMESTAMP_RANGE
     outside = ~np.isnan(seconds) & ((seconds < low) | (seconds > high))
-    table.reject(outside, "timestamp_out_of_range", "timestamp", lambda r: f"outside {_RANGE_TEXT}")
+    table.reject(
+        outside, "timestamp_out_of_range", "timestamp", lambda r: f"outside {TIMESTAMP_RANGE_TEXT}"
+    )
     return np.where(table.bad, 0, np.nan_to_num(seconds)).astype(np.int64)
 
 

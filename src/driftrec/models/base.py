@@ -19,6 +19,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -30,10 +31,11 @@ from safetensors.numpy import load_file, save_file
 
 from driftrec.data.dataset import DEFAULT_EVENT_TYPES, Dataset
 from driftrec.data.events import Event
+from driftrec.data.fields import TIMESTAMP_RANGE, TIMESTAMP_RANGE_TEXT
 from driftrec.data.histories import UNKNOWN_USER, Histories
 from driftrec.data.split import EvalSet
 from driftrec.errors import DataFormatError, InputError, UnknownIdError
-from driftrec.params import FLOAT32_MAX, PROBABILITY, Constraint, Rule, check_params, integer
+from driftrec.params import FLOAT32, PROBABILITY, Constraint, Rule, check_params, integer
 from driftrec.paths import output_directory, read_json
 from driftrec.text import get_encoder
 
@@ -339,17 +341,22 @@ class Recommender(ABC):
         their order); text-only events stay out, as they do in training histories."""
         index = pd.Index(self.item_ids_)
         codes = {name: code for code, name in enumerate(self.event_types_)}
+        low, high = TIMESTAMP_RANGE
         parts: list[list[Event]] = []
         for row in rows:
-            kept = sorted((e for e in row if e.item is not None), key=lambda e: e.timestamp)
-            for e in kept:
+            for e in row:
                 if e.event not in codes:
                     raise InputError(
                         f"unknown event type {e.event!r}; this model knows: {', '.join(codes)}"
                     )
-                if not abs(e.value) <= FLOAT32_MAX:
-                    raise InputError(f"event value {e.value!r} is not a finite float32")
-            parts.append(kept)
+                if not isinstance(e.timestamp, Integral) or not low <= e.timestamp <= high:
+                    raise InputError(
+                        f"event timestamp {e.timestamp!r} is not Unix seconds within"
+                        f" {TIMESTAMP_RANGE_TEXT}"
+                    )
+                if not FLOAT32.allows(e.value):
+                    raise InputError(f"event value {e.value!r} is not a finite float32 number")
+            parts.append(sorted((e for e in row if e.item is not None), key=lambda e: e.timestamp))
         flat = [e for part in parts for e in part]
         found = index.get_indexer([str(e.item) for e in flat])
         if (found < 0).any():
@@ -419,7 +426,7 @@ class Recommender(ABC):
             "info": info or {},
             "fitted": self._get_fitted(),
         }
-        (path / MODEL_MARKER).write_text(json.dumps(config, indent=2))
+        (path / MODEL_MARKER).write_text(json.dumps(config, indent=2, allow_nan=False))
         return path
 
     @classmethod
@@ -447,9 +454,12 @@ class Recommender(ABC):
             raise DataFormatError(f"{state.path}: corrupted training histories ({err})") from None
         model._set_state(state)
         fitted = config.get("fitted", {})
-        if not isinstance(fitted, dict):
-            raise DataFormatError(f"{path / MODEL_MARKER}: 'fitted' must be an object")
-        model._set_fitted(fitted)
+        try:
+            if not isinstance(fitted, dict):
+                raise InputError("'fitted' must be an object")
+            model._set_fitted(fitted)
+        except InputError as err:
+            raise DataFormatError(f"{path / MODEL_MARKER}: {err}") from None
         model._check_loaded(ids_path, state.path)
         return model
 
@@ -469,6 +479,14 @@ class Recommender(ABC):
         seen = self.history_.items
         if len(seen) and not (seen.min() >= 0 and seen.max() < items):
             raise DataFormatError(f"{state_path}: training histories name items out of range")
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written: what a model hands out of its own state
+    (item vectors for an index), so a caller normalising it in place cannot change the model."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _standardise(scores: np.ndarray) -> np.ndarray:

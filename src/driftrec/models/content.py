@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories, ragged_positions
 from driftrec.data.split import EvalSet
-from driftrec.models.base import Recommender, SavedState
+from driftrec.models.base import Recommender, SavedState, read_only
 from driftrec.params import FLAG, NON_NEGATIVE, POSITIVE, TEXT, Rule, optional
 from driftrec.text import DEFAULT_TEXT_MODEL, get_encoder, item_features
 
@@ -125,7 +125,7 @@ class ContentBased(Recommender):
         return self.interest(histories)
 
     def item_vectors(self) -> np.ndarray:
-        return self.item_vectors_
+        return read_only(self.item_vectors_)
 
     def item_bias(self) -> None:
         return None

@@ -19,7 +19,8 @@ from threadpoolctl import threadpool_limits
 from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
-from driftrec.models.base import Recommender, SavedState
+from driftrec.errors import DataFormatError
+from driftrec.models.base import Recommender, SavedState, read_only
 from driftrec.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, SIZE, Rule
 
 
@@ -48,22 +49,10 @@ class _ImplicitFactorization(Recommender):
             model.fit(dataset.interactions(), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, np.float32)
         self.item_factors_ = np.asarray(model.item_factors, np.float32)
-        self.learned_items_ = self.history_.item_set_fingerprints(self.n_items)
 
     def user_vectors(self, histories: Histories) -> np.ndarray:
-        """(n, f) user vectors: learned ones where a known user still has exactly the items the
-        vector was learned from, else folded in (a changed history of the same length too)."""
-        users = histories.users
-        known = users >= 0
-        unchanged = np.zeros(len(histories), bool)
-        fingerprints = histories.take(np.flatnonzero(known)).item_set_fingerprints(self.n_items)
-        unchanged[known] = fingerprints == self.learned_items_[users[known]]
-        vectors = np.empty((len(histories), self.item_factors_.shape[1]), np.float32)
-        vectors[unchanged] = self.user_factors_[users[unchanged]]
-        changed = np.flatnonzero(~unchanged)
-        if len(changed):
-            vectors[changed] = self._fold_in(histories.take(changed))
-        return vectors
+        """(n, f) one vector per row, fitted to the row's items (`_fold_in`)."""
+        return self._fold_in(histories)
 
     def _fold_in(self, histories: Histories) -> np.ndarray:
         """Implicit-ALS user solve with confidence c on consumed items (implicit's
@@ -89,7 +78,7 @@ class _ImplicitFactorization(Recommender):
         return self.user_vectors(histories)
 
     def item_vectors(self) -> np.ndarray:
-        return self.item_factors_
+        return read_only(self.item_factors_)
 
     def item_bias(self) -> None:
         return None  # BPR's item bias is the last factor, its user side fixed at 1
@@ -98,20 +87,11 @@ class _ImplicitFactorization(Recommender):
         return len(self.item_factors_)
 
     def _get_state(self) -> dict[str, np.ndarray]:
-        return {
-            "user_factors": self.user_factors_,
-            "item_factors": self.item_factors_,
-            "learned_items": self.learned_items_,
-        }
+        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 
     def _set_state(self, state: SavedState) -> None:
         self.user_factors_ = state["user_factors"]
         self.item_factors_ = state["item_factors"]
-        # models saved before the fingerprints: their histories are the ones they learned from
-        learned = state.get("learned_items")
-        if learned is None:
-            learned = self.history_.item_set_fingerprints(len(self.item_factors_))
-        self.learned_items_ = learned
 
 
 class BPR(_ImplicitFactorization):
@@ -147,9 +127,6 @@ class BPR(_ImplicitFactorization):
         self.iterations = iterations
         self.fold_in_steps = fold_in_steps
         self.seed = seed
-
-    def user_vectors(self, histories: Histories) -> np.ndarray:
-        return self._fold_in(histories)
 
     def _fold_in(self, histories: Histories) -> np.ndarray:
         """BPR steps on the user vector only: x += lr·(σ(-x·d)·d - λx), d = y_pos - y_neg.
@@ -218,3 +195,38 @@ class ALS(_ImplicitFactorization):
             iterations=self.iterations,
             random_state=self.seed,
         )
+
+    def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
+        super()._fit(dataset, valid)
+        self.learned_items_ = self.history_.item_set_fingerprints(self.n_items)
+
+    def user_vectors(self, histories: Histories) -> np.ndarray:
+        """(n, f) user vectors: learned ones where a known user still has exactly the items the
+        vector was learned from, else folded in (a changed history of the same length too)."""
+        users = histories.users
+        known = users >= 0
+        unchanged = np.zeros(len(histories), bool)
+        fingerprints = histories.take(np.flatnonzero(known)).item_set_fingerprints(self.n_items)
+        unchanged[known] = fingerprints == self.learned_items_[users[known]]
+        vectors = np.empty((len(histories), self.item_factors_.shape[1]), np.float32)
+        vectors[unchanged] = self.user_factors_[users[unchanged]]
+        changed = np.flatnonzero(~unchanged)
+        if len(changed):
+            vectors[changed] = self._fold_in(histories.take(changed))
+        return vectors
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {**super()._get_state(), "learned_items": self.learned_items_}
+
+    def _set_state(self, state: SavedState) -> None:
+        super()._set_state(state)
+        # models saved before the fingerprints: their histories are the ones they learned from
+        learned = state.get("learned_items")
+        if learned is None:
+            learned = self.history_.item_set_fingerprints(len(self.item_factors_))
+        if learned.shape != (len(self.history_),) or learned.dtype != np.uint64:
+            raise DataFormatError(
+                f"{state.path}: 'learned_items' must be one uint64 per user,"
+                f" not {learned.dtype} {learned.shape}"
+            )
+        self.learned_items_ = learned

@@ -10,6 +10,7 @@ content, so items without training events can be ranked and `add_items` grows th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 from typing import Any, ClassVar, Self
@@ -23,7 +24,7 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
 from driftrec.errors import DataFormatError, InputError
-from driftrec.models.base import Recommender, SavedState
+from driftrec.models.base import Recommender, SavedState, read_only
 from driftrec.models.batching import (
     length_batches,
     padded,
@@ -57,6 +58,11 @@ from driftrec.text import get_encoder, item_features
 FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to the id
 CALIBRATION_SHARE = 0.1  # of the known items, held out of the cold adapter's training
 COLD_SHIFTS = torch.arange(-6.0, 3.01, 0.25)  # cold-logit shifts `_cold_shift` chooses from
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value``, or None when it is a float JSON cannot hold (NaN, inf)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _calibration_items(known: np.ndarray, generator: torch.Generator) -> torch.Tensor:
@@ -148,10 +154,11 @@ class NeuralSequenceModel(Recommender):
         return training_windows(self.history_, self.max_len)
 
     # ------------------------------------------------------------------ learning
-    _serving_cache: torch.Tensor | None = None  # see _serving_embeddings
+    # (network, its output item vectors), see _serving_embeddings
+    _serving_cache: tuple[nn.Module, torch.Tensor] | None = None
 
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
-        self._serving_cache = None
+        self._serving_cache = None  # the cold shift below changes the network in place
         counts = np.bincount(self.history_.items, minlength=dataset.n_items).astype(np.float64)
         features = None
         if self.features != "none":
@@ -239,16 +246,16 @@ class NeuralSequenceModel(Recommender):
         features = torch.cat([item_emb.features[1:], torch.from_numpy(vectors)])
         known = torch.cat([item_emb.known[1:] > 0, torch.zeros(len(ids), dtype=torch.bool)])
         popularity = torch.cat([item_emb.popularity, torch.zeros(len(ids))])
-        self.net_ = self._network(len(features), features, known, popularity)
-        grown = self.net_.state_dict()
+        net = self._network(len(features), features, known, popularity)  # not served yet
+        grown = net.state_dict()
         for name, tensor in grown.items():  # copy every trained weight; new item rows stay 0
             if tensor.shape == old[name].shape:
                 tensor.copy_(old[name])
             else:
                 tensor.zero_()[: len(old[name])] = old[name]
-        self.net_.load_state_dict(grown)
-        self.net_.eval()
-        self._serving_cache = None
+        net.load_state_dict(grown)
+        net.eval()
+        self.net_ = net  # a request sees the old network or the new one, never a half-built one
         self.item_ids_ = np.concatenate([self.item_ids_, ids])
         self.sample_probs_ = torch.cat([self.sample_probs_, torch.zeros(len(ids))])
         return self
@@ -342,11 +349,13 @@ class NeuralSequenceModel(Recommender):
         """(n_items + 1, d) output item vectors, computed once per model version (fit, load,
         add_items) instead of on every request: with content features they run the adapter over
         the whole catalog."""
-        if self._serving_cache is None:
+        net, cache = self.net_, self._serving_cache
+        if cache is None or cache[0] is not net:  # a new network (add_items, load) or none yet
             with torch.no_grad():
-                self.net_.eval()
-                self._serving_cache = self._item_embeddings().detach()
-        return self._serving_cache
+                net.eval()
+                cache = (net, net.item_emb.weight.detach().clone())
+            self._serving_cache = cache
+        return cache[1]
 
     @torch.no_grad()
     def _score_tensor(
@@ -377,14 +386,13 @@ class NeuralSequenceModel(Recommender):
 
     # the retrieval contract (capabilities.Factorised); seen items also get `repeat_bias`
     def query_vectors(self, histories: Histories, batch_size: int = 1024) -> np.ndarray:
-        set_threads(self.train_config.threads)
         out = np.zeros((len(histories), self.hidden), np.float32)
         for rows in length_batches(histories, batch_size):
             out[rows] = self._last_hidden(histories.take(rows)).numpy()
         return out
 
     def item_vectors(self) -> np.ndarray:
-        return self._serving_embeddings()[1:].numpy()
+        return read_only(self._serving_embeddings()[1:].numpy())
 
     @torch.no_grad()
     def item_bias(self) -> np.ndarray | None:
@@ -392,7 +400,6 @@ class NeuralSequenceModel(Recommender):
         return None if bias is None else bias[1:].numpy()
 
     def score(self, histories: Histories, batch_size: int = 1024) -> np.ndarray:
-        set_threads(self.train_config.threads)
         embeddings = self._serving_embeddings()
         out = np.zeros((len(histories), self.n_items), np.float32)
         for rows in length_batches(histories, batch_size):
@@ -498,18 +505,29 @@ class NeuralSequenceModel(Recommender):
             weights[key] = torch.from_numpy(saved).reshape(tensor.shape)
         self.net_.load_state_dict(weights)
         self.net_.eval()
-        self._serving_cache = None
+        set_threads(self.train_config.threads)  # once, not on every request
         self.sample_probs_ = torch.from_numpy(state["sample_probs"])
 
     def _get_fitted(self) -> dict[str, Any]:
-        return {"log": asdict(self.log_), "cold_shift": self.cold_shift_}
+        log = asdict(self.log_)  # a score of -inf or a NaN loss is null: standard JSON
+        log["best_score"] = _finite_or_none(log["best_score"])
+        log["epochs"] = [{k: _finite_or_none(v) for k, v in e.items()} for e in log["epochs"]]
+        return {"log": log, "cold_shift": self.cold_shift_}
 
     def _set_fitted(self, fitted: dict[str, Any]) -> None:
+        if not fitted:  # a model saved before its training log was: nothing to report
+            self.log_, self.cold_shift_ = TrainLog(), None
+            return
+        log = fitted.get("log")
+        epochs = log.get("epochs") if isinstance(log, dict) else None
+        if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
+            raise InputError("'fitted' must hold a training log with a list of epochs")
         try:
-            self.log_ = TrainLog(**fitted.get("log", {}))
-            self.cold_shift_ = float(fitted.get("cold_shift", 0.0))
-        except (TypeError, ValueError) as err:
-            raise DataFormatError(f"config.json: a malformed 'fitted' entry ({err})") from None
+            best = log.get("best_score")
+            self.log_ = TrainLog(**{**log, "best_score": -math.inf if best is None else best})
+            self.cold_shift_ = float(fitted["cold_shift"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"a malformed 'fitted' entry ({err})") from None
 
     def training_summary(self) -> dict[str, Any]:
         """Epochs run, best epoch and score, and training seconds (for results JSON); the same
