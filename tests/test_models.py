@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -556,3 +557,14 @@ def test_als_saved_before_the_fingerprints_still_loads_and_a_bad_one_is_refused(
     save_file(state, str(path / "state.safetensors"))
     with pytest.raises(DataFormatError, match="learned_items"):
         models.load(path)
+
+
+def test_id_lookups_are_built_once_per_id_array(fitted) -> None:
+    """Requests reuse one look-up table of the ids; a new ids array (add_items) gets its own."""
+    model = copy.deepcopy(fitted["pop"])
+    table = model._id_index("item")
+    model.recommend(["u00"], k=3)
+    model.recommend(sequences=[["1", "2"]], k=3)
+    assert model._id_index("item") is table and model._id_index("user") is model._id_index("user")
+    model.item_ids_ = np.concatenate([model.item_ids_, ["new"]])
+    assert model._id_index("item") is not table and model._id_index("item")[-1] == "new"

@@ -153,6 +153,8 @@ class Recommender(ABC):
     user_ids_: np.ndarray
     item_ids_: np.ndarray
     event_types_: tuple[str, ...]  # event code -> name, as in the training data
+    # look-up tables of the current id arrays (see _id_index); not saved
+    _id_indexes: dict[str, tuple[np.ndarray, pd.Index]] = {}  # noqa: RUF012 - replaced, not mutated
     history_: Histories  # every training user's item events, oldest first
 
     # ------------------------------------------------------------------ configuration
@@ -327,7 +329,7 @@ class Recommender(ABC):
             return self.histories_for(users)
         if events is not None:
             return self._event_histories(events)
-        index = pd.Index(self.item_ids_)
+        index = self._id_index("item")
         rows = []
         for seq in sequences:
             found = index.get_indexer([str(i) for i in seq])
@@ -339,7 +341,7 @@ class Recommender(ABC):
     def _event_histories(self, rows: Sequence[Sequence[Event]]) -> Histories:
         """Histories of live events: each row's item events in time order (equal times keep
         their order); text-only events stay out, as they do in training histories."""
-        index = pd.Index(self.item_ids_)
+        index = self._id_index("item")
         codes = {name: code for code, name in enumerate(self.event_types_)}
         low, high = TIMESTAMP_RANGE
         parts: list[list[Event]] = []
@@ -372,9 +374,20 @@ class Recommender(ABC):
             users=np.full(len(parts), UNKNOWN_USER, np.int64),
         )
 
+    def _id_index(self, kind: str) -> pd.Index:
+        """A look-up table of the user or the item ids (``kind``), built once per ids array
+        (fit, load and add_items assign new ones) instead of on every request: hashing a
+        million item ids takes longer than scoring."""
+        ids = self.user_ids_ if kind == "user" else self.item_ids_
+        cached = self._id_indexes.get(kind)
+        if cached is None or cached[0] is not ids:
+            cached = (ids, pd.Index(ids))
+            self._id_indexes = {**self._id_indexes, kind: cached}  # replaced, never mutated
+        return cached[1]
+
     def histories_for(self, users: Sequence[str]) -> Histories:
         """Training histories of known users, by external id."""
-        index = pd.Index(self.user_ids_).get_indexer([str(u) for u in users])
+        index = self._id_index("user").get_indexer([str(u) for u in users])
         if (index < 0).any():
             missing = str(users[int(np.argmax(index < 0))])
             raise UnknownIdError(
