@@ -1,0 +1,97 @@
+"""The event store, against the embedded SQLite file and the real PostgreSQL server alike.
+
+PostgreSQL is the server on 127.0.0.1:5432 (trust auth, database `test`) that every machine,
+CI's included, runs; each test gets a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from driftrec.data.events import Event
+from driftrec.store import EventStore, StoredEvent
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    if request.param == "sqlite":
+        store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+        yield store
+        store.close()
+        return
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    store = EventStore(POSTGRES, schema=schema)
+    yield store
+    store.close()
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def test_events_come_back_in_time_order_with_every_field(store: EventStore) -> None:
+    events = [
+        StoredEvent("u1", Event("i2", 200, "click", 1.0)),
+        StoredEvent("u1", Event(None, 100, "search", 1.0, text="jazz records")),
+        StoredEvent("u2", Event("i1", 50, "rating", 4.5)),
+        StoredEvent("u1", Event("i3", 200, "purchase", 2.0)),  # same time as i2, stored after
+    ]
+    assert store.append(events) == 4
+    assert store.events_of("u1") == [
+        Event(None, 100, "search", 1.0, "jazz records"),
+        Event("i2", 200, "click", 1.0),
+        Event("i3", 200, "purchase", 2.0),
+    ]
+    assert store.events_of("nobody") == [] and store.count() == 4
+
+
+def test_a_batch_is_stored_whole_or_not_at_all(store: EventStore) -> None:
+    good = StoredEvent("u1", Event("i1", 1))
+    broken = StoredEvent(None, Event("i2", 2))  # type: ignore[arg-type]  # no user: refused
+    with pytest.raises(sa.exc.IntegrityError):
+        store.append([good, broken])
+    assert store.count() == 0
+
+
+def test_a_retried_event_id_is_stored_once(store: EventStore) -> None:
+    first = [StoredEvent("u1", Event("i1", 1), "e-1"), StoredEvent("u1", Event("i2", 2), "e-2")]
+    assert store.append(first) == 2
+    assert store.append([*first, StoredEvent("u1", Event("i3", 3), "e-3")]) == 1
+    assert store.append([StoredEvent("u2", Event("i1", 1), "e-1")]) == 1  # ids are per user
+    assert store.append([StoredEvent("u1", Event("i9", 9))] * 2) == 2  # no id: both kept
+    assert store.count() == 6
+
+
+def test_concurrent_clients_with_retries_store_every_event_exactly_once(store: EventStore) -> None:
+    """8 clients post overlapping users, each sending every batch twice (a retry)."""
+
+    def client(c: int) -> int:
+        stored = 0
+        for b in range(10):
+            batch = [
+                StoredEvent(f"u{(c + j) % 5}", Event(f"i{j}", b * 10 + j), f"c{c}-b{b}-{j}")
+                for j in range(5)
+            ]
+            stored += store.append(batch) + store.append(batch)
+        return stored
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(client, range(8))) == 8 * 10 * 5
+    assert store.count() == 8 * 10 * 5
+
+
+def test_deleting_a_user_erases_all_their_events_and_nothing_else(store: EventStore) -> None:
+    store.append([StoredEvent("u1", Event(f"i{j}", j)) for j in range(3)])
+    store.append([StoredEvent("u2", Event("i1", 1))])
+    assert store.delete_user("u1") == 3 and store.delete_user("u1") == 0
+    assert store.events_of("u1") == [] and store.count() == 1
