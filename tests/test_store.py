@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from driftrec.data.events import Event
+from driftrec.errors import InputError
 from driftrec.store import EventStore, StoredEvent
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -95,3 +96,9 @@ def test_deleting_a_user_erases_all_their_events_and_nothing_else(store: EventSt
     store.append([StoredEvent("u2", Event("i1", 1))])
     assert store.delete_user("u1") == 3 and store.delete_user("u1") == 0
     assert store.events_of("u1") == [] and store.count() == 1
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql+pymysql://u@127.0.0.1/db", "nosuch://x"])
+def test_a_database_url_driftrec_cannot_use_is_named(url: str) -> None:
+    with pytest.raises(InputError, match="database URL"):
+        EventStore(url)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from driftrec.data.events import Event
+from driftrec.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ class EventStore:
 
     def __init__(self, url: str, schema: str | None = None) -> None:
         self.url = url
+        try:
+            backend = sa.engine.make_url(url).get_backend_name()
+        except sa.exc.ArgumentError as err:
+            raise InputError(f"database URL {url!r} is not a SQLAlchemy URL ({err})") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise InputError(f"database URL {url!r}: events are stored in SQLite or PostgreSQL")
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_durability)
