@@ -161,7 +161,8 @@ def prepare(
     """
     POSITIVE_INT.check(min_user, "min_user")
     POSITIVE_INT.check(min_item, "min_item")
-    every_user = events["user"].astype(str).unique()  # texts may name users dropped below
+    # texts may name users dropped below; only a pseudonymised import needs them
+    every_user = events["user"].astype(str).unique() if secret is not None else None
     steps: dict[str, Any] = {"events_in": len(events)}
     if dedup:
         events, steps["duplicates_removed"] = deduplicate(events)

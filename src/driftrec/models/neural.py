@@ -158,7 +158,6 @@ class NeuralSequenceModel(Recommender):
     _serving_cache: tuple[nn.Module, torch.Tensor] | None = None
 
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
-        self._serving_cache = None  # the cold shift below changes the network in place
         counts = np.bincount(self.history_.items, minlength=dataset.n_items).astype(np.float64)
         features = None
         if self.features != "none":

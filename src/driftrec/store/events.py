@@ -62,7 +62,6 @@ class EventStore:
     table in a PostgreSQL schema (tests use one each); the table is created when missing."""
 
     def __init__(self, url: str, schema: str | None = None) -> None:
-        self.url = url
         try:
             backend = sa.engine.make_url(url).get_backend_name()
         except sa.exc.ArgumentError as err:
