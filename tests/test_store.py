@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from driftrec.data.events import Event
 from driftrec.errors import InputError
-from driftrec.store import EventStore, StoredEvent
+from driftrec.store import CatalogItem, EventStore, StoredEvent
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -47,7 +47,7 @@ def test_events_come_back_in_time_order_with_every_field(store: EventStore) -> N
         StoredEvent("u2", Event("i1", 50, "rating", 4.5)),
         StoredEvent("u1", Event("i3", 200, "purchase", 2.0)),  # same time as i2, stored after
     ]
-    assert store.append(events) == 4
+    assert sum(store.append(events)) == 4
     assert store.events_of("u1") == [
         Event(None, 100, "search", 1.0, "jazz records"),
         Event("i2", 200, "click", 1.0),
@@ -66,10 +66,10 @@ def test_a_batch_is_stored_whole_or_not_at_all(store: EventStore) -> None:
 
 def test_a_retried_event_id_is_stored_once(store: EventStore) -> None:
     first = [StoredEvent("u1", Event("i1", 1), "e-1"), StoredEvent("u1", Event("i2", 2), "e-2")]
-    assert store.append(first) == 2
-    assert store.append([*first, StoredEvent("u1", Event("i3", 3), "e-3")]) == 1
-    assert store.append([StoredEvent("u2", Event("i1", 1), "e-1")]) == 1  # ids are per user
-    assert store.append([StoredEvent("u1", Event("i9", 9))] * 2) == 2  # no id: both kept
+    assert sum(store.append(first)) == 2
+    assert sum(store.append([*first, StoredEvent("u1", Event("i3", 3), "e-3")])) == 1
+    assert sum(store.append([StoredEvent("u2", Event("i1", 1), "e-1")])) == 1  # ids are per user
+    assert sum(store.append([StoredEvent("u1", Event("i9", 9))] * 2)) == 2  # no id: both kept
     assert store.count() == 6
 
 
@@ -83,7 +83,7 @@ def test_concurrent_clients_with_retries_store_every_event_exactly_once(store: E
                 StoredEvent(f"u{(c + j) % 5}", Event(f"i{j}", b * 10 + j), f"c{c}-b{b}-{j}")
                 for j in range(5)
             ]
-            stored += store.append(batch) + store.append(batch)
+            stored += sum(store.append(batch)) + sum(store.append(batch))
         return stored
 
     with ThreadPoolExecutor(8) as pool:
@@ -102,3 +102,21 @@ def test_deleting_a_user_erases_all_their_events_and_nothing_else(store: EventSt
 def test_a_database_url_driftrec_cannot_use_is_named(url: str) -> None:
     with pytest.raises(InputError, match="database URL"):
         EventStore(url)
+
+
+def test_append_says_which_events_were_new(store: EventStore) -> None:
+    sent = StoredEvent("u1", Event("i1", 1), "e-1")
+    assert store.append([sent, sent, StoredEvent("u1", Event("i2", 2))]) == [True, False, True]
+    assert store.append([sent]) == [False]
+
+
+def test_catalog_items_are_added_updated_and_read_back_in_order(store: EventStore) -> None:
+    assert store.put_items([CatalogItem("b", "B", "about b", ("x",)), CatalogItem("a")]) == [
+        "b",
+        "a",
+    ]
+    assert store.put_items([CatalogItem("a", "A", "now with text", ("y", "z"))]) == []
+    assert store.items() == [
+        CatalogItem("b", "B", "about b", ("x",)),
+        CatalogItem("a", "A", "now with text", ("y", "z")),
+    ]

@@ -18,7 +18,7 @@ import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -229,6 +229,29 @@ class Recommender(ABC):
             dataset.item_ids, self.item_ids_
         )
 
+    def forget_users(self, users: Sequence[str]) -> list[str]:
+        """Erase training users (external ids) from the model: their ids, their saved histories
+        and every per-user array a subclass keeps (learned user factors, written texts), so a
+        saved copy no longer names them (a deletion request). Other users keep what they had.
+        Returns the ids that were known and are now gone."""
+        index = self._id_index("user").get_indexer([str(u) for u in users])
+        gone = np.unique(index[index >= 0])
+        if len(gone) == 0:
+            return []
+        keep = np.ones(len(self.user_ids_), bool)
+        keep[gone] = False
+        renumber = np.cumsum(keep) - 1  # old user index -> new one (meaningless where dropped)
+        self._forget_user_rows(keep, renumber)
+        rows = np.flatnonzero(keep)
+        self.history_ = replace(self.history_.take(rows), users=np.arange(len(rows)))
+        forgotten = [str(u) for u in self.user_ids_[gone]]
+        self.user_ids_ = self.user_ids_[keep]
+        return forgotten
+
+    def _forget_user_rows(self, keep: np.ndarray, renumber: np.ndarray) -> None:  # noqa: B027
+        """Drop the per-user state of the users not in ``keep`` (n_users,) bool; ``renumber``
+        maps a kept user's old index to its new one. Models with no per-user state do nothing."""
+
     @abstractmethod
     def _state_items(self) -> int:
         """How many items the fitted arrays score (checked against ids.json when loading)."""
@@ -285,6 +308,35 @@ class Recommender(ABC):
         return Recommendations.best(
             scores, k, self.item_ids_, None if users is None else [str(u) for u in users]
         )
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether the model ranks by text (free-text interests, items added with a text)."""
+        return self._text_space() is not None
+
+    def item_indices(self, item_ids: Sequence[str]) -> np.ndarray:
+        """(n,) int64 index of each external item id; -1 for an id the model does not know."""
+        return self._id_index("item").get_indexer([str(i) for i in item_ids]).astype(np.int64)
+
+    def history_events(self, user: str) -> list[Event]:
+        """A training user's saved history as `Event`s (oldest first), the start of their live
+        history; empty for a user the model did not train on."""
+        row = self._id_index("user").get_indexer([str(user)])[0]
+        if row < 0:
+            return []
+        history = self.history_
+        lo, hi = history.indptr[row], history.indptr[row + 1]
+        names = self.event_types_
+        return [
+            Event(str(self.item_ids_[i]), int(t), names[e], float(v))
+            for i, t, e, v in zip(
+                history.items[lo:hi],
+                history.timestamps[lo:hi],
+                history.events[lo:hi],
+                history.values[lo:hi],
+                strict=True,
+            )
+        ]
 
     def _text_space(self) -> tuple[str, np.ndarray] | None:
         """For models that read text: the language model and the (n_items, dim) embeddings of

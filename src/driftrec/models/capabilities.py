@@ -7,6 +7,7 @@ which models have it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -42,6 +43,16 @@ class HasDriftGate(Protocol):
 
 
 @runtime_checkable
+class AddsItems(Protocol):
+    """Grows its catalog without retraining, ranking new items from their text: the content
+    model, and the neural models trained with ``features="text"``."""
+
+    def add_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> Any:
+        """The model with the new items (ids not yet known) appended to its catalog."""
+        ...
+
+
+@runtime_checkable
 class Factorised(Protocol):
     """Scores as an inner product, so a nearest-neighbour index (exact or approximate) can
     retrieve the best items without scoring the whole catalog: for every row and every item j
@@ -67,4 +78,4 @@ class Factorised(Protocol):
         ...
 
 
-__all__ = ["Factorised", "HasDriftGate", "PredictsRatings", "ReportsTraining"]
+__all__ = ["AddsItems", "Factorised", "HasDriftGate", "PredictsRatings", "ReportsTraining"]

@@ -143,6 +143,12 @@ class ContentBased(Recommender):
         self.item_ids_ = np.concatenate([self.item_ids_, ids])
         return self
 
+    def _forget_user_rows(self, keep: np.ndarray, renumber: np.ndarray) -> None:
+        kept = keep[self.text_users_]  # the texts the remaining users wrote
+        self.text_users_ = renumber[self.text_users_[kept]]
+        self.text_times_ = self.text_times_[kept]
+        self.text_vectors_ = self.text_vectors_[kept]
+
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, np.ndarray]:
         return {

@@ -86,6 +86,9 @@ class _ImplicitFactorization(Recommender):
     def _state_items(self) -> int:
         return len(self.item_factors_)
 
+    def _forget_user_rows(self, keep: np.ndarray, renumber: np.ndarray) -> None:
+        self.user_factors_ = self.user_factors_[keep]
+
     def _get_state(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 
@@ -214,6 +217,10 @@ class ALS(_ImplicitFactorization):
         if len(changed):
             vectors[changed] = self._fold_in(histories.take(changed))
         return vectors
+
+    def _forget_user_rows(self, keep: np.ndarray, renumber: np.ndarray) -> None:
+        super()._forget_user_rows(keep, renumber)
+        self.learned_items_ = self.learned_items_[keep]
 
     def _get_state(self) -> dict[str, np.ndarray]:
         return {**super()._get_state(), "learned_items": self.learned_items_}

@@ -141,14 +141,18 @@ class ApproximateIndex:
         q = _queries(queries)
         lifted = np.ascontiguousarray(np.hstack([q, np.zeros((len(q), 1), np.float32)]))
         excluded = [set(np.asarray(e).tolist()) for e in (exclude or [()] * len(q))]
-        total = self.graph.ntotal
+        total = len(self.table)
         rows = []
         for row in range(len(q)):
             wanted = min(total, k + len(excluded[row]) + self.margin)
             while True:  # the search depth goes with the call: nothing is written on the graph
                 depth = faiss.SearchParametersHNSW(efSearch=max(self.search_depth, wanted))
                 _, found = self.graph.search(lifted[row : row + 1], wanted, params=depth)
-                keep = [int(i) for i in found[0] if i >= 0 and int(i) not in excluded[row]]
+                keep = [  # ids past the table: items a newer copy of this index added
+                    int(i)
+                    for i in found[0]
+                    if 0 <= i < len(self.table) and int(i) not in excluded[row]
+                ]
                 if len(keep) >= k or wanted >= total:
                     break
                 wanted = min(total, 2 * wanted)

@@ -1,5 +1,5 @@
-"""Where events live once accepted: the event store (knows nothing of models)."""
+"""Where events and client-added items live once accepted (knows nothing of models)."""
 
-from driftrec.store.events import EventStore, StoredEvent
+from driftrec.store.events import CatalogItem, EventStore, StoredEvent
 
-__all__ = ["EventStore", "StoredEvent"]
+__all__ = ["CatalogItem", "EventStore", "StoredEvent"]

@@ -1,4 +1,5 @@
-"""The event store: every accepted event, durable before it is acknowledged.
+"""The event store: every accepted event, and every catalog item a client added, durable
+before it is acknowledged.
 
 SQLAlchemy 2 over an embedded SQLite file by default (write-ahead log, ``synchronous=FULL``: an
 acknowledged event survives a killed process and a power loss) or PostgreSQL by URL
@@ -47,6 +48,28 @@ def _table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+@dataclass(frozen=True)
+class CatalogItem:
+    """An item a client put into the catalog: its text is what text-aware models embed."""
+
+    item: str
+    title: str = ""
+    text: str = ""
+    categories: tuple[str, ...] = ()
+
+
+def _items_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "items",
+        metadata,
+        sa.Column("item", sa.String, primary_key=True),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("categories", sa.JSON, nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),  # the order items were first added
+    )
+
+
 def _sqlite_durability(dbapi_connection: object, _: object) -> None:
     """Write-ahead log and a sync on every commit: what makes SQLite's acknowledgement durable."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
@@ -71,14 +94,16 @@ class EventStore:
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_durability)
-        self.table = _table(sa.MetaData(schema=schema))
-        self.table.metadata.create_all(self.engine)
+        metadata = sa.MetaData(schema=schema)
+        self.table = _table(metadata)
+        self.items_table = _items_table(metadata)
+        metadata.create_all(self.engine)
 
-    def append(self, events: Sequence[StoredEvent]) -> int:
-        """Store ``events`` in one transaction; returns how many were new (an event whose
-        (user, event_id) is already stored is a retry, not stored again)."""
+    def append(self, events: Sequence[StoredEvent]) -> list[bool]:
+        """Store ``events`` in one transaction; returns whether each was new (an event whose
+        (user, event_id) is already stored, or came earlier in the batch, is a retry)."""
         if not events:
-            return 0
+            return []
         rows = [
             {
                 "user": e.user,
@@ -91,10 +116,18 @@ class EventStore:
             }
             for e in events
         ]
+        t = self.table
         insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(self.table).on_conflict_do_nothing().returning(self.table.c.id)
+        statement = insert(t).on_conflict_do_nothing().returning(t.c.user, t.c.event_id)
         with self.engine.begin() as connection:
-            return len(connection.execute(statement, rows).all())  # the rows really inserted
+            inserted = {(r.user, r.event_id) for r in connection.execute(statement, rows)}
+        new = []
+        for e in events:
+            key = (e.user, e.event_id)
+            new.append(e.event_id is None or key in inserted)
+            if e.event_id is not None:
+                inserted.discard(key)  # a repeat later in the batch was not stored
+        return new
 
     def events_of(self, user: str) -> list[Event]:
         """The user's events, oldest first (equal times in the order they were stored)."""
@@ -112,6 +145,46 @@ class EventStore:
             return connection.execute(
                 sa.delete(self.table).where(self.table.c.user == user)
             ).rowcount
+
+    def put_items(self, items: Sequence[CatalogItem]) -> list[str]:
+        """Add or update catalog items in one transaction; returns the ids that were new."""
+        if not items:
+            return []
+        t = self.items_table
+        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        with self.engine.begin() as connection:
+            known = set(
+                connection.execute(
+                    sa.select(t.c.item).where(t.c.item.in_([i.item for i in items]))
+                ).scalars()
+            )
+            first = int(connection.execute(sa.select(sa.func.count()).select_from(t)).scalar())
+            rows = [
+                {
+                    "item": i.item,
+                    "title": i.title,
+                    "text": i.text,
+                    "categories": list(i.categories),
+                    "seq": first + n,
+                }
+                for n, i in enumerate(items)
+            ]
+            statement = insert(t)
+            statement = statement.on_conflict_do_update(
+                index_elements=[t.c.item],
+                set_={c: statement.excluded[c] for c in ("title", "text", "categories")},
+            )
+            connection.execute(statement, rows)
+        return [i.item for i in items if i.item not in known]
+
+    def items(self) -> list[CatalogItem]:
+        """Every item clients added, in the order they were first added."""
+        t = self.items_table
+        with self.engine.connect() as connection:
+            return [
+                CatalogItem(row.item, row.title, row.text, tuple(row.categories))
+                for row in connection.execute(sa.select(t).order_by(t.c.seq))
+            ]
 
     def count(self) -> int:
         """How many events are stored."""

@@ -1,0 +1,141 @@
+"""Live user state: each active user's recent events, bounded in memory, consistent with the store.
+
+A write stores the events (durable) and appends them to the user's cached state under that
+user's lock; a read rebuilds an evicted or never-seen user from their training history and the
+store under the same lock, so a read never misses an acknowledged event and an event is never
+applied twice. Whatever depends on the events (query vectors, profiles) is cached per state and
+recomputed once an event has arrived: the model's forward pass belongs to the next read.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from driftrec.data.events import Event
+from driftrec.store import EventStore, StoredEvent
+
+T = TypeVar("T")
+
+LOCK_STRIPES = 256
+
+
+@dataclass
+class UserState:
+    """A user's events, oldest first (at most ``window``), and what was computed from them."""
+
+    events: list[Event]  # replaced, never mutated: a reader's snapshot stays whole
+    derived: dict[Any, tuple[list[Event], Any]] = field(default_factory=dict)
+
+    def extend(self, events: Sequence[Event], window: int) -> None:
+        merged = self.events + list(events)
+        merged.sort(key=lambda e: e.timestamp)  # stable: equal times keep their arrival order
+        self.events = merged[-window:]
+
+    def cached(self, key: Any, compute: Callable[[list[Event]], T]) -> T:
+        """``compute(events)``, remembered until the events change (a value computed from a
+        snapshot that an event has since replaced is never served)."""
+        events = self.events
+        hit = self.derived.get(key)
+        if hit is not None and hit[0] is events:
+            return hit[1]
+        value = compute(events)
+        self.derived[key] = (events, value)
+        return value
+
+
+class LiveUsers:
+    """An LRU of `UserState`s (``capacity`` users) in front of the store.
+
+    ``history`` gives a user's events from before the store (their training history in the
+    served model), the start of every rebuild."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        history: Callable[[str], list[Event]],
+        capacity: int = 100_000,
+        window: int = 1_000,
+    ) -> None:
+        self.store, self.history = store, history
+        self.capacity, self.window = capacity, window
+        self._states: OrderedDict[str, UserState] = OrderedDict()
+        self._lru = threading.Lock()  # guards the OrderedDict only
+        self._locks = [threading.RLock() for _ in range(LOCK_STRIPES)]
+
+    def _lock(self, user: str) -> threading.RLock:
+        return self._locks[zlib.crc32(user.encode()) % LOCK_STRIPES]
+
+    @contextmanager
+    def locked(self, users: Sequence[str]) -> Iterator[None]:
+        """Hold the locks of ``users`` (in a fixed order, so two batches never deadlock)."""
+        stripes = sorted({zlib.crc32(u.encode()) % LOCK_STRIPES for u in users})
+        with ExitStack() as stack:
+            for s in stripes:
+                stack.enter_context(self._locks[s])
+            yield
+
+    def append(self, events: Sequence[StoredEvent]) -> list[bool]:
+        """Store ``events`` (one transaction), then apply the new ones to cached users; returns
+        whether each was new (see `EventStore.append`)."""
+        with self.locked([e.user for e in events]):
+            new = self.store.append(events)
+            by_user: dict[str, list[Event]] = {}
+            for e, fresh in zip(events, new, strict=True):
+                if fresh:
+                    by_user.setdefault(e.user, []).append(e.event)
+            with self._lru:
+                cached = {u: self._states.get(u) for u in by_user}
+            for user, added in by_user.items():
+                state = cached[user]
+                if state is not None:
+                    state.extend(added, self.window)
+        return new
+
+    def get(self, user: str) -> UserState:
+        """The user's state, rebuilt from history and store when not cached."""
+        with self._lru:
+            state = self._states.get(user)
+            if state is not None:
+                self._states.move_to_end(user)
+                return state
+        with self._lock(user):
+            with self._lru:
+                state = self._states.get(user)
+            if state is None:
+                state = UserState([])
+                state.extend(self.history(user) + self.store.events_of(user), self.window)
+                self._put(user, state)
+            return state
+
+    def _put(self, user: str, state: UserState) -> None:
+        with self._lru:
+            self._states[user] = state
+            self._states.move_to_end(user)
+            while len(self._states) > self.capacity:
+                self._states.popitem(last=False)  # the least recently used user
+
+    def drop(self, user: str) -> bool:
+        """Forget the user's cached state (erasure); whether there was one."""
+        with self._lru:
+            return self._states.pop(user, None) is not None
+
+    def clear(self) -> None:
+        """Forget every cached state (a new model: histories are rebuilt from it)."""
+        with self._lru:
+            self._states.clear()
+
+    def __contains__(self, user: object) -> bool:
+        with self._lru:
+            return user in self._states
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+__all__ = ["LiveUsers", "UserState"]

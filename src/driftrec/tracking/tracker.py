@@ -1,0 +1,399 @@
+"""The tracker: takes users' events and answers for them at once, from the served model.
+
+Everything the service does per user goes through here (and replay will too): ingest events,
+recommend, report interests and drift, explain a recommendation, add catalog items, erase a user,
+swap in a new model. Reads take the current `Engine` once, so a swap or a catalog change never
+mixes two models inside one answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from driftrec.data.events import Event
+from driftrec.errors import InputError
+from driftrec.models.base import Recommendations
+from driftrec.models.capabilities import AddsItems, HasDriftGate
+from driftrec.store import CatalogItem, EventStore, StoredEvent
+from driftrec.tracking.catalog import Catalog
+from driftrec.tracking.engine import Engine
+from driftrec.tracking.explain import EXPLAINED_EVENTS, contributions
+from driftrec.tracking.live import LiveUsers, UserState
+from driftrec.tracking.profiles import (
+    LONG_HALF_LIFE,
+    SHORT_HALF_LIFE,
+    drift_score,
+    interest_shares,
+)
+
+RECENT_SEARCHES = 5  # searches among a user's newest events steer their recommendations
+SEARCH_WEIGHT = 0.3  # how much they weigh against the model's own scores
+MMR_POOL = 4  # diversified answers pick from this many times k candidates
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Ranked items for a user, best first, and where they came from: "model" (the user's
+    events), "search" (their searches only, through the language model) or "popular"."""
+
+    items: list[str]
+    scores: list[float]
+    source: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    field: str
+    reason: str
+
+
+@dataclass
+class _View:
+    """What one request reads of a user: their events split the way the model needs them."""
+
+    known: list[Event]  # item events on items the model knows, oldest first
+    searches: list[str]  # texts of recent item-less events (searches), oldest first
+    seen: np.ndarray  # item indices of `known`
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Tracker:
+    """Live interest tracking over an `Engine` (model + index), an `EventStore` and a `Catalog`.
+
+    ``model_dir`` is the directory the model was loaded from: erasing a user rewrites it so it no
+    longer names them. Half-lives (in events) shape the interest profiles."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: EventStore,
+        catalog: Catalog,
+        model_dir: Path | None = None,
+        capacity: int = 100_000,
+        window: int = 1_000,
+        short_half_life: float = SHORT_HALF_LIFE,
+        long_half_life: float = LONG_HALF_LIFE,
+    ) -> None:
+        self.engine, self.store, self.catalog = engine, store, catalog
+        self.model_dir = model_dir
+        self.short_half_life, self.long_half_life = short_half_life, long_half_life
+        self.live = LiveUsers(store, self._history, capacity, window)
+        self._changes = threading.Lock()  # one model change (items, erasure, swap) at a time
+
+    def _history(self, user: str) -> list[Event]:
+        return self.engine.model.history_events(user)
+
+    # ------------------------------------------------------------------ writes
+    def check(self, events: list[StoredEvent]) -> list[Rejection]:
+        """The events the service cannot take, each with the field at fault: an item neither
+        the catalog nor the model knows, an event type the model does not know, nothing to act
+        on (no item and no text)."""
+        model = self.engine.model
+        types = set(model.event_types_)
+        items = [e.event.item for e in events]
+        known = model.item_indices([i or "" for i in items]) >= 0
+        rejected = []
+        for n, e in enumerate(events):
+            item = e.event.item
+            if item is None and not e.event.text:
+                rejected.append(Rejection(n, "item", "an event needs an item or a text"))
+            elif item is not None and not known[n] and item not in self.catalog:
+                rejected.append(
+                    Rejection(n, "item", f"unknown item {item!r}; add it with PUT /items first")
+                )
+            elif e.event.event not in types:
+                rejected.append(
+                    Rejection(
+                        n,
+                        "event",
+                        f"unknown event type {e.event.event!r}; known: {', '.join(sorted(types))}",
+                    )
+                )
+        return rejected
+
+    def ingest(self, events: list[StoredEvent]) -> list[bool]:
+        """Store the events durably (one transaction) and apply them to the users' live state;
+        returns whether each was new (a retried event_id is not)."""
+        return self.live.append(events)
+
+    # ------------------------------------------------------------------ reads
+    def _view(self, engine: Engine, state: UserState) -> _View:
+        def split(events: list[Event]) -> _View:
+            item_events = [e for e in events if e.item is not None]
+            found = engine.model.item_indices([e.item for e in item_events])
+            known = [e for e, i in zip(item_events, found, strict=True) if i >= 0]
+            recent = events[-RECENT_SEARCHES:]
+            searches = [e.text for e in recent if e.item is None and e.text]
+            return _View(known, searches, found[found >= 0])
+
+        return state.cached(("view", engine.version, id(engine.model)), split)
+
+    def recommend(
+        self,
+        user: str,
+        k: int = 10,
+        exclude_seen: bool = True,
+        diversify: float = 0.0,
+        text: str | None = None,
+        text_weight: float = 0.5,
+    ) -> Answer:
+        """The user's top ``k``; ``diversify`` in [0, 1] re-ranks by maximal marginal relevance
+        over item vectors (0: by score only); ``text`` mixes in a free-text interest."""
+        engine = self.engine
+        model = engine.model
+        state = self.live.get(user)
+        view = self._view(engine, state)
+        if text is None and view.searches and model.reads_text:
+            text, text_weight = ". ".join(view.searches), SEARCH_WEIGHT
+        if text is not None and not model.reads_text:
+            raise InputError(
+                f"text: model {model.name!r} does not read text (use 'content' or a sequence"
+                " model trained with features='text')"
+            )
+        wanted = k * MMR_POOL if diversify > 0 else k
+        if not view.known and text is None:
+            items, scores = self._popular(engine, view.seen if exclude_seen else (), wanted)
+            source = "popular"
+        elif not view.known:
+            recs = model.recommend(text=text, k=wanted + len(view.seen), exclude_seen=False)
+            items, scores = _drop_seen(recs, view.seen if exclude_seen else ())
+            source = "search"
+        elif text is None and exclude_seen and engine.index is not None:
+            query = state.cached(
+                ("query", engine.version, id(model)),
+                lambda _: model.query_vectors(model.query_histories(events=[view.known])),
+            )
+            found = engine.index.search(query, wanted, exclude=[view.seen])
+            real = found.items[0] >= 0
+            items, scores = found.items[0][real], found.scores[0][real]
+            source = "model"
+        else:
+            recs = model.recommend(
+                events=[view.known],
+                k=wanted,
+                text=text,
+                text_weight=text_weight,
+                exclude_seen=exclude_seen,
+            )
+            items, scores = _drop_seen(recs, ())
+            source = "model"
+        if diversify > 0:
+            items, scores = _mmr(engine, items, scores, k, diversify)
+        return Answer(
+            [str(i) for i in model.item_ids_[items[:k]]],
+            [float(s) for s in scores[:k]],
+            source,
+            engine.version,
+        )
+
+    @staticmethod
+    def _popular(
+        engine: Engine, seen: np.ndarray | tuple[()], k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        keep = ~np.isin(engine.popular, np.asarray(seen, np.int64))
+        return engine.popular[keep][:k], engine.popularity[keep][:k]
+
+    def interests(self, user: str, top: int = 10) -> dict[str, Any]:
+        """Long- and short-term interest shares over topics, the drift score between them, the
+        model's drift gate where it has one, and the events that weigh most in the user's
+        current recommendations."""
+        engine = self.engine
+        model = engine.model
+        view = self._view(engine, self.live.get(user))
+        result: dict[str, Any] = {
+            "user": user,
+            "events": len(view.known),
+            "searches": view.searches,
+            "model_version": engine.version,
+            "topics_from": engine.topics.source if engine.topics is not None else None,
+        }
+        if engine.topics is not None:
+            long = interest_shares(engine.topics, view.seen, self.long_half_life)
+            short = interest_shares(engine.topics, view.seen, self.short_half_life)
+            result["long_term"] = _shares(engine.topics.names, long, top)
+            result["short_term"] = _shares(engine.topics.names, short, top)
+            result["drift_score"] = drift_score(short, long)
+        else:
+            result.update(long_term=[], short_term=[], drift_score=None)
+        result["gate"] = None
+        if view.known and isinstance(model, HasDriftGate):
+            result["gate"] = float(model.gate(model.query_histories(events=[view.known]))[0])
+        answer = self.recommend(user, k=10)
+        targets = model.item_indices(answer.items)
+        result["influential_events"] = []
+        if view.known and len(targets):
+            positions, lift = contributions(model, view.known, targets)
+            weight = lift.sum(axis=1)  # how much each event lifts the whole top 10
+            order = np.argsort(-weight, kind="stable")[:5]
+            result["influential_events"] = [
+                self._event_json(view.known[positions[o]], float(weight[o])) for o in order
+            ]
+        return result
+
+    def why(self, user: str, item: str) -> dict[str, Any]:
+        """How much each of the user's newest events (and each topic) raises ``item``'s score."""
+        engine = self.engine
+        model = engine.model
+        target = model.item_indices([item])
+        if target[0] < 0:
+            raise KeyError(item)
+        view = self._view(engine, self.live.get(user))
+        positions, lift = contributions(model, view.known, target, EXPLAINED_EVENTS)
+        events = [
+            self._event_json(view.known[p], float(c))
+            for p, c in zip(positions, lift[:, 0], strict=True)
+        ]
+        events.sort(key=lambda e: -abs(e["contribution"]))
+        by_topic: dict[str, float] = {}
+        if engine.topics is not None and len(positions):
+            names = engine.topics.of_items(view.seen[positions])
+            for topics, c in zip(names, lift[:, 0], strict=True):
+                for t in topics:
+                    by_topic[t] = by_topic.get(t, 0.0) + float(c) / len(topics)
+        return {
+            "user": user,
+            "item": item,
+            "method": "leave-one-out: the score change when one event is left out",
+            "explained_events": len(positions),
+            "events": events,
+            "topics": [
+                {"topic": t, "contribution": c}
+                for t, c in sorted(by_topic.items(), key=lambda x: -abs(x[1]))
+            ],
+            "note": None
+            if view.known
+            else "no events the model knows: the answer is cold-start, not personal",
+            "model_version": engine.version,
+        }
+
+    def _event_json(self, e: Event, contribution: float) -> dict[str, Any]:
+        return {
+            "item": e.item,
+            "title": self.catalog.get(str(e.item)).title,
+            "timestamp": e.timestamp,
+            "event": e.event,
+            "contribution": contribution,
+        }
+
+    # ------------------------------------------------------------------ model changes
+    def add_items(self, items: list[CatalogItem]) -> dict[str, Any]:
+        """Add or update catalog items (stored first); new items join a text-reading model's
+        catalog and index, so they can be recommended on the next request."""
+        with self._changes:
+            added = self.store.put_items(items)
+            self.catalog.put(items)
+            return {
+                "added": added,
+                "updated": [i.item for i in items if i.item not in added],
+                **self._grow([i.item for i in items]),
+            }
+
+    def _grow(self, ids: list[str]) -> dict[str, Any]:
+        engine = self.engine
+        model = engine.model
+        new = [i for i, found in zip(ids, model.item_indices(ids), strict=True) if found < 0]
+        if not new:
+            return {"recommendable": True}
+        if not (isinstance(model, AddsItems) and model.reads_text):
+            return {"recommendable": False}  # stored and shown; a retrained model will use it
+        grown = copy.copy(model)
+        grown.add_items(new, [self.catalog.text(i) for i in new])
+        self.engine = engine.with_items(grown, self.catalog, model.n_items)
+        return {"recommendable": True}
+
+    def restore_items(self) -> None:
+        """Put the items clients added before a restart (or a model swap) back into play."""
+        stored = self.store.items()
+        self.catalog.put(stored)
+        with self._changes:
+            self._grow([i.item for i in stored])
+
+    def forget(self, user: str) -> dict[str, Any]:
+        """Erase the user everywhere: stored events, live state and, when they were a training
+        user of the served model, its saved histories and user factors (the model directory is
+        rewritten in place). Returns what was erased."""
+        with self.live.locked([user]), self._changes:
+            erased_events = self.store.delete_user(user)
+            had_state = self.live.drop(user)
+            engine = self.engine
+            smaller = copy.copy(engine.model)  # requests in flight keep the old one
+            in_model = bool(smaller.forget_users([user]))
+            if in_model:
+                if self.model_dir is not None:
+                    _save_in_place(smaller, self.model_dir)
+                self.engine = engine.with_model(smaller)
+        return {
+            "events": erased_events,
+            "live_state": had_state,
+            "training_history": in_model,
+            "model_directory_rewritten": in_model and self.model_dir is not None,
+        }
+
+    def swap(self, engine: Engine) -> None:
+        """Serve ``engine`` from the next request on; live state is rebuilt from it."""
+        with self._changes:
+            self.engine = engine
+            self.live.clear()
+
+
+def _drop_seen(
+    recs: Recommendations, seen: np.ndarray | tuple[()]
+) -> tuple[np.ndarray, np.ndarray]:
+    real = recs.items[0] >= 0
+    items, scores = recs.items[0][real], recs.scores[0][real]
+    keep = ~np.isin(items, np.asarray(seen, np.int64))
+    return items[keep], scores[keep]
+
+
+def _mmr(
+    engine: Engine, items: np.ndarray, scores: np.ndarray, k: int, diversify: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal marginal relevance: repeatedly take the candidate maximising
+    (1 - diversify)·relevance - diversify·(cosine similarity to what was taken)."""
+    vectors = engine.item_vectors()
+    if vectors is None or len(items) <= 1:
+        return items, scores
+    v = np.asarray(vectors[items], np.float64)
+    v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    spread = float(scores.max() - scores.min()) or 1.0
+    relevance = (scores - scores.min()) / spread  # [0, 1], so the two terms are comparable
+    chosen: list[int] = []
+    left = list(range(len(items)))
+    while left and len(chosen) < k:
+        similarity = (v[left] @ v[chosen].T).max(axis=1) if chosen else np.zeros(len(left))
+        value = (1 - diversify) * relevance[left] - diversify * similarity
+        chosen.append(left.pop(int(np.argmax(value))))
+    return items[chosen], scores[chosen]
+
+
+def _shares(names: list[str], shares: np.ndarray, top: int) -> list[dict[str, Any]]:
+    order = np.argsort(-shares, kind="stable")[:top]
+    return [{"topic": names[j], "share": float(shares[j])} for j in order if shares[j] > 0]
+
+
+def _save_in_place(model: Any, directory: Path) -> None:
+    """Rewrite a model directory with ``model``'s state, file by file with atomic renames, so a
+    crash leaves the old files or the new ones, never a torn one."""
+    config = json.loads((directory / "config.json").read_text())
+    scratch = Path(tempfile.mkdtemp(prefix=".rewrite-", dir=directory.parent))
+    try:
+        model.save(scratch / "model", info=config.get("info", {}))
+        for name in ("state.safetensors", "ids.json", "config.json"):
+            os.replace(scratch / "model" / name, directory / name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+__all__ = ["Answer", "Rejection", "Tracker"]
