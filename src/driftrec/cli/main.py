@@ -471,6 +471,82 @@ def _catalog_of(model_dir: Path) -> Dataset | None:
     return None
 
 
+@app.command("serve")
+@guarded
+def serve_(
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model directory to serve (default: train one on synthetic data)."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Event store URL: sqlite:///file.db or postgresql+psycopg://..."
+            " (default: a SQLite file next to the model)."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Dataset whose catalog names items (default: the model's).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    secret_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the secret that pseudonymises user ids"
+            " at the API boundary (the one `import --secret-env` used)."
+        ),
+    ] = None,
+    max_batch: Annotated[int, typer.Option(help="Events or items per request.")] = 1_000,
+    max_body: Annotated[int, typer.Option(help="Request body bytes.")] = 5 * 2**20,
+    max_text: Annotated[int, typer.Option(help="Characters of a text.")] = 2_000,
+    exact_max_items: Annotated[
+        int, typer.Option(help="Larger catalogs are served from an approximate index.")
+    ] = 50_000,
+    live_users: Annotated[int, typer.Option(help="Users whose state stays in memory.")] = 100_000,
+    short_half_life: Annotated[float, typer.Option(help="Short-term profile, in events.")] = 5.0,
+    long_half_life: Annotated[float, typer.Option(help="Long-term profile, in events.")] = 100.0,
+) -> None:
+    """Serve recommendations over HTTP; every posted event counts on the next request. The API
+    key, when wanted, comes from DRIFTREC_API_KEY."""
+    from driftrec.cli.serve import default_db, default_model, serve
+    from driftrec.serving import Settings
+
+    for name, value in (
+        ("--max-batch", max_batch),
+        ("--max-body", max_body),
+        ("--max-text", max_text),
+        ("--exact-max-items", exact_max_items),
+        ("--live-users", live_users),
+        ("--port", port),
+    ):
+        if value < 1:
+            raise InputError(f"{name} must be a positive integer, not {value}")
+    for name, value in (
+        ("--short-half-life", short_half_life),
+        ("--long-half-life", long_half_life),
+    ):
+        if not value > 0:
+            raise InputError(f"{name} must be positive, not {value}")
+    model_dir = model if model is not None else default_model()
+    read_config(model_dir)  # a one-line error now rather than from inside the server
+    settings = Settings(
+        model_dir=model_dir,
+        db_url=db or default_db(model_dir),
+        data_dir=data,
+        api_key=Settings.api_key_from_env(),
+        secret=None if secret_env is None else secret_from_env(secret_env),
+        max_batch=max_batch,
+        max_body=max_body,
+        max_text=max_text,
+        exact_max_items=exact_max_items,
+        live_users=live_users,
+        short_half_life=short_half_life,
+        long_half_life=long_half_life,
+    )
+    serve(settings, host, port)
+
+
 @app.command()
 def models() -> None:
     """List the model names that train and evaluate accept."""

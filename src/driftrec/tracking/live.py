@@ -10,6 +10,7 @@ recomputed once an event has arrived: the model's forward pass belongs to the ne
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -53,7 +54,7 @@ class LiveUsers:
     """An LRU of `UserState`s (``capacity`` users) in front of the store.
 
     ``history`` gives a user's events from before the store (their training history in the
-    served model), the start of every rebuild."""
+    served model), the start of every rebuild; ``stages`` is told how long each step took."""
 
     def __init__(
         self,
@@ -61,8 +62,10 @@ class LiveUsers:
         history: Callable[[str], list[Event]],
         capacity: int = 100_000,
         window: int = 1_000,
+        stages: Callable[[str, float], None] | None = None,
     ) -> None:
         self.store, self.history = store, history
+        self.stages = stages or (lambda stage, seconds: None)
         self.capacity, self.window = capacity, window
         self._states: OrderedDict[str, UserState] = OrderedDict()
         self._lru = threading.Lock()  # guards the OrderedDict only
@@ -84,7 +87,10 @@ class LiveUsers:
         """Store ``events`` (one transaction), then apply the new ones to cached users; returns
         whether each was new (see `EventStore.append`)."""
         with self.locked([e.user for e in events]):
+            start = time.perf_counter()
             new = self.store.append(events)
+            stored = time.perf_counter()
+            self.stages("store", stored - start)
             by_user: dict[str, list[Event]] = {}
             for e, fresh in zip(events, new, strict=True):
                 if fresh:
@@ -95,6 +101,7 @@ class LiveUsers:
                 state = cached[user]
                 if state is not None:
                     state.extend(added, self.window)
+            self.stages("state", time.perf_counter() - stored)
         return new
 
     def get(self, user: str) -> UserState:

@@ -14,6 +14,8 @@ import os
 import shutil
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +75,8 @@ class Tracker:
     """Live interest tracking over an `Engine` (model + index), an `EventStore` and a `Catalog`.
 
     ``model_dir`` is the directory the model was loaded from: erasing a user rewrites it so it no
-    longer names them. Half-lives (in events) shape the interest profiles."""
+    longer names them. Half-lives (in events) shape the interest profiles. ``stages`` is told
+    the seconds each step of a request took (store, state, query, retrieval)."""
 
     def __init__(
         self,
@@ -85,11 +88,13 @@ class Tracker:
         window: int = 1_000,
         short_half_life: float = SHORT_HALF_LIFE,
         long_half_life: float = LONG_HALF_LIFE,
+        stages: Callable[[str, float], None] | None = None,
     ) -> None:
         self.engine, self.store, self.catalog = engine, store, catalog
         self.model_dir = model_dir
         self.short_half_life, self.long_half_life = short_half_life, long_half_life
-        self.live = LiveUsers(store, self._history, capacity, window)
+        self.stages = stages or (lambda stage, seconds: None)
+        self.live = LiveUsers(store, self._history, capacity, window, self.stages)
         self._changes = threading.Lock()  # one model change (items, erasure, swap) at a time
 
     def _history(self, user: str) -> list[Event]:
@@ -171,11 +176,15 @@ class Tracker:
             items, scores = _drop_seen(recs, view.seen if exclude_seen else ())
             source = "search"
         elif text is None and exclude_seen and engine.index is not None:
+            start = time.perf_counter()
             query = state.cached(
                 ("query", engine.version, id(model)),
                 lambda _: model.query_vectors(model.query_histories(events=[view.known])),
             )
+            searched = time.perf_counter()
             found = engine.index.search(query, wanted, exclude=[view.seen])
+            self.stages("query", searched - start)
+            self.stages("retrieval", time.perf_counter() - searched)
             real = found.items[0] >= 0
             items, scores = found.items[0][real], found.scores[0][real]
             source = "model"

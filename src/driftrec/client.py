@@ -1,0 +1,115 @@
+"""A small Python client of `driftrec serve` (httpx): what the tests, the benchmarks and the docs
+use, and a starting point for applications.
+
+    with Client("http://127.0.0.1:8000") as client:
+        client.post_events({"user": "alice", "item": "i0042", "event": "click"})
+        client.recommend("alice", k=10)["items"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+
+class ServiceError(Exception):
+    """A 4xx or 5xx answer: ``status`` and the service's ``detail`` (which names the field)."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status, self.detail = status, detail
+
+
+class Client:
+    """One connection pool to a driftrec service; ``api_key`` is sent as ``X-API-Key``."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        api_key: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text
+            raise ServiceError(response.status_code, detail)
+        return (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else response.text
+        )
+
+    def post_events(
+        self, events: dict[str, Any] | Sequence[dict[str, Any]], atomic: bool = False
+    ) -> dict[str, Any]:
+        """Post one event (a dict) or a batch (a list of dicts); see the API docs for fields."""
+        body = {"events": list(events)} if not isinstance(events, dict) else events
+        return self._send("POST", "/events", json=body, params={"atomic": atomic})
+
+    def recommend(
+        self,
+        user: str,
+        k: int = 10,
+        exclude_seen: bool = True,
+        diversify: float = 0.0,
+        text: str | None = None,
+        text_weight: float = 0.5,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "k": k,
+            "exclude_seen": exclude_seen,
+            "diversify": diversify,
+            "text_weight": text_weight,
+        }
+        if text is not None:
+            params["text"] = text
+        return self._send("GET", f"/users/{_quote(user)}/recommendations", params=params)
+
+    def interests(self, user: str, top: int = 10) -> dict[str, Any]:
+        return self._send("GET", f"/users/{_quote(user)}/interests", params={"top": top})
+
+    def why(self, user: str, item: str) -> dict[str, Any]:
+        return self._send("GET", f"/users/{_quote(user)}/recommendations/{_quote(item)}/why")
+
+    def put_items(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Add or update items: dicts with ``item`` and optionally title, text, categories."""
+        return self._send("PUT", "/items", json={"items": list(items)})
+
+    def delete_user(self, user: str) -> dict[str, Any]:
+        return self._send("DELETE", f"/users/{_quote(user)}")
+
+    def reload(self, model_dir: str | None = None) -> dict[str, Any]:
+        return self._send("POST", "/admin/reload", json={"model_dir": model_dir})
+
+    def health(self) -> dict[str, Any]:
+        return self._send("GET", "/health")
+
+    def metrics(self) -> str:
+        return self._send("GET", "/metrics")
+
+
+def _quote(part: str) -> str:
+    """A path segment: a user id may hold "/" or "?", which must not change the route."""
+    return quote(part, safe="")
+
+
+__all__ = ["Client", "ServiceError"]

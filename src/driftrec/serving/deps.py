@@ -1,0 +1,53 @@
+"""Dependencies the routers declare: the service, the API key check, the user's store id."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Path, Request
+
+from driftrec.serving.service import Service
+from driftrec.serving.settings import API_KEY_ENV
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def require_key(
+    service: ServiceDep,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """Once an API key is configured, writes and per-user reads need it (``X-API-Key`` or
+    ``Authorization: Bearer``), compared in constant time and never logged."""
+    expected = service.settings.api_key
+    if expected is None:
+        return
+    given = x_api_key
+    if given is None and authorization and authorization.lower().startswith("bearer "):
+        given = authorization[7:]
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(
+            401,
+            [
+                {
+                    "loc": ["header", "x-api-key"],
+                    "msg": f"a valid API key is required ({API_KEY_ENV})",
+                    "type": "unauthorized",
+                }
+            ],
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+KeyDep = Depends(require_key)
+
+UserPath = Annotated[str, Path(min_length=1, max_length=256, description="the user's id")]
+
+
+__all__ = ["KeyDep", "ServiceDep", "UserPath", "get_service", "require_key"]

@@ -1,0 +1,76 @@
+"""Prometheus metrics of one service (prometheus-client, its own registry per app): requests by
+route and status, latency histograms, server-side time per stage, events ingested, model info."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "driftrec_requests", "HTTP requests", ["route", "method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "driftrec_request_seconds",
+            "request latency",
+            ["route", "method"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.stages = Histogram(
+            "driftrec_stage_seconds",
+            "server-side time per stage (store, state, query, retrieval, serialise)",
+            ["stage"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.events = Counter(
+            "driftrec_events", "events received, by outcome", ["outcome"], registry=r
+        )
+        self.model = Info("driftrec_model", "the model being served", registry=r)
+        self.live_users = Gauge("driftrec_live_users", "users held in memory", registry=r)
+
+    def stage(self, name: str, seconds: float) -> None:
+        self.stages.labels(name).observe(seconds)
+
+
+class RequestMetrics:
+    """ASGI middleware counting every request by its route template (never the raw path, which
+    names users) and status, and timing it."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope.get("method", "")
+            self.metrics.latency.labels(route, method).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(route, method, str(status["code"])).inc()
+
+
+__all__ = ["Metrics", "RequestMetrics"]

@@ -1,0 +1,91 @@
+"""POST /events: one event or a batch, durable and applied before the response."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, Query
+
+from driftrec.data.events import Event
+from driftrec.serving.deps import KeyDep, ServiceDep
+from driftrec.serving.schemas import EventBatch, EventsIn, EventsOut, Rejected
+from driftrec.store import StoredEvent
+
+router = APIRouter(tags=["events"])
+
+
+@router.post("/events", dependencies=[KeyDep])
+def post_events(
+    body: EventsIn,
+    service: ServiceDep,
+    atomic: bool = Query(False, description="refuse the whole batch if any event is rejected"),
+) -> EventsOut:
+    """Store and apply events: the user's next request already reflects them. Events the
+    service cannot take (unknown item or event type) are listed with their index and reason;
+    the others are stored in one transaction (with ``atomic``, any rejection refuses all)."""
+    limits = service.settings
+    events = body.events if isinstance(body, EventBatch) else [body]
+    prefix = ["body", "events"] if isinstance(body, EventBatch) else ["body"]
+    if len(events) > limits.max_batch:
+        raise HTTPException(
+            422,
+            [
+                _error(
+                    prefix,
+                    f"at most {limits.max_batch:,} events per request (--max-batch)",
+                    "too_many",
+                )
+            ],
+        )
+    too_long = [
+        _error(
+            [*prefix, n, "text"] if len(prefix) > 1 else ["body", "text"],
+            f"text longer than {limits.max_text:,} characters (--max-text)",
+            "too_long",
+        )
+        for n, e in enumerate(events)
+        if e.text is not None and len(e.text) > limits.max_text
+    ]
+    if too_long:
+        raise HTTPException(422, too_long)
+    now = int(time.time())
+    stored = [
+        StoredEvent(
+            service.user_key(e.user),
+            Event(
+                e.item, e.timestamp if e.timestamp is not None else now, e.event, e.value, e.text
+            ),
+            e.event_id,
+        )
+        for e in events
+    ]
+    tracker = service.tracker
+    rejected = tracker.check(stored)
+    if rejected and atomic:
+        raise HTTPException(
+            422,
+            [
+                _error(
+                    [*prefix, r.index, r.field] if len(prefix) > 1 else ["body", r.field],
+                    r.reason,
+                    "rejected",
+                )
+                for r in rejected
+            ],
+        )
+    refused = {r.index for r in rejected}
+    new = tracker.ingest([s for n, s in enumerate(stored) if n not in refused])
+    accepted = sum(new)
+    service.metrics.events.labels("accepted").inc(accepted)
+    service.metrics.events.labels("duplicate").inc(len(new) - accepted)
+    service.metrics.events.labels("rejected").inc(len(rejected))
+    return EventsOut(
+        accepted=accepted,
+        duplicates=len(new) - accepted,
+        rejected=[Rejected(index=r.index, field=r.field, reason=r.reason) for r in rejected],
+        model_version=tracker.engine.version,
+    )
+
+
+def _error(loc: list[object], msg: str, kind: str) -> dict[str, object]:
+    return {"loc": loc, "msg": msg, "type": kind}

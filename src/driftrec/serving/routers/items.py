@@ -1,0 +1,66 @@
+"""PUT /items: add or update catalog items; text-reading models can recommend a new item on the
+next request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path
+
+from driftrec.serving.deps import KeyDep, ServiceDep
+from driftrec.serving.schemas import ItemBatch, ItemIn, ItemsOut, ItemWithId
+from driftrec.store import CatalogItem
+
+router = APIRouter(prefix="/items", tags=["items"], dependencies=[KeyDep])
+
+
+@router.put("/{item}")
+def put_item(
+    item: Annotated[str, Path(min_length=1, max_length=256, pattern=r"^\S(.*\S)?$")],
+    body: ItemIn,
+    service: ServiceDep,
+) -> ItemsOut:
+    """Add or update one item."""
+    return _put(service, [ItemWithId(item=item, **body.model_dump())], ["body"])
+
+
+@router.put("")
+def put_items(body: ItemBatch, service: ServiceDep) -> ItemsOut:
+    """Add or update a batch of items (ids must not repeat)."""
+    return _put(service, body.items, ["body", "items"])
+
+
+def _put(service: ServiceDep, items: list[ItemWithId], prefix: list[object]) -> ItemsOut:
+    limits = service.settings
+    errors: list[dict[str, object]] = []
+    if len(items) > limits.max_batch:
+        errors.append(
+            {
+                "loc": prefix,
+                "msg": f"at most {limits.max_batch:,} items per request (--max-batch)",
+                "type": "too_many",
+            }
+        )
+    seen: set[str] = set()
+    for n, i in enumerate(items):
+        where = [*prefix, n] if len(prefix) > 1 else prefix
+        if i.item in seen:
+            errors.append(
+                {"loc": [*where, "item"], "msg": f"item {i.item!r} repeated", "type": "repeated"}
+            )
+        seen.add(i.item)
+        for name in ("title", "text"):
+            if len(getattr(i, name)) > limits.max_text:
+                errors.append(
+                    {
+                        "loc": [*where, name],
+                        "msg": f"{name} longer than {limits.max_text:,} characters (--max-text)",
+                        "type": "too_long",
+                    }
+                )
+    if errors:
+        raise HTTPException(422, errors)
+    result = service.tracker.add_items(
+        [CatalogItem(i.item, i.title, i.text, tuple(i.categories)) for i in items]
+    )
+    return ItemsOut(**result, model_version=service.tracker.engine.version)

@@ -1,0 +1,126 @@
+"""Per-user reads and erasure: recommendations, interests, why, DELETE."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from driftrec.errors import InputError
+from driftrec.serving.deps import KeyDep, ServiceDep, UserPath
+from driftrec.serving.schemas import (
+    ErasedOut,
+    InterestsOut,
+    RecommendationsOut,
+    RecommendedItem,
+    WhyOut,
+)
+
+router = APIRouter(prefix="/users", tags=["users"], dependencies=[KeyDep])
+
+
+@router.get("/{user}/recommendations")
+def recommendations(
+    user: UserPath,
+    service: ServiceDep,
+    k: Annotated[int, Query(ge=1, description="how many items (at most --max-k)")] = 10,
+    exclude_seen: bool = True,
+    diversify: Annotated[
+        float, Query(ge=0, le=1, description="0: by score; towards 1: more varied (MMR)")
+    ] = 0.0,
+    text: Annotated[
+        str | None, Query(min_length=1, description="a free-text interest to mix in")
+    ] = None,
+    text_weight: Annotated[float, Query(ge=0, le=1)] = 0.5,
+) -> RecommendationsOut:
+    """The user's top k now: every event they posted counts. A user with no events gets
+    what their searches describe, else popular recent items."""
+    limits = service.settings
+    if k > limits.max_k:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["query", "k"],
+                    "msg": f"k is at most {limits.max_k:,} (--max-k)",
+                    "type": "too_large",
+                }
+            ],
+        )
+    if text is not None and len(text) > limits.max_text:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["query", "text"],
+                    "msg": f"text longer than {limits.max_text:,} characters (--max-text)",
+                    "type": "too_long",
+                }
+            ],
+        )
+    try:
+        answer = service.tracker.recommend(
+            service.user_key(user), k, exclude_seen, diversify, text, text_weight
+        )
+    except InputError as err:  # text given to a model that does not read text
+        raise HTTPException(
+            422, [{"loc": ["query", "text"], "msg": str(err), "type": "unsupported"}]
+        ) from None
+    start = time.perf_counter()
+    catalog = service.tracker.catalog
+    items = []
+    for item, score in zip(answer.items, answer.scores, strict=True):
+        known = catalog.get(item)
+        items.append(
+            RecommendedItem(
+                item=item, score=score, title=known.title, categories=list(known.categories)
+            )
+        )
+    out = RecommendationsOut(
+        user=user, items=items, source=answer.source, model_version=answer.version
+    )
+    service.metrics.stage("serialise", time.perf_counter() - start)
+    return out
+
+
+@router.get("/{user}/interests")
+def interests(
+    user: UserPath,
+    service: ServiceDep,
+    top: Annotated[int, Query(ge=1, le=100, description="topics listed per profile")] = 10,
+) -> InterestsOut:
+    """Long- and short-term interest shares over topics, the drift score between them, and
+    the recent events that weigh most in the current recommendations."""
+    result = service.tracker.interests(service.user_key(user), top)
+    return InterestsOut(**{**result, "user": user})
+
+
+@router.get("/{user}/recommendations/{item}/why")
+def why(
+    user: UserPath,
+    item: Annotated[str, Path(min_length=1, max_length=256)],
+    service: ServiceDep,
+) -> WhyOut:
+    """Which of the user's recent events raise (or lower) the item's score, and by how much."""
+    try:
+        result = service.tracker.why(service.user_key(user), item)
+    except KeyError:
+        raise HTTPException(
+            404, [{"loc": ["path", "item"], "msg": f"unknown item {item!r}", "type": "not_found"}]
+        ) from None
+    return WhyOut(**{**result, "user": user})
+
+
+@router.delete("/{user}")
+def erase(user: UserPath, service: ServiceDep) -> ErasedOut:
+    """Erase the user everywhere: stored events, live state, and their training history and
+    factors in the served model directory. Their next answers are cold-start ones."""
+    erased = service.tracker.forget(service.user_key(user))
+    note = (
+        "the training dataset the model was built from is not touched: re-import it without"
+        " this user before retraining"
+        if erased["training_history"]
+        else "nothing of this user remains in the service"
+    )
+    return ErasedOut(user=user, note=note, **erased)

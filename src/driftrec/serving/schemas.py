@@ -1,0 +1,177 @@
+"""The API's contract: what clients send and what they get back (pydantic models; the OpenAPI
+schema at /docs is generated from them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+from driftrec.data.fields import TIMESTAMP_RANGE
+from driftrec.params import FLOAT32
+
+Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S(.*\S)?$")]
+Timestamp = Annotated[int, Field(ge=TIMESTAMP_RANGE[0], le=TIMESTAMP_RANGE[1])]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is a typo: say so
+
+
+class EventIn(Strict):
+    """One behaviour event. ``item`` is null for a search (then ``text`` holds the query)."""
+
+    user: Id
+    item: Id | None = None
+    timestamp: Timestamp | None = Field(None, description="Unix seconds; default: now")
+    event: Annotated[str, Field(min_length=1, max_length=64)] = "interaction"
+    value: float = 1.0
+    text: str | None = None
+    event_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        None, description="the client's id: a retry with the same user and event_id is stored once"
+    )
+
+    @field_validator("value")
+    @classmethod
+    def _float32(cls, value: float) -> float:
+        if not FLOAT32.allows(value):
+            raise ValueError("must be a finite number within float32 range (|v| < 3.4e38)")
+        return value
+
+
+class EventBatch(Strict):
+    events: list[EventIn] = Field(min_length=1)
+
+
+def _shape(body: Any) -> str:
+    return "batch" if isinstance(body, dict) and "events" in body else "event"
+
+
+EventsIn = Annotated[
+    Annotated[EventBatch, Tag("batch")] | Annotated[EventIn, Tag("event")],
+    Discriminator(_shape),
+]
+
+
+class Rejected(BaseModel):
+    index: int = Field(description="position of the event in the request")
+    field: str
+    reason: str
+
+
+class EventsOut(BaseModel):
+    accepted: int = Field(description="events stored now (durable) and applied")
+    duplicates: int = Field(description="retries of an event_id already stored: not stored again")
+    rejected: list[Rejected]
+    model_version: str
+
+
+class RecommendedItem(BaseModel):
+    item: str
+    score: float
+    title: str
+    categories: list[str]
+
+
+class RecommendationsOut(BaseModel):
+    user: str
+    items: list[RecommendedItem]
+    source: Literal["model", "search", "popular"]
+    model_version: str
+
+
+class TopicShare(BaseModel):
+    topic: str
+    share: float
+
+
+class WeighedEvent(BaseModel):
+    item: str | None
+    title: str
+    timestamp: int
+    event: str
+    contribution: float
+
+
+class InterestsOut(BaseModel):
+    user: str
+    events: int
+    searches: list[str]
+    topics_from: Literal["categories", "clusters"] | None
+    long_term: list[TopicShare]
+    short_term: list[TopicShare]
+    drift_score: float | None = Field(
+        description="Jensen-Shannon divergence of the short- and long-term profiles, 0..1"
+    )
+    gate: float | None = Field(description="the fused model's short-term weight, if it has one")
+    influential_events: list[WeighedEvent]
+    model_version: str
+
+
+class TopicContribution(BaseModel):
+    topic: str
+    contribution: float
+
+
+class WhyOut(BaseModel):
+    user: str
+    item: str
+    method: str
+    explained_events: int
+    events: list[WeighedEvent]
+    topics: list[TopicContribution]
+    note: str | None
+    model_version: str
+
+
+class ItemIn(Strict):
+    title: str = ""
+    text: str = ""
+    categories: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=list, max_length=100
+    )
+
+
+class ItemWithId(ItemIn):
+    item: Id
+
+
+class ItemBatch(Strict):
+    items: list[ItemWithId] = Field(min_length=1)
+
+
+class ItemsOut(BaseModel):
+    added: list[str]
+    updated: list[str]
+    recommendable: bool = Field(
+        description="whether the served model can rank new items now (it reads text)"
+    )
+    model_version: str
+
+
+class ErasedOut(BaseModel):
+    user: str
+    events: int = Field(description="stored events erased")
+    live_state: bool
+    training_history: bool = Field(description="the user was in the served model's training data")
+    model_directory_rewritten: bool
+    note: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    model: str
+    model_version: str
+    items: int
+    index: Literal["exact", "approximate", "none"]
+    store: str
+
+
+class ReloadIn(Strict):
+    model_dir: str | None = Field(None, description="default: the directory served now")
+
+
+class ReloadOut(BaseModel):
+    model: str
+    model_version: str
+    previous_version: str

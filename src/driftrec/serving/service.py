@@ -1,0 +1,95 @@
+"""What a running service holds: settings, the store, the tracker over the loaded model, metrics.
+
+Opening it loads the model directory, the catalog (the model's training dataset when it is still
+where it was, or ``--data``), builds the engine (index chosen by catalog size) and puts back the
+items clients added earlier. Reloading builds a new engine off the request path and swaps it in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from driftrec.data.dataset import Dataset
+from driftrec.data.pseudonyms import pseudonymise_ids
+from driftrec.models import load
+from driftrec.models.base import read_config
+from driftrec.serving.metrics import Metrics
+from driftrec.serving.settings import Settings
+from driftrec.store import EventStore
+from driftrec.tracking import Catalog, Engine, Tracker, model_version
+
+
+def _catalog(settings: Settings, model_dir: Path) -> Catalog:
+    source = settings.data_dir
+    if source is None:
+        recorded = read_config(model_dir).get("info", {}).get("dataset")
+        source = Path(recorded) if recorded else None
+    if source is not None and (source / "manifest.json").is_file():
+        return Catalog.from_dataset(Dataset.load(source))
+    return Catalog()
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.store = EventStore(settings.db_url)
+        self.model_dir = settings.model_dir
+        catalog = _catalog(settings, self.model_dir)
+        self.tracker = Tracker(
+            self._engine(self.model_dir, catalog),
+            self.store,
+            catalog,
+            model_dir=self.model_dir,
+            capacity=settings.live_users,
+            short_half_life=settings.short_half_life,
+            long_half_life=settings.long_half_life,
+            stages=self.metrics.stage,
+        )
+        self.tracker.restore_items()
+        self._reloading = threading.Lock()
+        self.started = time.time()
+        self._describe()
+        self.metrics.live_users.set_function(lambda: len(self.tracker.live))
+
+    def _engine(self, model_dir: Path, catalog: Catalog) -> Engine:
+        model = load(model_dir)
+        return Engine.build(model, model_version(model_dir), catalog, self.settings.exact_max_items)
+
+    def _describe(self) -> None:
+        engine = self.tracker.engine
+        self.metrics.model.info(
+            {"name": engine.model.name, "version": engine.version, "dir": str(self.model_dir)}
+        )
+
+    def user_key(self, user: str) -> str:
+        """The id the store and the live state know a user by: the pseudonym when a secret is
+        configured, so raw ids never reach the database."""
+        if self.settings.secret is None:
+            return user
+        return str(pseudonymise_ids([user], self.settings.secret)[0])
+
+    def reload(self, model_dir: Path | None = None) -> tuple[str, str]:
+        """Load ``model_dir`` (default: the one served) and swap it in; in-flight requests
+        finish on the old model. Returns (previous version, new version)."""
+        with self._reloading:
+            directory = model_dir or self.model_dir
+            catalog = _catalog(self.settings, directory)
+            catalog.put(self.store.items())
+            engine = self._engine(directory, catalog)
+            previous = self.tracker.engine.version
+            self.tracker.catalog = catalog
+            self.tracker.model_dir = directory
+            self.tracker.swap(engine)
+            self.tracker.restore_items()
+            self.model_dir = directory
+            self._describe()
+            return previous, engine.version
+
+    def close(self) -> None:
+        self.store.close()
+
+
+__all__ = ["Service"]

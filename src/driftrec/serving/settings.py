@@ -1,0 +1,38 @@
+"""What a running service is configured with: the command line's options and the environment's
+secrets (an API key and a pseudonymisation secret are never passed on a command line, where
+`ps` shows them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from driftrec.tracking.engine import EXACT_MAX_ITEMS
+from driftrec.tracking.profiles import LONG_HALF_LIFE, SHORT_HALF_LIFE
+
+API_KEY_ENV = "DRIFTREC_API_KEY"
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_dir: Path
+    db_url: str
+    data_dir: Path | None = None  # the catalog (titles, categories); default: the model's data
+    api_key: str | None = None  # required on writes and per-user reads when set
+    secret: str | None = None  # user ids are pseudonymised at the boundary with it when set
+    max_batch: int = 1_000  # events or items per request
+    max_body: int = 5 * 2**20  # bytes
+    max_text: int = 2_000  # characters of an event's or an item's text
+    max_k: int = 1_000
+    exact_max_items: int = EXACT_MAX_ITEMS
+    live_users: int = 100_000  # users whose state stays in memory
+    short_half_life: float = SHORT_HALF_LIFE
+    long_half_life: float = LONG_HALF_LIFE
+
+    @staticmethod
+    def api_key_from_env() -> str | None:
+        return os.environ.get(API_KEY_ENV) or None
+
+
+__all__ = ["API_KEY_ENV", "Settings"]
