@@ -2,7 +2,8 @@
 
 One SQLite file per model id (``<dir>/<safe model id>.sqlite``): a row is (sha256 of the text,
 float32 vector). SQLite gives atomic transactions for free, so a run killed mid-write never leaves
-a half-written vector, and WAL mode lets several processes read while one writes.
+a half-written vector, and WAL mode lets several processes read while one writes. One cache
+object may be used from several threads (the service's request threads): a lock serialises them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +45,8 @@ class EmbeddingCache:
         self.path = self.directory / f"{safe_name(model_id)}.sqlite"
         self.directory.mkdir(parents=True, exist_ok=True)
         # timeout: another process writing the same cache holds the lock for one short transaction
-        self._conn = sqlite3.connect(self.path, timeout=60.0)
+        self._conn = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False)
+        self._lock = threading.RLock()  # one statement at a time on the shared connection
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; fewer fsyncs
         with self._conn:
@@ -64,7 +67,8 @@ class EmbeddingCache:
 
     # ------------------------------------------------------------------ metadata
     def _meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     @property
@@ -76,6 +80,10 @@ class EmbeddingCache:
     # ------------------------------------------------------------------ reads and writes
     def get(self, hashes: list[str]) -> dict[str, np.ndarray]:
         """The cached vectors among ``hashes`` (missing ones are simply absent from the result)."""
+        with self._lock:
+            return self._get(hashes)
+
+    def _get(self, hashes: list[str]) -> dict[str, np.ndarray]:
         dim = self.dim
         if dim is None or not hashes:
             return {}
@@ -102,6 +110,10 @@ class EmbeddingCache:
             )
         if not len(hashes):
             return
+        with self._lock:
+            self._put(hashes, vectors)
+
+    def _put(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
         dim = self.dim
         if dim is not None and vectors.shape[1] != dim:
             raise ValueError(f"put: vectors have dim {vectors.shape[1]}, the cache holds {dim}")
@@ -117,10 +129,12 @@ class EmbeddingCache:
             )
 
     def __len__(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
 
     def __contains__(self, key: object) -> bool:
-        row = self._conn.execute("SELECT 1 FROM embeddings WHERE hash = ?", (key,)).fetchone()
+        with self._lock:
+            row = self._conn.execute("SELECT 1 FROM embeddings WHERE hash = ?", (key,)).fetchone()
         return row is not None
 
     # ------------------------------------------------------------------ lifetime
