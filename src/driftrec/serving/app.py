@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from driftrec import __version__
 from driftrec.errors import InputError
@@ -66,6 +67,14 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
             for e in err.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        detail = err.detail
+        if not isinstance(detail, list):  # Starlette's own: a body it cannot parse, a 404
+            where = {400: "body", 404: "path", 405: "method"}.get(err.status_code, "request")
+            detail = [{"loc": [where], "msg": str(detail), "type": "http_error"}]
+        return JSONResponse({"detail": detail}, status_code=err.status_code, headers=err.headers)
 
     @app.exception_handler(InputError)
     async def bad_input(_: Request, err: InputError) -> JSONResponse:
