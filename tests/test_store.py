@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from driftrec.data.events import Event
 from driftrec.errors import InputError
 from driftrec.store import CatalogItem, EventStore, StoredEvent
+from driftrec.store.group import GroupCommit
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -120,3 +121,39 @@ def test_catalog_items_are_added_updated_and_read_back_in_order(store: EventStor
         CatalogItem("b", "B", "about b", ("x",)),
         CatalogItem("a", "A", "now with text", ("y", "z")),
     ]
+
+
+def test_group_commit_shares_transactions_and_keeps_each_callers_answer(
+    store: EventStore,
+) -> None:
+    group = GroupCommit(store)
+
+    def client(c: int) -> list[bool]:
+        answers = []
+        for b in range(20):
+            sent = StoredEvent(f"u{c % 3}", Event(f"i{b}", b), f"c{c}-{b}")
+            answers += group.append([sent]) + group.append([sent])  # and its retry
+        return answers
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(client, range(8)))
+    assert all(r == [True, False] * 20 for r in results)
+    assert store.count() == 8 * 20
+
+
+def test_a_failing_caller_does_not_fail_the_others_in_its_group(store: EventStore) -> None:
+    group = GroupCommit(store)
+    good = [StoredEvent("u1", Event("i1", 1))]
+    broken = [StoredEvent(None, Event("i2", 2))]  # type: ignore[arg-type]
+
+    def send(events: list[StoredEvent]) -> object:
+        try:
+            return group.append(events)
+        except sa.exc.IntegrityError as err:
+            return err
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(send, [good, broken] * 10))
+    assert results[::2] == [[True]] * 10
+    assert all(isinstance(r, sa.exc.IntegrityError) for r in results[1::2])
+    assert store.count() == 10

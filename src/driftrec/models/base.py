@@ -310,6 +310,12 @@ class Recommender(ABC):
         )
 
     @property
+    def history_window(self) -> int | None:
+        """How many of a history's newest item events the model reads (None: all of them), so a
+        live service hands it only those."""
+        return None
+
+    @property
     def reads_text(self) -> bool:
         """Whether the model ranks by text (free-text interests, items added with a text)."""
         return self._text_space() is not None

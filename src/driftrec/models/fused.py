@@ -104,6 +104,10 @@ class FusedInterest(NeuralSequenceModel):
     def _build(self, item_emb: ItemEmbedding) -> FusedNet:
         return FusedNet(item_emb, self.hidden, self.layers, self.heads, self.max_len, self.dropout)
 
+    @property
+    def history_window(self) -> int:
+        return self.long_len + self.max_len
+
     def _batch(self, histories: Histories) -> dict[str, torch.Tensor]:
         full = padded(histories, self.long_len + self.max_len)
         batch = {name: t[:, self.long_len :] for name, t in full.items()}

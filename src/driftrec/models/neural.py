@@ -233,6 +233,10 @@ class NeuralSequenceModel(Recommender):
         net.repeat_bias = nn.Parameter(torch.zeros(()), requires_grad=self.repeat_bias)
         return net
 
+    @property
+    def history_window(self) -> int:
+        return self.max_len
+
     def add_items(self, item_ids: Sequence[str], texts: Sequence[str]) -> Self:
         """Grow the catalog without retraining: new items get no id embedding and are ranked from
         their text alone (zero-shot). Needs ``features="text"``; ids must be new."""

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from driftrec.data.events import Event
 from driftrec.store import EventStore, StoredEvent
+from driftrec.store.group import GroupCommit
 
 T = TypeVar("T")
 
@@ -65,6 +66,7 @@ class LiveUsers:
         stages: Callable[[str, float], None] | None = None,
     ) -> None:
         self.store, self.history = store, history
+        self._commit = GroupCommit(store)  # concurrent writes share a transaction
         self.stages = stages or (lambda stage, seconds: None)
         self.capacity, self.window = capacity, window
         self._states: OrderedDict[str, UserState] = OrderedDict()
@@ -88,7 +90,7 @@ class LiveUsers:
         whether each was new (see `EventStore.append`)."""
         with self.locked([e.user for e in events]):
             start = time.perf_counter()
-            new = self.store.append(events)
+            new = self._commit.append(events)
             stored = time.perf_counter()
             self.stages("store", stored - start)
             by_user: dict[str, list[Event]] = {}

@@ -66,6 +66,7 @@ class _View:
     """What one request reads of a user: their events split the way the model needs them."""
 
     known: list[Event]  # item events on items the model knows, oldest first
+    recent: list[Event]  # the newest of them, as many as the model reads
     searches: list[str]  # texts of recent item-less events (searches), oldest first
     seen: np.ndarray  # item indices of `known`
     extra: dict[str, Any] = field(default_factory=dict)
@@ -139,9 +140,11 @@ class Tracker:
             item_events = [e for e in events if e.item is not None]
             found = engine.model.item_indices([e.item for e in item_events])
             known = [e for e, i in zip(item_events, found, strict=True) if i >= 0]
-            recent = events[-RECENT_SEARCHES:]
-            searches = [e.text for e in recent if e.item is None and e.text]
-            return _View(known, searches, found[found >= 0])
+            latest = events[-RECENT_SEARCHES:]
+            searches = [e.text for e in latest if e.item is None and e.text]
+            window = engine.model.history_window
+            recent = known[-window:] if window is not None else known
+            return _View(known, recent, searches, found[found >= 0])
 
         return state.cached(("view", engine.version, id(engine.model)), split)
 
@@ -179,7 +182,7 @@ class Tracker:
             start = time.perf_counter()
             query = state.cached(
                 ("query", engine.version, id(model)),
-                lambda _: model.query_vectors(model.query_histories(events=[view.known])),
+                lambda _: model.query_vectors(model.query_histories(events=[view.recent])),
             )
             searched = time.perf_counter()
             found = engine.index.search(query, wanted, exclude=[view.seen])
@@ -190,7 +193,7 @@ class Tracker:
             source = "model"
         else:
             recs = model.recommend(
-                events=[view.known],
+                events=[view.recent],
                 k=wanted,
                 text=text,
                 text_weight=text_weight,
@@ -238,16 +241,16 @@ class Tracker:
             result.update(long_term=[], short_term=[], drift_score=None)
         result["gate"] = None
         if view.known and isinstance(model, HasDriftGate):
-            result["gate"] = float(model.gate(model.query_histories(events=[view.known]))[0])
+            result["gate"] = float(model.gate(model.query_histories(events=[view.recent]))[0])
         answer = self.recommend(user, k=10)
         targets = model.item_indices(answer.items)
         result["influential_events"] = []
         if view.known and len(targets):
-            positions, lift = contributions(model, view.known, targets)
+            positions, lift = contributions(model, view.recent, targets)
             weight = lift.sum(axis=1)  # how much each event lifts the whole top 10
             order = np.argsort(-weight, kind="stable")[:5]
             result["influential_events"] = [
-                self._event_json(view.known[positions[o]], float(weight[o])) for o in order
+                self._event_json(view.recent[positions[o]], float(weight[o])) for o in order
             ]
         return result
 
@@ -259,15 +262,16 @@ class Tracker:
         if target[0] < 0:
             raise KeyError(item)
         view = self._view(engine, self.live.get(user))
-        positions, lift = contributions(model, view.known, target, EXPLAINED_EVENTS)
+        positions, lift = contributions(model, view.recent, target, EXPLAINED_EVENTS)
         events = [
-            self._event_json(view.known[p], float(c))
+            self._event_json(view.recent[p], float(c))
             for p, c in zip(positions, lift[:, 0], strict=True)
         ]
         events.sort(key=lambda e: -abs(e["contribution"]))
         by_topic: dict[str, float] = {}
         if engine.topics is not None and len(positions):
-            names = engine.topics.of_items(view.seen[positions])
+            offset = len(view.known) - len(view.recent)  # recent is the tail of known
+            names = engine.topics.of_items(view.seen[offset + positions])
             for topics, c in zip(names, lift[:, 0], strict=True):
                 for t in topics:
                     by_topic[t] = by_topic.get(t, 0.0) + float(c) / len(topics)
