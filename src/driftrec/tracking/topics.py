@@ -77,8 +77,9 @@ class Topics:
         `MAX_TOPICS`; each topic is named by its three most distinctive title words (or
         "topic N" without titles)."""
         unit = _unit(vectors)
-        n_topics = int(np.clip(round(np.sqrt(len(unit)) / 3), 2, MAX_TOPICS))
-        n_topics = min(n_topics, len(unit))
+        # √n/3 topics, fewer than 39 items each only when that leaves under two (faiss's floor)
+        wanted = min(round(np.sqrt(len(unit)) / 3), len(unit) // 39)
+        n_topics = min(int(np.clip(wanted, 2, MAX_TOPICS)), len(unit))
         kmeans = faiss.Kmeans(unit.shape[1], n_topics, niter=20, seed=seed, spherical=True)
         kmeans.train(unit)
         centroids = _unit(kmeans.centroids)
@@ -123,6 +124,8 @@ def _membership(categories: Sequence[Sequence[str]], column: dict[str, int]) -> 
     rows, cols, vals = [], [], []
     for i, cats in enumerate(categories):
         distinct = list(dict.fromkeys(cats))
+        if not distinct:
+            continue
         rows += [i] * len(distinct)
         cols += [column[c] for c in distinct]
         vals += [1.0 / len(distinct)] * len(distinct)
@@ -159,6 +162,12 @@ def _labels(assigned: np.ndarray, n_topics: int, titles: Sequence[str] | None) -
             key=lambda w: (-(inside[w] ** 2) / overall[w], w),
         )
         names.append(" / ".join(ranked[:3]) or fallback[j])
+    counts = Counter(names)
+    seen: Counter[str] = Counter()
+    for j, name in enumerate(names):  # two clusters with the same words: number them
+        if counts[name] > 1:
+            seen[name] += 1
+            names[j] = f"{name} ({seen[name]})"
     return names
 
 

@@ -1,0 +1,134 @@
+"""The tracking layer in-process: profiles and drift score (hand-worked), topics, live state
+consistency with the store, erasing training users from models, explanations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tinydata import clustered
+
+from driftrec.data.events import Event
+from driftrec.models import ALS, create
+from driftrec.store import EventStore, StoredEvent
+from driftrec.tracking import Catalog, Engine, Topics, Tracker
+from driftrec.tracking.explain import contributions
+from driftrec.tracking.live import LiveUsers
+from driftrec.tracking.profiles import decay_weights, drift_score, interest_shares
+
+
+def test_decay_weights_halve_every_half_life_counting_back_from_the_newest() -> None:
+    assert decay_weights(3, 1.0).tolist() == [0.25, 0.5, 1.0]
+    assert decay_weights(0, 5.0).shape == (0,)
+
+
+def test_drift_score_is_the_jensen_shannon_divergence_in_bits() -> None:
+    assert drift_score(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(1.0)
+    assert drift_score(np.array([0.3, 0.7]), np.array([0.3, 0.7])) == pytest.approx(0.0)
+    # by hand: M = (0.75, 0.25); KL(P||M) = log2(4/3); KL(Q||M) = 0.5 log2(2/3) + 0.5 log2 2
+    expected = (np.log2(4 / 3) + 0.5 * np.log2(2 / 3) + 0.5) / 2
+    assert drift_score(np.array([1.0, 0.0]), np.array([0.5, 0.5])) == pytest.approx(expected)
+    assert drift_score(np.zeros(2), np.array([1.0, 0.0])) == 0.0  # no evidence, no drift
+
+
+def test_interest_shares_split_an_items_weight_over_its_categories() -> None:
+    topics = Topics.from_categories([("a",), ("a", "b"), ()])
+    assert topics.names == ["a", "b"]
+    # events oldest first: item 0, then item 1 (weight 1), half-life 1: item 0 weighs 0.5
+    shares = interest_shares(topics, np.array([0, 1]), half_life=1.0)
+    assert shares == pytest.approx([(0.5 + 0.5) / 1.5, 0.5 / 1.5])
+    assert interest_shares(topics, np.array([2]), 1.0).tolist() == [0.0, 0.0]
+    grown = topics.add_items([("c",)])
+    assert grown.names == ["a", "b", "c"] and grown.of_items(np.array([3])) == [["c"]]
+
+
+def test_clustered_topics_find_the_groups_and_name_them_from_titles() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2, 8)) * 5
+    vectors = np.vstack(
+        [centres[0] + rng.normal(size=(30, 8)), centres[1] + rng.normal(size=(30, 8))]
+    )
+    titles = [f"Jazz piano record {i}" for i in range(30)] + [
+        f"Garden soil guide {i}" for i in range(30)
+    ]
+    topics = Topics.from_vectors(vectors.astype(np.float32), titles)
+    assert topics.source == "clusters" and len(set(topics.names)) == len(topics.names)
+    jazz = {t for ts in topics.of_items(np.arange(30)) for t in ts}
+    garden = {t for ts in topics.of_items(np.arange(30, 60)) for t in ts}
+    assert not jazz & garden
+    assert all("jazz" in t for t in jazz) and all("garden" in t for t in garden)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EventStore:
+    return EventStore(f"sqlite:///{tmp_path / 'e.db'}")
+
+
+def test_live_state_holds_history_then_stored_events_and_never_applies_one_twice(
+    store: EventStore,
+) -> None:
+    live = LiveUsers(store, lambda user: [Event("h", 1)] if user == "known" else [], capacity=2)
+    store.append([StoredEvent("known", Event("s", 5))])  # stored before the user is loaded
+    assert [e.item for e in live.get("known").events] == ["h", "s"]
+    sent = StoredEvent("known", Event("x", 3), "retry-me")
+    assert live.append([sent, sent]) == [True, False]
+    assert live.append([sent]) == [False]
+    assert [e.item for e in live.get("known").events] == ["h", "x", "s"]  # in time order
+    live.get("a"), live.get("b")  # capacity 2: "known" is evicted, then rebuilt from the store
+    assert "known" not in live
+    assert [e.item for e in live.get("known").events] == ["h", "x", "s"]
+
+
+def test_cached_values_are_recomputed_once_an_event_arrives(store: EventStore) -> None:
+    live = LiveUsers(store, lambda user: [])
+    state = live.get("u")
+    calls = []
+    count = lambda events: calls.append(1) or len(events)  # noqa: E731
+    assert state.cached("n", count) == 0 and state.cached("n", count) == 0 and len(calls) == 1
+    live.append([StoredEvent("u", Event("i", 1))])
+    assert state.cached("n", count) == 1 and len(calls) == 2
+
+
+def test_forgetting_a_training_user_removes_them_and_changes_no_one_else(tmp_path: Path) -> None:
+    data = clustered()
+    model = ALS(factors=8, iterations=5).fit(data)
+    before = model.recommend(["u01", "u20"], k=5).item_ids
+    assert model.forget_users(["u03", "nobody"]) == ["u03"]
+    assert "u03" not in model.user_ids_ and len(model.user_factors_) == 29
+    assert len(model.history_) == 29 and model.history_events("u03") == []
+    assert np.array_equal(model.recommend(["u01", "u20"], k=5).item_ids, before)
+    model.save(tmp_path / "m")
+    assert b"u03" not in (tmp_path / "m" / "ids.json").read_bytes()
+    assert create("als").load(tmp_path / "m").recommend(["u20"], k=5).item_ids.tolist() == [
+        before[1].tolist()
+    ]
+
+
+def test_leave_one_out_contributions_are_score_differences(store: EventStore) -> None:
+    data = clustered()
+    model = ALS(factors=8, iterations=5).fit(data)
+    events = [Event("1", 1), Event("2", 2), Event("25", 3)]
+    targets = model.item_indices(["3", "30"])
+    positions, lift = contributions(model, events, targets)
+    full = model.score(model.query_histories(events=[events]))[0, targets]
+    without_last = model.score(model.query_histories(events=[events[:2]]))[0, targets]
+    assert positions.tolist() == [0, 1, 2]
+    assert lift[2] == pytest.approx(full - without_last, abs=1e-5)
+    assert lift[2, 1] > lift[2, 0]  # item "25" (group B) raises "30" (B) more than "3" (A)
+
+
+def test_diversified_answers_spread_over_more_groups(store: EventStore) -> None:
+    data = clustered()
+    model = ALS(factors=8, iterations=10).fit(data)
+    engine = Engine.build(model, "v1", Catalog())
+    tracker = Tracker(engine, store, Catalog())
+    tracker.ingest([StoredEvent("mixed", Event(i, n)) for n, i in enumerate(["1", "2", "3", "21"])])
+    plain = tracker.recommend("mixed", k=6)
+    varied = tracker.recommend("mixed", k=6, diversify=0.9)
+    group = lambda items: {int(i) >= 20 for i in items}  # noqa: E731
+    assert plain.source == varied.source == "model" and len(varied.items) == 6
+    assert group(varied.items) == {True, False}
+    assert len(set(varied.items) - set(plain.items)) >= 0 and not {"1", "2", "3", "21"} & set(
+        varied.items
+    )
