@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from clitools import assert_input_error, cli
 from servers import Server, start_server
 
 from driftrec.client import ServiceError
@@ -464,3 +465,12 @@ def test_a_new_item_is_recommendable_on_the_next_request(
             assert client.recommend("geo", k=5)["items"][0]["item"] == "brand-new"
     finally:
         server.stop()
+
+
+def test_serve_refuses_bad_options_in_one_line(model_dir: Path, tmp_path: Path) -> None:
+    assert_input_error(cli("serve", "--model", tmp_path / "nothing"), "config.json")
+    assert_input_error(cli("serve", "--model", model_dir, "--max-batch", "0"), "--max-batch")
+    assert_input_error(cli("serve", "--model", model_dir, "--db", "mysql://x/y"), "mysql://x/y")
+    assert_input_error(
+        cli("serve", "--model", model_dir, "--secret-env", "NOT_SET_ANYWHERE"), "NOT_SET_ANYWHERE"
+    )

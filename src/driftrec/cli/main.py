@@ -506,6 +506,7 @@ def serve_(
     live_users: Annotated[int, typer.Option(help="Users whose state stays in memory.")] = 100_000,
     short_half_life: Annotated[float, typer.Option(help="Short-term profile, in events.")] = 5.0,
     long_half_life: Annotated[float, typer.Option(help="Long-term profile, in events.")] = 100.0,
+    threads: Annotated[int, typer.Option(help="Torch threads per request.")] = 1,
 ) -> None:
     """Serve recommendations over HTTP; every posted event counts on the next request. The API
     key, when wanted, comes from DRIFTREC_API_KEY."""
@@ -519,6 +520,7 @@ def serve_(
         ("--exact-max-items", exact_max_items),
         ("--live-users", live_users),
         ("--port", port),
+        ("--threads", threads),
     ):
         if value < 1:
             raise InputError(f"{name} must be a positive integer, not {value}")
@@ -543,6 +545,7 @@ def serve_(
         live_users=live_users,
         short_half_life=short_half_life,
         long_half_life=long_half_life,
+        threads=threads,
     )
     serve(settings, host, port)
 

