@@ -319,7 +319,7 @@ class NeuralSequenceModel(Recommender):
             q = self.sample_probs_
             neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
             pos_seen = first[row, y][:, None] <= t  # (N, 1)
-            neg_seen = first[row][:, neg] <= t  # (N, K)
+            neg_seen = first[row[:, None], neg[None, :]] <= t  # (N, K), never (N, n_items)
             log_q = torch.log(q[torch.cat([y[:, None], neg.expand(len(y), -1)], 1)])  # (N, 1 + K)
             accidental = torch.cat([torch.zeros_like(pos_seen), neg[None, :] == y[:, None]], 1)
             zeros = torch.zeros(len(y), dtype=torch.long)
