@@ -51,7 +51,12 @@ class Server:
 
 
 def start_server(
-    model_dir: Path, db_url: str, log: Path, *args: str, env: dict[str, str] | None = None
+    model_dir: Path,
+    db_url: str,
+    log: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT,
 ) -> Server:
     """`driftrec serve --model model_dir --db db_url ARGS` as its own process."""
     port = free_port()
@@ -64,7 +69,7 @@ def start_server(
         command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
     )
     server = Server(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(

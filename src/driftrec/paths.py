@@ -4,10 +4,18 @@ and every JSON file it reads back fails the same way, naming the file."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from driftrec.errors import DataFormatError, InputError
+
+
+def default_cache_dir() -> Path:
+    """Where driftrec keeps what it can recompute (text embeddings, index graphs):
+    ``$DRIFTREC_CACHE`` if set, else ``~/.cache/driftrec``."""
+    env = os.environ.get("DRIFTREC_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "driftrec"
 
 
 def _first_existing(path: Path) -> Path:

@@ -10,8 +10,11 @@ widens until k remain or the catalog is exhausted. Candidates are scored exactly
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import faiss
@@ -110,18 +113,36 @@ class ApproximateIndex:
         search_depth: int = 512,
         margin: int = 16,
         slack: float = 1.05,
+        cache_dir: Path | None = None,
     ) -> None:
         self.neighbours, self.build_depth = neighbours, build_depth
         self.search_depth, self.margin, self.slack = search_depth, margin, slack
         self.table = _with_bias(vectors, bias)  # (n, d + 1): what candidates are scored with
-        self._build()
+        self._build(cache_dir)
 
-    def _build(self) -> None:
+    def _build(self, cache_dir: Path | None = None) -> None:
+        """Build the graph, or read it from ``cache_dir`` where the same items were indexed
+        before with the same settings (a million items take minutes to index on 2 cores)."""
         norms = np.linalg.norm(self.table, axis=1)
         self.radius = float(norms.max(initial=1.0)) * self.slack
+        cached = None if cache_dir is None else cache_dir / f"hnsw-{self._key()}.faiss"
+        if cached is not None and cached.is_file():
+            self.graph = faiss.read_index(str(cached))
+            return
         self.graph = faiss.IndexHNSWFlat(self.table.shape[1] + 1, self.neighbours)  # L2
         self.graph.hnsw.efConstruction = self.build_depth
         self.graph.add(self._lifted(self.table))
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(f".{os.getpid()}.partial")
+            faiss.write_index(self.graph, str(partial))
+            os.replace(partial, cached)  # whole or absent, whatever another process does
+
+    def _key(self) -> str:
+        """What the graph depends on: the items' vectors and the build settings."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.table).tobytes())
+        digest.update(f"{self.neighbours}:{self.build_depth}:{self.slack}".encode())
+        return digest.hexdigest()[:24]
 
     def _lifted(self, rows: np.ndarray) -> np.ndarray:
         height = np.sqrt(np.maximum(self.radius**2 - (rows.astype(np.float64) ** 2).sum(1), 0))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from driftrec.errors import InputError
+from driftrec.paths import default_cache_dir
 from driftrec.progress import track
 from driftrec.text.cache import EmbeddingCache, text_hash
 
@@ -165,12 +166,6 @@ def _model_dim(model: SentenceTransformer) -> int:
     if dim is None:  # some models only know it after a forward pass
         dim = len(model.encode([""], show_progress_bar=False)[0])
     return int(dim)
-
-
-def default_cache_dir() -> Path:
-    """``$DRIFTREC_CACHE`` if set, else ``~/.cache/driftrec``."""
-    env = os.environ.get("DRIFTREC_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "driftrec"
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 
 from driftrec.models.base import Recommender
 from driftrec.models.capabilities import Factorised
+from driftrec.paths import default_cache_dir
 from driftrec.retrieval import ApproximateIndex, ExactIndex, ItemIndex
 from driftrec.tracking.catalog import Catalog
 from driftrec.tracking.topics import Topics
@@ -57,7 +58,7 @@ class Engine:
             index = (
                 ExactIndex(vectors, bias)
                 if model.n_items <= exact_max_items
-                else ApproximateIndex(vectors, bias)
+                else ApproximateIndex(vectors, bias, cache_dir=default_cache_dir())
             )
         popular, popularity = _popular(model)
         return cls(model, version, index, _topics(model, catalog), popular, popularity)
