@@ -28,6 +28,7 @@ import argparse
 import multiprocessing
 import os
 import re
+import subprocess
 import sys
 import time
 import uuid
@@ -50,7 +51,7 @@ from driftrec.models.base import read_config
 from driftrec.paths import default_cache_dir
 
 sys.path.insert(0, str(ROOT / "tests"))
-from servers import start_server
+from servers import free_port, start_server
 
 WORK = ROOT / "runs" / "bench-serve"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -198,6 +199,50 @@ def latency(model_dir: Path, pairs: int, recall_users: int) -> dict[str, Any]:
     }
 
 
+def floor(pairs: int, seconds: float) -> dict[str, Any]:
+    """The stack alone (benchmarks/floor_app.py: FastAPI, pydantic, uvicorn, no work): pairs
+    and single-event requests per second, the same way as the service's."""
+    port = free_port()
+    log = (WORK / "floor.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(ROOT / "benchmarks"),
+         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{url}/docs", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        post_t, get_t, pair_t = [], [], []
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for n in range(pairs):
+                t0 = time.perf_counter()
+                http.post("/events", json={"user": "u", "item": "i1", "timestamp": n})
+                t1 = time.perf_counter()
+                http.get("/users/u/recommendations", params={"k": 10})
+                t2 = time.perf_counter()
+                post_t.append(t1 - t0)
+                get_t.append(t2 - t1)
+                pair_t.append(t2 - t0)
+        with multiprocessing.get_context("fork").Pool(4) as pool:
+            start = time.perf_counter()
+            done = pool.map(_post_loop, [(url, ["i1"], 1, seconds, w) for w in range(4)])
+            elapsed = time.perf_counter() - start
+    finally:
+        process.terminate()
+        process.wait(30)
+    return {
+        "post_event": percentiles(post_t),
+        "get_top10": percentiles(get_t),
+        "pair": percentiles(pair_t),
+        "single_requests_per_s": sum(d[1] for d in done) / elapsed,
+    }
+
+
 def _post_loop(args: tuple[str, list[str], int, float, int]) -> tuple[int, int]:
     url, items, batch, seconds, worker = args
     rng = np.random.default_rng(worker)
@@ -277,6 +322,9 @@ def main() -> None:
         record = latency(model_dir, args.pairs, args.recall_users)
         records.append({"kind": "latency", **record})
         console.print(record)
+    base = floor(args.pairs, args.ingest_seconds)
+    records.append({"kind": "floor", **base})
+    console.print(base)
     smallest = models[min(models)]
     for store in args.stores:
         records += [{"kind": "ingest", **r} for r in ingest(smallest, store, args.ingest_seconds)]
@@ -293,6 +341,8 @@ def main() -> None:
          f"{r['startup_s']:.0f}" + (" (index built)" if r["startup_built_index"] else "")]
         for r in lat
     ]  # fmt: skip
+    rows.append(["floor: the stack doing no work", "", pct(base["post_event"]),
+                 pct(base["get_top10"]), pct(base["pair"]), "", "", "", "", ""])  # fmt: skip
     stages = sorted({s for r in lat for s in r["server_stages_mean_ms"]})
     stage_rows = [
         [f"{r['items']:,}"]
@@ -305,6 +355,9 @@ def main() -> None:
          f"{r['requests_per_s']:,.0f}"]
         for r in ing
     ]  # fmt: skip
+    ingest_rows.append(["floor: the stack doing no work", "1", "4",
+                        f"{base['single_requests_per_s']:,.0f}",
+                        f"{base['single_requests_per_s']:,.0f}"])  # fmt: skip
     body = "\n\n".join([
         "## Service latency, recall, memory and ingest (issue 14)",
         f"SASRec served by one `driftrec serve` process; this script is the HTTP client in"
