@@ -127,14 +127,14 @@ def latency(model_dir: Path, pairs: int, recall_users: int) -> dict[str, Any]:
     users = [str(u) for u in rng.choice(model.user_ids_, min(500, len(model.user_ids_)), False)]
     db = WORK / f"latency-{n_items}.db"
     db.unlink(missing_ok=True)
-    graphs = len(list(default_cache_dir().glob("hnsw-*.faiss")))
+    indexes = len(list(default_cache_dir().glob("ivf-*.faiss")))
     console.print(f"starting the service on {n_items:,} items")
     start = time.perf_counter()
     server = start_server(
         model_dir, f"sqlite:///{db}", WORK / f"server-{n_items}.log", timeout=3_600
     )
     started = time.perf_counter() - start
-    graph_built = len(list(default_cache_dir().glob("hnsw-*.faiss"))) > graphs
+    index_built = len(list(default_cache_dir().glob("ivf-*.faiss"))) > indexes
     posted: dict[str, list[Event]] = {}
     post_t, get_t, pair_t, first_t = [], [], [], []
     try:
@@ -186,7 +186,7 @@ def latency(model_dir: Path, pairs: int, recall_users: int) -> dict[str, Any]:
         "model_made": read_config(model_dir)["info"].get("how", ""),
         "index": health["index"],
         "startup_s": started,
-        "startup_built_index": graph_built,
+        "startup_built_index": index_built,
         "first_get_top10": percentiles(first_t[10:]),  # the first ones also warm code paths
         "post_event": percentiles(post_t),
         "get_top10": percentiles(get_t),

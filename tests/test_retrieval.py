@@ -78,13 +78,13 @@ def test_an_index_over_a_model_recommends_what_the_model_does() -> None:
     np.testing.assert_array_equal(found.items, expected.items)
 
 
-def test_an_index_graph_is_read_back_from_the_cache_for_the_same_items(tmp_path: Path) -> None:
+def test_an_index_is_read_back_from_the_cache_for_the_same_items(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(300, 8)).astype(np.float32)
     built = ApproximateIndex(vectors, cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("hnsw-*.faiss"))) == 1
+    assert len(list(tmp_path.glob("ivf-*.faiss"))) == 1
     again = ApproximateIndex(vectors, cache_dir=tmp_path)
     queries = rng.normal(size=(5, 8)).astype(np.float32)
     assert np.array_equal(built.search(queries, 10).items, again.search(queries, 10).items)
-    ApproximateIndex(vectors[:200], cache_dir=tmp_path)  # other items: another graph
-    assert len(list(tmp_path.glob("hnsw-*.faiss"))) == 2
+    ApproximateIndex(vectors[:200], cache_dir=tmp_path)  # other items: another index
+    assert len(list(tmp_path.glob("ivf-*.faiss"))) == 2

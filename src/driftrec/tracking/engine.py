@@ -21,7 +21,7 @@ from driftrec.retrieval import ApproximateIndex, ExactIndex, ItemIndex
 from driftrec.tracking.catalog import Catalog
 from driftrec.tracking.topics import Topics
 
-EXACT_MAX_ITEMS = 50_000  # larger catalogs are served from an approximate (HNSW) index
+EXACT_MAX_ITEMS = 50_000  # larger catalogs are served from an approximate (inverted-file) index
 POPULAR_ITEMS = 1_000  # the cold-start list kept per model
 
 
