@@ -67,6 +67,16 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(cols, order, axis=1)
 
 
+def best_items(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best items of each row (`top_k`) and their scores, leaving out items scored
+    -inf (excluded): (n, k) item indices padded with -1 and scores padded with -inf, each row's
+    real entries first. The one home of "an excluded item never comes back"."""
+    best = top_k(scores, k)
+    top = np.take_along_axis(scores, best, axis=1)
+    real = top > -np.inf  # a prefix of each row: top_k ranks -inf last
+    return np.where(real, best, -1), np.where(real, top, -np.inf)
+
+
 def mask_seen(scores: np.ndarray, histories: Histories) -> None:
     """Set the score of every item already in a row's history to -inf, in place."""
     scores[histories.event_rows(), histories.items] = -np.inf
@@ -93,15 +103,14 @@ class Recommendations:
     ) -> Recommendations:
         """The ``k`` best items of each row of ``scores`` (n, n_items), leaving out every item
         scored -inf (excluded), so rows run short rather than repeat what was excluded."""
-        best = top_k(scores, k)
-        top = np.take_along_axis(scores, best, axis=1)
-        real = top > -np.inf  # a prefix of each row: top_k ranks -inf last
+        best, top = best_items(scores, k)
+        real = best >= 0
         width = int(real.sum(axis=1).max(initial=0))
         best, top, real = best[:, :width], top[:, :width], real[:, :width]
         return cls(
-            item_ids=np.where(real, item_ids[best], None),
+            item_ids=np.where(real, item_ids[np.maximum(best, 0)], None),
             scores=np.where(real, top, np.nan).astype(np.float32),
-            items=np.where(real, best, -1),
+            items=best,
             users=users,
         )
 
@@ -639,6 +648,7 @@ __all__ = [
     "Recommendations",
     "Recommender",
     "SavedState",
+    "best_items",
     "mask_seen",
     "read_config",
     "top_k",

@@ -20,7 +20,7 @@ from typing import Protocol
 import faiss
 import numpy as np
 
-from driftrec.models.base import top_k
+from driftrec.models.base import best_items
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,8 @@ class ExactIndex:
         scores = _queries(queries) @ self.table.T  # (m, n)
         for row, items in enumerate(exclude or ()):
             scores[row, np.asarray(items, np.int64)] = -np.inf
-        best = top_k(scores, k)
-        top = np.take_along_axis(scores, best, axis=1)
-        return _padded(
-            [(b[t > -np.inf], t[t > -np.inf]) for b, t in zip(best, top, strict=True)], k
-        )
+        best, top = best_items(scores, k)
+        return _padded([(b[b >= 0], t[b >= 0]) for b, t in zip(best, top, strict=True)], k)
 
 
 class ApproximateIndex:
