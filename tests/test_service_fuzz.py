@@ -4,13 +4,13 @@ a 5xx; every 4xx names the field or the limit at fault."""
 
 from __future__ import annotations
 
-import sqlite3
+import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -19,11 +19,16 @@ from servers import Server, start_server
 from driftrec.data.synthetic import SyntheticConfig, generate
 from driftrec.models import create
 
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 EXAMPLES = 80  # per route and mode: 8 routes with inputs x 2 modes x 80, and the 2 without
 
 
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def fuzzed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, str]]:
+    """A served model over SQLite, or over a schema of its own on the PostgreSQL server (which
+    refuses some text SQLite takes: NUL characters)."""
     home = tmp_path_factory.mktemp("fuzz")
     data = generate(
         SyntheticConfig(n_users=30, n_items=60, events_per_user=(22, 40), min_segment=5, seed=2)
@@ -31,10 +36,19 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, P
     data.save(home / "data")
     model = create("als", factors=8).fit(data.dataset)
     model.save(home / "model", info={"dataset": str(home / "data")})
-    db = home / "events.db"
-    server = start_server(home / "model", f"sqlite:///{db}", home / "log", "--max-batch", "50")
-    yield server, db
+    schema = f"fuzz_{uuid.uuid4().hex[:10]}"
+    if request.param == "sqlite":
+        url = f"sqlite:///{home / 'events.db'}"
+    else:
+        with sa.create_engine(PG_ADMIN).begin() as connection:
+            connection.execute(sa.text(f"create schema {schema}"))
+        url = f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+    server = start_server(home / "model", url, home / "log", "--max-batch", "50")
+    yield server, url
     server.stop()
+    if request.param == "postgresql":
+        with sa.create_engine(PG_ADMIN).begin() as connection:
+            connection.execute(sa.text(f"drop schema {schema} cascade"))
 
 
 def _names_the_fault(detail: object) -> bool:
@@ -44,8 +58,8 @@ def _names_the_fault(detail: object) -> bool:
     )
 
 
-def test_no_generated_request_gets_a_5xx(fuzzed: tuple[Server, Path]) -> None:
-    server, db = fuzzed
+def test_no_generated_request_gets_a_5xx(fuzzed: tuple[Server, str]) -> None:
+    server, url = fuzzed
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     sent: Counter[str] = Counter()
     failures: list[str] = []
@@ -61,13 +75,11 @@ def test_no_generated_request_gets_a_5xx(fuzzed: tuple[Server, Path]) -> None:
     assert not failures, failures[:5]
     assert sum(sent.values()) >= 1_000, sent
     assert server.process.poll() is None  # still serving
-    with sqlite3.connect(db) as connection:  # every stored event is whole
-        assert (
-            connection.execute(
-                'select count(*) from events where "user" is null or timestamp is null'
-            ).fetchone()[0]
-            == 0
-        )
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:  # every stored event is whole
+        broken = 'select count(*) from events where "user" is null or timestamp is null'
+        assert connection.execute(sa.text(broken)).scalar() == 0
+    engine.dispose()
 
 
 def _fuzz(

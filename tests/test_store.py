@@ -157,3 +157,9 @@ def test_a_failing_caller_does_not_fail_the_others_in_its_group(store: EventStor
     assert results[::2] == [[True]] * 10
     assert all(isinstance(r, sa.exc.IntegrityError) for r in results[1::2])
     assert store.count() == 10
+
+
+def test_only_the_newest_events_are_read_when_asked(store: EventStore) -> None:
+    store.append([StoredEvent("u1", Event(f"i{j}", j % 3)) for j in range(6)])
+    assert [e.item for e in store.events_of("u1", newest=3)] == ["i4", "i2", "i5"]
+    assert len(store.events_of("u1")) == 6

@@ -3,6 +3,7 @@ consistency with the store, erasing training users from models, explanations."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from driftrec.tracking import Catalog, Engine, Topics, Tracker
 from driftrec.tracking.explain import contributions
 from driftrec.tracking.live import LiveUsers
 from driftrec.tracking.profiles import decay_weights, drift_score, interest_shares
+from driftrec.tracking.tracker import finish_model_rewrite
 
 
 def test_decay_weights_halve_every_half_life_counting_back_from_the_newest() -> None:
@@ -132,3 +134,19 @@ def test_diversified_answers_spread_over_more_groups(store: EventStore) -> None:
     assert len(set(varied.items) - set(plain.items)) >= 0 and not {"1", "2", "3", "21"} & set(
         varied.items
     )
+
+
+def test_an_interrupted_model_rewrite_is_finished_or_discarded(tmp_path: Path) -> None:
+    model = ALS(factors=8, iterations=5).fit(clustered())
+    directory = model.save(tmp_path / "m")
+    smaller = ALS.load(directory)
+    smaller.forget_users(["u03"])
+    scratch = tmp_path / ".m.rewrite"
+    smaller.save(scratch)  # written whole but not yet marked complete: discarded
+    finish_model_rewrite(directory)
+    assert not scratch.exists() and "u03" in ALS.load(directory).user_ids_
+    smaller.save(scratch)
+    (scratch / "COMPLETE").touch()
+    os.replace(scratch / "state.safetensors", directory / "state.safetensors")  # crash here
+    finish_model_rewrite(directory)
+    assert not scratch.exists() and "u03" not in ALS.load(directory).user_ids_

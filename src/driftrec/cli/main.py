@@ -500,6 +500,7 @@ def serve_(
     max_batch: Annotated[int, typer.Option(help="Events or items per request.")] = 1_000,
     max_body: Annotated[int, typer.Option(help="Request body bytes.")] = 5 * 2**20,
     max_text: Annotated[int, typer.Option(help="Characters of a text.")] = 2_000,
+    max_k: Annotated[int, typer.Option(help="Items per recommendation request.")] = 1_000,
     exact_max_items: Annotated[
         int, typer.Option(help="Larger catalogs are served from an approximate index.")
     ] = 50_000,
@@ -521,6 +522,7 @@ def serve_(
         ("--live-users", live_users),
         ("--port", port),
         ("--threads", threads),
+        ("--max-k", max_k),
     ):
         if value < 1:
             raise InputError(f"{name} must be a positive integer, not {value}")
@@ -541,6 +543,7 @@ def serve_(
         max_batch=max_batch,
         max_body=max_body,
         max_text=max_text,
+        max_k=max_k,
         exact_max_items=exact_max_items,
         live_users=live_users,
         short_half_life=short_half_life,

@@ -142,8 +142,12 @@ class ApproximateIndex:
         return digest.hexdigest()[:24]
 
     def add(self, vectors: np.ndarray, bias: np.ndarray | None = None) -> None:
+        """Index more items. The index is copied first: faiss must not grow an index that
+        other threads search, and a shallow copy of this object (a new engine) must not change
+        the one it was copied from."""
         rows = _with_bias(vectors, bias)
         self.table = np.vstack([self.table, rows])
+        self.graph = faiss.clone_index(self.graph)
         self.graph.add(rows)
 
     def search(
@@ -159,11 +163,7 @@ class ApproximateIndex:
             while True:  # the probes go with the call: nothing is written on the index
                 params = faiss.SearchParametersIVF(nprobe=probes)
                 _, found = self.graph.search(q[row : row + 1], wanted, params=params)
-                keep = [  # ids past the table: items a newer copy of this index added
-                    int(i)
-                    for i in found[0]
-                    if 0 <= i < len(self.table) and int(i) not in excluded[row]
-                ]
+                keep = [int(i) for i in found[0] if i >= 0 and int(i) not in excluded[row]]
                 if len(keep) >= k or (wanted >= total and probes >= self.lists):
                     break
                 if (found[0] < 0).any():  # the probed lists ran out: probe more of them

@@ -6,7 +6,9 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Request
+from pydantic import AfterValidator
 
+from driftrec.serving.schemas import check_id
 from driftrec.serving.service import Service
 from driftrec.serving.settings import API_KEY_ENV
 
@@ -47,7 +49,12 @@ def require_key(
 
 KeyDep = Depends(require_key)
 
-UserPath = Annotated[str, Path(min_length=1, max_length=256, description="the user's id")]
+UserPath = Annotated[
+    str, Path(min_length=1, max_length=256, description="the user's id"), AfterValidator(check_id)
+]
+ItemPath = Annotated[
+    str, Path(min_length=1, max_length=256, description="the item's id"), AfterValidator(check_id)
+]
 
 
-__all__ = ["KeyDep", "ServiceDep", "UserPath", "get_service", "require_key"]
+__all__ = ["ItemPath", "KeyDep", "ServiceDep", "UserPath", "get_service", "require_key"]

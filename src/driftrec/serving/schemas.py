@@ -5,12 +5,41 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
 
 from driftrec.data.fields import TIMESTAMP_RANGE
 from driftrec.params import FLOAT32
 
-Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S(.*\S)?$")]
+
+def check_id(value: str) -> str:
+    """A user or item id: it goes into URL paths and every database, so no "/", no control
+    characters, no surrounding white space, not "." or ".."."""
+    if value != value.strip():
+        raise ValueError("must not start or end with white space")
+    if "/" in value or value in (".", ".."):
+        raise ValueError("must not contain '/' nor be '.' or '..' (ids are parts of URLs)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def check_text(value: str) -> str:
+    """Free text: anything but the NUL character, which databases refuse in text."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(check_id)]
+Text = Annotated[str, AfterValidator(check_text)]
 Timestamp = Annotated[int, Field(ge=TIMESTAMP_RANGE[0], le=TIMESTAMP_RANGE[1])]
 
 
@@ -24,10 +53,10 @@ class EventIn(Strict):
     user: Id
     item: Id | None = None
     timestamp: Timestamp | None = Field(None, description="Unix seconds; default: now")
-    event: Annotated[str, Field(min_length=1, max_length=64)] = "interaction"
+    event: Annotated[Text, Field(min_length=1, max_length=64)] = "interaction"
     value: float = 1.0
-    text: str | None = None
-    event_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+    text: Text | None = None
+    event_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = Field(
         None, description="the client's id: a retry with the same user and event_id is stored once"
     )
 
@@ -125,9 +154,9 @@ class WhyOut(BaseModel):
 
 
 class ItemIn(Strict):
-    title: str = ""
-    text: str = ""
-    categories: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+    title: Text = ""
+    text: Text = ""
+    categories: list[Annotated[Text, Field(min_length=1, max_length=256)]] = Field(
         default_factory=list, max_length=100
     )
 

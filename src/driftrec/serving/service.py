@@ -21,6 +21,7 @@ from driftrec.serving.metrics import Metrics
 from driftrec.serving.settings import Settings
 from driftrec.store import EventStore
 from driftrec.tracking import Catalog, Engine, Tracker, model_version
+from driftrec.tracking.tracker import finish_model_rewrite
 
 
 def _catalog(settings: Settings, model_dir: Path) -> Catalog:
@@ -61,15 +62,14 @@ class Service:
         gc.freeze()
 
     def _engine(self, model_dir: Path, catalog: Catalog) -> Engine:
+        finish_model_rewrite(model_dir)  # an erasure a crash interrupted
         model = load(model_dir)
         set_threads(self.settings.threads)  # after loading: a model sets its training threads
         return Engine.build(model, model_version(model_dir), catalog, self.settings.exact_max_items)
 
     def _describe(self) -> None:
         engine = self.tracker.engine
-        self.metrics.model.info(
-            {"name": engine.model.name, "version": engine.version, "dir": str(self.model_dir)}
-        )
+        self.metrics.model.info({"name": engine.model.name, "version": engine.version})
 
     def user_key(self, user: str) -> str:
         """The id the store and the live state know a user by: the pseudonym when a secret is
@@ -85,11 +85,10 @@ class Service:
             directory = model_dir or self.model_dir
             catalog = _catalog(self.settings, directory)
             catalog.put(self.store.items())
-            engine = self._engine(directory, catalog)
             previous = self.tracker.engine.version
+            engine = self.tracker.swap(lambda: self._engine(directory, catalog))
             self.tracker.catalog = catalog
             self.tracker.model_dir = directory
-            self.tracker.swap(engine)
             self.tracker.restore_items()
             self.model_dir = directory
             self._describe()

@@ -76,6 +76,7 @@ def _sqlite_durability(dbapi_connection: object, _: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA secure_delete=ON")  # an erased user's rows are overwritten, not freed
     cursor.close()
 
 
@@ -86,12 +87,14 @@ class EventStore:
 
     def __init__(self, url: str, schema: str | None = None) -> None:
         try:
-            backend = sa.engine.make_url(url).get_backend_name()
-        except sa.exc.ArgumentError as err:
-            raise InputError(f"database URL {url!r} is not a SQLAlchemy URL ({err})") from None
-        if backend not in ("sqlite", "postgresql"):
-            raise InputError(f"database URL {url!r}: events are stored in SQLite or PostgreSQL")
-        self.engine = sa.create_engine(url)
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            raise InputError(f"database URL {url!r} is not a SQLAlchemy URL") from None
+        shown = parsed.render_as_string(hide_password=True)  # never echo a password
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise InputError(f"database URL {shown!r}: events are stored in SQLite or PostgreSQL")
+        # hide_parameters: an error never carries users' ids or texts into a log
+        self.engine = sa.create_engine(parsed, hide_parameters=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_durability)
         metadata = sa.MetaData(schema=schema)
@@ -129,22 +132,33 @@ class EventStore:
                 inserted.discard(key)  # a repeat later in the batch was not stored
         return new
 
-    def events_of(self, user: str) -> list[Event]:
-        """The user's events, oldest first (equal times in the order they were stored)."""
+    def events_of(self, user: str, newest: int | None = None) -> list[Event]:
+        """The user's events, oldest first (equal times in the order they were stored); only
+        the ``newest`` ones when given."""
         t = self.table
-        query = sa.select(t).where(t.c.user == user).order_by(t.c.timestamp, t.c.id)
+        query = sa.select(t).where(t.c.user == user)
+        if newest is None:
+            query = query.order_by(t.c.timestamp, t.c.id)
+        else:
+            query = query.order_by(t.c.timestamp.desc(), t.c.id.desc()).limit(newest)
         with self.engine.connect() as connection:
-            return [
-                Event(row.item, row.timestamp, row.event, row.value, row.text)
-                for row in connection.execute(query)
-            ]
+            rows = list(connection.execute(query))
+        if newest is not None:
+            rows.reverse()
+        return [Event(row.item, row.timestamp, row.event, row.value, row.text) for row in rows]
 
     def delete_user(self, user: str) -> int:
-        """Erase every event of ``user``; returns how many there were."""
+        """Erase every event of ``user``; returns how many there were. SQLite overwrites the
+        rows (secure_delete) and checkpoints its write-ahead log, so the file keeps no copy;
+        PostgreSQL keeps dead rows until its next vacuum (docs/service.md)."""
         with self.engine.begin() as connection:
-            return connection.execute(
+            erased = connection.execute(
                 sa.delete(self.table).where(self.table.c.user == user)
             ).rowcount
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return erased
 
     def put_items(self, items: Sequence[CatalogItem]) -> list[str]:
         """Add or update catalog items in one transaction; returns the ids that were new."""

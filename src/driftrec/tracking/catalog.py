@@ -46,9 +46,6 @@ class Catalog:
     def categories(self, item_ids: Sequence[str] | np.ndarray) -> list[tuple[str, ...]]:
         return [self.get(str(i)).categories for i in item_ids]
 
-    def has_categories(self) -> bool:
-        return any(i.categories for i in self._items.values())
-
     def text(self, item: str) -> str:
         """The text a language model reads for the item (title, categories, description)."""
         i = self.get(item)

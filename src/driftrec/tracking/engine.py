@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import dataclass, replace
+import itertools
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,9 @@ def model_version(path: str | Path) -> str:
     return digest.hexdigest()[:12]
 
 
+_serials = itertools.count()
+
+
 @dataclass(frozen=True)
 class Engine:
     model: Recommender
@@ -43,6 +47,8 @@ class Engine:
     topics: Topics | None  # None: no categories and no vectors to cluster
     popular: np.ndarray  # (≤ POPULAR_ITEMS,) item indices, most popular (recently) first
     popularity: np.ndarray  # (≤ POPULAR_ITEMS,) their recency-weighted event counts
+    # unique per engine, new ones derived by `replace` included: what per-user caches key on
+    serial: int = field(default_factory=lambda: next(_serials), init=False)
 
     @classmethod
     def build(
@@ -67,12 +73,13 @@ class Engine:
     def exact(self) -> bool:
         return not isinstance(self.index, ApproximateIndex)
 
-    def item_vectors(self) -> np.ndarray | None:
-        """(n_items, d) what diversity is measured on: the model's item vectors, else topics."""
+    def item_vectors(self, items: np.ndarray) -> np.ndarray | None:
+        """(len(items), d) what diversity is measured on for these items: the model's item
+        vectors, else their topic memberships; None when there is neither."""
         if isinstance(self.model, Factorised):
-            return self.model.item_vectors()
+            return self.model.item_vectors()[items]
         if self.topics is not None:
-            return self.topics.membership.toarray()
+            return self.topics.membership[items].toarray()
         return None
 
     def with_model(self, model: Recommender) -> Engine:

@@ -70,7 +70,8 @@ class LiveUsers:
         self.stages = stages or (lambda stage, seconds: None)
         self.capacity, self.window = capacity, window
         self._states: OrderedDict[str, UserState] = OrderedDict()
-        self._lru = threading.Lock()  # guards the OrderedDict only
+        self._lru = threading.Lock()  # guards the OrderedDict and the generation
+        self._generation = 0  # counts `clear` calls: a rebuild started before one is not kept
         self._locks = [threading.RLock() for _ in range(LOCK_STRIPES)]
 
     def _lock(self, user: str) -> threading.RLock:
@@ -116,14 +117,18 @@ class LiveUsers:
         with self._lock(user):
             with self._lru:
                 state = self._states.get(user)
+                generation = self._generation
             if state is None:
                 state = UserState([])
-                state.extend(self.history(user) + self.store.events_of(user), self.window)
-                self._put(user, state)
+                stored = self.store.events_of(user, newest=self.window)
+                state.extend(self.history(user) + stored, self.window)
+                self._put(user, state, generation)
             return state
 
-    def _put(self, user: str, state: UserState) -> None:
+    def _put(self, user: str, state: UserState, generation: int) -> None:
         with self._lru:
+            if generation != self._generation:
+                return  # built from a model replaced meanwhile: answer with it, never keep it
             self._states[user] = state
             self._states.move_to_end(user)
             while len(self._states) > self.capacity:
@@ -135,9 +140,11 @@ class LiveUsers:
             return self._states.pop(user, None) is not None
 
     def clear(self) -> None:
-        """Forget every cached state (a new model: histories are rebuilt from it)."""
+        """Forget every cached state (a new model: histories are rebuilt from it), including
+        any being rebuilt from the old model right now."""
         with self._lru:
             self._states.clear()
+            self._generation += 1
 
     def __contains__(self, user: object) -> bool:
         with self._lru:

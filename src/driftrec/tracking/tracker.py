@@ -12,7 +12,6 @@ import copy
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from driftrec.data.events import Event
-from driftrec.errors import InputError
+from driftrec.errors import InputError, UnknownIdError
 from driftrec.models.base import Recommendations
 from driftrec.models.capabilities import AddsItems, HasDriftGate
 from driftrec.store import CatalogItem, EventStore, StoredEvent
@@ -137,7 +136,8 @@ class Tracker:
     # ------------------------------------------------------------------ reads
     def _view(self, engine: Engine, state: UserState) -> _View:
         def split(events: list[Event]) -> _View:
-            item_events = [e for e in events if e.item is not None]
+            readable = set(engine.model.event_types_)  # a reloaded model may know fewer types
+            item_events = [e for e in events if e.item is not None and e.event in readable]
             found = engine.model.item_indices([e.item for e in item_events])
             known = [e for e, i in zip(item_events, found, strict=True) if i >= 0]
             latest = events[-RECENT_SEARCHES:]
@@ -146,7 +146,7 @@ class Tracker:
             recent = known[-window:] if window is not None else known
             return _View(known, recent, searches, found[found >= 0])
 
-        return state.cached(("view", engine.version, id(engine.model)), split)
+        return state.cached(("view", engine.serial), split)
 
     def recommend(
         self,
@@ -160,9 +160,20 @@ class Tracker:
         """The user's top ``k``; ``diversify`` in [0, 1] re-ranks by maximal marginal relevance
         over item vectors (0: by score only); ``text`` mixes in a free-text interest."""
         engine = self.engine
+        view = self._view(engine, self.live.get(user))
+        return self._answer(engine, view, k, exclude_seen, diversify, text, text_weight)
+
+    def _answer(
+        self,
+        engine: Engine,
+        view: _View,
+        k: int,
+        exclude_seen: bool = True,
+        diversify: float = 0.0,
+        text: str | None = None,
+        text_weight: float = 0.5,
+    ) -> Answer:
         model = engine.model
-        state = self.live.get(user)
-        view = self._view(engine, state)
         if text is None and view.searches and model.reads_text:
             text, text_weight = ". ".join(view.searches), SEARCH_WEIGHT
         if text is not None and not model.reads_text:
@@ -180,10 +191,10 @@ class Tracker:
             source = "search"
         elif text is None and exclude_seen and engine.index is not None:
             start = time.perf_counter()
-            query = state.cached(
-                ("query", engine.version, id(model)),
-                lambda _: model.query_vectors(model.query_histories(events=[view.recent])),
-            )
+            query = view.extra.get("query")  # the view belongs to one snapshot of the events
+            if query is None:
+                query = model.query_vectors(model.query_histories(events=[view.recent]))
+                view.extra["query"] = query
             searched = time.perf_counter()
             found = engine.index.search(query, wanted, exclude=[view.seen])
             self.stages("query", searched - start)
@@ -192,14 +203,15 @@ class Tracker:
             items, scores = found.items[0][real], found.scores[0][real]
             source = "model"
         else:
+            seen = view.seen if exclude_seen else ()  # the whole history, not only the window
             recs = model.recommend(
                 events=[view.recent],
-                k=wanted,
+                k=wanted + len(seen),
                 text=text,
                 text_weight=text_weight,
                 exclude_seen=exclude_seen,
             )
-            items, scores = _drop_seen(recs, ())
+            items, scores = _drop_seen(recs, seen)
             source = "model"
         if diversify > 0:
             items, scores = _mmr(engine, items, scores, k, diversify)
@@ -221,7 +233,7 @@ class Tracker:
         """Long- and short-term interest shares over topics, the drift score between them, the
         model's drift gate where it has one, and the events that weigh most in the user's
         current recommendations."""
-        engine = self.engine
+        engine = self.engine  # one model for the whole answer
         model = engine.model
         view = self._view(engine, self.live.get(user))
         result: dict[str, Any] = {
@@ -242,7 +254,7 @@ class Tracker:
         result["gate"] = None
         if view.known and isinstance(model, HasDriftGate):
             result["gate"] = float(model.gate(model.query_histories(events=[view.recent]))[0])
-        answer = self.recommend(user, k=10)
+        answer = self._answer(engine, view, k=10)
         targets = model.item_indices(answer.items)
         result["influential_events"] = []
         if view.known and len(targets):
@@ -260,7 +272,7 @@ class Tracker:
         model = engine.model
         target = model.item_indices([item])
         if target[0] < 0:
-            raise KeyError(item)
+            raise UnknownIdError(f"unknown item {item!r}")
         view = self._view(engine, self.live.get(user))
         positions, lift = contributions(model, view.recent, target, EXPLAINED_EVENTS)
         events = [
@@ -354,11 +366,15 @@ class Tracker:
             "model_directory_rewritten": in_model and self.model_dir is not None,
         }
 
-    def swap(self, engine: Engine) -> None:
-        """Serve ``engine`` from the next request on; live state is rebuilt from it."""
+    def swap(self, build: Callable[[], Engine]) -> Engine:
+        """Build an engine (a newly trained model) and serve it from the next request on, with
+        no erasure or catalog change in between (an erasure cannot be undone by a model read
+        before it); live state is rebuilt from the new engine."""
         with self._changes:
+            engine = build()
             self.engine = engine
             self.live.clear()
+        return engine
 
 
 def _drop_seen(
@@ -375,10 +391,10 @@ def _mmr(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Maximal marginal relevance: repeatedly take the candidate maximising
     (1 - diversify)·relevance - diversify·(cosine similarity to what was taken)."""
-    vectors = engine.item_vectors()
+    vectors = engine.item_vectors(items)
     if vectors is None or len(items) <= 1:
         return items, scores
-    v = np.asarray(vectors[items], np.float64)
+    v = np.asarray(vectors, np.float64)
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     spread = float(scores.max() - scores.min()) or 1.0
     relevance = (scores - scores.min()) / spread  # [0, 1], so the two terms are comparable
@@ -396,17 +412,36 @@ def _shares(names: list[str], shares: np.ndarray, top: int) -> list[dict[str, An
     return [{"topic": names[j], "share": float(shares[j])} for j in order if shares[j] > 0]
 
 
+_MODEL_FILES = ("state.safetensors", "ids.json", "config.json")
+
+
+def _rewrite_of(directory: Path) -> Path:
+    return directory.parent / f".{directory.name}.rewrite"
+
+
 def _save_in_place(model: Any, directory: Path) -> None:
-    """Rewrite a model directory with ``model``'s state, file by file with atomic renames, so a
-    crash leaves the old files or the new ones, never a torn one."""
+    """Rewrite a model directory with ``model``'s state. The new files are written whole beside
+    it first and marked complete, then moved in one by one; a crash in between is finished by
+    `finish_model_rewrite` before the directory is next loaded."""
     config = json.loads((directory / "config.json").read_text())
-    scratch = Path(tempfile.mkdtemp(prefix=".rewrite-", dir=directory.parent))
-    try:
-        model.save(scratch / "model", info=config.get("info", {}))
-        for name in ("state.safetensors", "ids.json", "config.json"):
-            os.replace(scratch / "model" / name, directory / name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    scratch = _rewrite_of(directory)
+    shutil.rmtree(scratch, ignore_errors=True)
+    model.save(scratch, info=config.get("info", {}))
+    (scratch / "COMPLETE").touch()
+    finish_model_rewrite(directory)
 
 
-__all__ = ["Answer", "Rejection", "Tracker"]
+def finish_model_rewrite(directory: Path) -> None:
+    """Complete (or discard, if it was not written whole) a rewrite of ``directory`` that a
+    crash interrupted, so the directory never holds files of two versions."""
+    scratch = _rewrite_of(Path(directory))
+    if not scratch.is_dir():
+        return
+    if (scratch / "COMPLETE").is_file():
+        for name in _MODEL_FILES:
+            if (scratch / name).is_file():
+                os.replace(scratch / name, Path(directory) / name)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+__all__ = ["Answer", "Rejection", "Tracker", "finish_model_rewrite"]

@@ -3,11 +3,9 @@ next request."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, HTTPException
 
-from fastapi import APIRouter, HTTPException, Path
-
-from driftrec.serving.deps import KeyDep, ServiceDep
+from driftrec.serving.deps import ItemPath, KeyDep, ServiceDep
 from driftrec.serving.schemas import ItemBatch, ItemIn, ItemsOut, ItemWithId
 from driftrec.store import CatalogItem
 
@@ -16,7 +14,7 @@ router = APIRouter(prefix="/items", tags=["items"], dependencies=[KeyDep])
 
 @router.put("/{item}")
 def put_item(
-    item: Annotated[str, Path(min_length=1, max_length=256, pattern=r"^\S(.*\S)?$")],
+    item: ItemPath,
     body: ItemIn,
     service: ServiceDep,
 ) -> ItemsOut:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Query
 
-from driftrec.errors import InputError
-from driftrec.serving.deps import KeyDep, ServiceDep, UserPath
+from driftrec.errors import InputError, UnknownIdError
+from driftrec.serving.deps import ItemPath, KeyDep, ServiceDep, UserPath
 from driftrec.serving.schemas import (
     ErasedOut,
     InterestsOut,
@@ -99,13 +99,13 @@ def interests(
 @router.get("/{user}/recommendations/{item}/why")
 def why(
     user: UserPath,
-    item: Annotated[str, Path(min_length=1, max_length=256)],
+    item: ItemPath,
     service: ServiceDep,
 ) -> WhyOut:
     """Which of the user's recent events raise (or lower) the item's score, and by how much."""
     try:
         result = service.tracker.why(service.user_key(user), item)
-    except KeyError:
+    except UnknownIdError:
         raise HTTPException(
             404, [{"loc": ["path", "item"], "msg": f"unknown item {item!r}", "type": "not_found"}]
         ) from None
