@@ -562,9 +562,15 @@ def test_als_saved_before_the_fingerprints_still_loads_and_a_bad_one_is_refused(
 def test_id_lookups_are_built_once_per_id_array(fitted) -> None:
     """Requests reuse one look-up table of the ids; a new ids array (add_items) gets its own."""
     model = copy.deepcopy(fitted["pop"])
-    table = model._id_index("item")
+    model.item_indices(["1"])
+    table = model._id_indexes["item"][1]
     model.recommend(["u00"], k=3)
     model.recommend(sequences=[["1", "2"]], k=3)
-    assert model._id_index("item") is table and model._id_index("user") is model._id_index("user")
+    assert model._id_indexes["item"][1] is table
     model.item_ids_ = np.concatenate([model.item_ids_, ["new"]])
-    assert model._id_index("item") is not table and model._id_index("item")[-1] == "new"
+    assert model.item_indices(["new", "1", "nope"]).tolist() == [
+        len(model.item_ids_) - 1,
+        table["1"],
+        -1,
+    ]
+    assert model._id_indexes["item"][1] is not table
