@@ -12,6 +12,9 @@ import threading
 import time
 from pathlib import Path
 
+import faiss
+from threadpoolctl import threadpool_limits
+
 from driftrec.data.dataset import Dataset
 from driftrec.data.pseudonyms import pseudonymise_ids
 from driftrec.models import load
@@ -52,6 +55,11 @@ class Service:
             stages=self.metrics.stage,
         )
         self.tracker.restore_items()
+        # Requests are small: numpy's BLAS and faiss's OpenMP pools, sized to every core,
+        # only add wake-ups and spinning that collide with other requests on the same cores
+        # (GET p99 at 10k items 9-13 ms with them, 5 ms without). Built once, before this.
+        threadpool_limits(settings.threads)
+        faiss.omp_set_num_threads(settings.threads)
         self._reloading = threading.Lock()
         self.started = time.time()
         self._describe()

@@ -29,9 +29,10 @@ class Settings:
     live_users: int = 100_000  # users whose state stays in memory
     short_half_life: float = SHORT_HALF_LIFE
     long_half_life: float = LONG_HALF_LIFE
-    # torch threads: a request is one short sequence, too small to split; requests run side by
-    # side instead, and one thread each has the lowest tail latency (p99 1.7 ms against 3.2 ms
-    # with two, SASRec on 2 cores)
+    # threads of torch, BLAS and OpenMP per request: a request is one short sequence, too
+    # small to split; requests run side by side instead, and one thread each has the lowest
+    # tail latency (SASRec's query vector p99 1.7 ms against 3.2 ms with two torch threads;
+    # GET p99 5 ms against 9-13 ms with BLAS and OpenMP pools on every core)
     threads: int = 1
 
     @staticmethod
