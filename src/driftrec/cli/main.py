@@ -27,7 +27,7 @@ from driftrec.data.pseudonyms import pseudonymise_ids, secret_from_env
 from driftrec.data.split import PROTOCOLS, check_protocol, make_split
 from driftrec.errors import InputError, UnknownIdError
 from driftrec.evaluation.experiment import TRAIN_PROTOCOLS, fit_and_evaluate, train_model
-from driftrec.models.base import MODEL_MARK, Recommender, read_config
+from driftrec.models.base import MODEL_MARK, Recommender, read_config, trained_on
 from driftrec.models.capabilities import HasDriftGate, ReportsTraining
 from driftrec.params import PROBABILITY
 from driftrec.paths import check_output_directory, check_output_file, read_json
@@ -465,10 +465,8 @@ def recommend(
 
 def _catalog_of(model_dir: Path) -> Dataset | None:
     """The dataset a model was trained on, for item titles, when it is still where it was."""
-    source = read_config(model_dir).get("info", {}).get("dataset")
-    if source and (Path(source) / "manifest.json").is_file():
-        return Dataset.load(source)
-    return None
+    source = trained_on(model_dir)
+    return None if source is None else Dataset.load(source)
 
 
 @app.command("serve")

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from driftrec.data.dataset import DEFAULT_EVENT_TYPES, Dataset
+from driftrec.data.dataset import DEFAULT_EVENT_TYPES, MANIFEST, Dataset
 from driftrec.data.events import Event
 from driftrec.data.fields import TIMESTAMP_RANGE, TIMESTAMP_RANGE_TEXT
 from driftrec.data.histories import UNKNOWN_USER, Histories
@@ -593,6 +593,15 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def trained_on(model_dir: Path) -> Path | None:
+    """The dataset directory a model was trained on (its titles and categories), when the
+    model's config names one that is still a dataset where it was."""
+    recorded = read_config(Path(model_dir)).get("info", {}).get("dataset")
+    if recorded and (Path(recorded) / MANIFEST).is_file():
+        return Path(recorded)
+    return None
+
+
 def _present(path: Path) -> Path:
     """``path``, or a `DataFormatError` when that file of the model directory is missing."""
     if not path.is_file():
@@ -654,4 +663,5 @@ __all__ = [
     "mask_seen",
     "read_config",
     "top_k",
+    "trained_on",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 from pathlib import Path
 
 import faiss
@@ -18,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from driftrec.data.dataset import Dataset
 from driftrec.data.pseudonyms import pseudonymise_ids
 from driftrec.models import load
-from driftrec.models.base import read_config
+from driftrec.models.base import trained_on
 from driftrec.models.training import set_threads
 from driftrec.serving.metrics import Metrics
 from driftrec.serving.settings import Settings
@@ -28,13 +27,8 @@ from driftrec.tracking.tracker import finish_model_rewrite
 
 
 def _catalog(settings: Settings, model_dir: Path) -> Catalog:
-    source = settings.data_dir
-    if source is None:
-        recorded = read_config(model_dir).get("info", {}).get("dataset")
-        source = Path(recorded) if recorded else None
-    if source is not None and (source / "manifest.json").is_file():
-        return Catalog.from_dataset(Dataset.load(source))
-    return Catalog()
+    source = settings.data_dir or trained_on(model_dir)
+    return Catalog() if source is None else Catalog.from_dataset(Dataset.load(source))
 
 
 class Service:
@@ -61,7 +55,6 @@ class Service:
         threadpool_limits(settings.threads)
         faiss.omp_set_num_threads(settings.threads)
         self._reloading = threading.Lock()
-        self.started = time.time()
         self._describe()
         self.metrics.live_users.set_function(lambda: len(self.tracker.live))
         # the model and catalog live as long as the service: keep the collector from walking

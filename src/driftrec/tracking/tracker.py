@@ -9,7 +9,6 @@ mixes two models inside one answer.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import shutil
 import threading
@@ -23,7 +22,7 @@ import numpy as np
 
 from driftrec.data.events import Event
 from driftrec.errors import InputError, UnknownIdError
-from driftrec.models.base import Recommendations
+from driftrec.models.base import Recommendations, read_config
 from driftrec.models.capabilities import AddsItems, HasDriftGate
 from driftrec.store import CatalogItem, EventStore, StoredEvent
 from driftrec.tracking.catalog import Catalog
@@ -423,7 +422,7 @@ def _save_in_place(model: Any, directory: Path) -> None:
     """Rewrite a model directory with ``model``'s state. The new files are written whole beside
     it first and marked complete, then moved in one by one; a crash in between is finished by
     `finish_model_rewrite` before the directory is next loaded."""
-    config = json.loads((directory / "config.json").read_text())
+    config = read_config(directory)
     scratch = _rewrite_of(directory)
     shutil.rmtree(scratch, ignore_errors=True)
     model.save(scratch, info=config.get("info", {}))
