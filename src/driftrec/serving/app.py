@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from driftrec import __version__
 from driftrec.errors import InputError
+from driftrec.serving.errors import problem
 from driftrec.serving.limits import BodyLimit
 from driftrec.serving.metrics import RequestMetrics
 from driftrec.serving.routers import admin, events, health, items, users
@@ -63,7 +64,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
         detail = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            problem(list(e.get("loc", ())), e.get("msg", ""), e.get("type", ""))
             for e in err.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)
@@ -73,13 +74,13 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         detail = err.detail
         if not isinstance(detail, list):  # Starlette's own: a body it cannot parse, a 404
             where = {400: "body", 404: "path", 405: "method"}.get(err.status_code, "request")
-            detail = [{"loc": [where], "msg": str(detail), "type": "http_error"}]
+            detail = [problem([where], str(detail), "http_error")]
         return JSONResponse({"detail": detail}, status_code=err.status_code, headers=err.headers)
 
     @app.exception_handler(InputError)
     async def bad_input(_: Request, err: InputError) -> JSONResponse:
         return JSONResponse(
-            {"detail": [{"loc": ["request"], "msg": str(err), "type": "bad_input"}]},
+            {"detail": [problem(["request"], str(err), "bad_input")]},
             status_code=422,
         )
 

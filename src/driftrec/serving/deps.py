@@ -5,9 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Path, Request
+from fastapi import Depends, Header, Path, Request
 from pydantic import AfterValidator
 
+from driftrec.serving.errors import refused
 from driftrec.serving.schemas import check_id
 from driftrec.serving.service import Service
 from driftrec.serving.settings import API_KEY_ENV
@@ -34,15 +35,11 @@ def require_key(
     if given is None and authorization and authorization.lower().startswith("bearer "):
         given = authorization[7:]
     if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
+        raise refused(
             401,
-            [
-                {
-                    "loc": ["header", "x-api-key"],
-                    "msg": f"a valid API key is required ({API_KEY_ENV})",
-                    "type": "unauthorized",
-                }
-            ],
+            ["header", "x-api-key"],
+            f"a valid API key is required ({API_KEY_ENV})",
+            "unauthorized",
             headers={"WWW-Authenticate": "Bearer"},
         )
 

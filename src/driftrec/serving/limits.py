@@ -8,14 +8,16 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from driftrec.serving.errors import problem
 
-def too_large(limit: int) -> list[dict[str, Any]]:
+
+def too_large(limit: int) -> list[dict[str, object]]:
     return [
-        {
-            "loc": ["body"],
-            "msg": f"request body over the limit of {limit:,} bytes (--max-body)",
-            "type": "body_too_large",
-        }
+        problem(
+            ["body"],
+            f"request body over the limit of {limit:,} bytes (--max-body)",
+            "body_too_large",
+        )
     ]
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
 from driftrec.errors import InputError
 from driftrec.serving.deps import KeyDep, ServiceDep
+from driftrec.serving.errors import refused
 from driftrec.serving.schemas import ReloadIn, ReloadOut
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[KeyDep])
@@ -20,9 +21,7 @@ def reload(body: ReloadIn, service: ServiceDep) -> ReloadOut:
     try:
         previous, version = service.reload(Path(body.model_dir) if body.model_dir else None)
     except (InputError, OSError) as err:  # not a model directory: the old model keeps serving
-        raise HTTPException(
-            422, [{"loc": ["body", "model_dir"], "msg": str(err), "type": "bad_model"}]
-        ) from None
+        raise refused(422, ["body", "model_dir"], str(err), "bad_model") from None
     return ReloadOut(
         model=service.tracker.engine.model.name, model_version=version, previous_version=previous
     )

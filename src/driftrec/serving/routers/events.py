@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from driftrec.data.events import Event
 from driftrec.serving.deps import KeyDep, ServiceDep
+from driftrec.serving.errors import problem, refused, too_long
 from driftrec.serving.schemas import EventBatch, EventsIn, EventsOut, Rejected
 from driftrec.store import StoredEvent
 
@@ -26,28 +27,25 @@ def post_events(
     limits = service.settings
     events = body.events if isinstance(body, EventBatch) else [body]
     prefix = ["body", "events"] if isinstance(body, EventBatch) else ["body"]
+
+    def at(n: int, field: str) -> list[object]:
+        """Where event ``n``'s ``field`` is in the request."""
+        return [*prefix, n, field] if isinstance(body, EventBatch) else ["body", field]
+
     if len(events) > limits.max_batch:
-        raise HTTPException(
+        raise refused(
             422,
-            [
-                _error(
-                    prefix,
-                    f"at most {limits.max_batch:,} events per request (--max-batch)",
-                    "too_many",
-                )
-            ],
+            prefix,
+            f"at most {limits.max_batch:,} events per request (--max-batch)",
+            "too_many",
         )
-    too_long = [
-        _error(
-            [*prefix, n, "text"] if len(prefix) > 1 else ["body", "text"],
-            f"text longer than {limits.max_text:,} characters (--max-text)",
-            "too_long",
-        )
+    long_texts = [
+        too_long(at(n, "text"), limits.max_text)
         for n, e in enumerate(events)
         if e.text is not None and len(e.text) > limits.max_text
     ]
-    if too_long:
-        raise HTTPException(422, too_long)
+    if long_texts:
+        raise HTTPException(422, long_texts)
     now = int(time.time())
     stored = [
         StoredEvent(
@@ -63,18 +61,10 @@ def post_events(
     rejected = tracker.check(stored)
     if rejected and atomic:
         raise HTTPException(
-            422,
-            [
-                _error(
-                    [*prefix, r.index, r.field] if len(prefix) > 1 else ["body", r.field],
-                    r.reason,
-                    "rejected",
-                )
-                for r in rejected
-            ],
+            422, [problem(at(r.index, r.field), r.reason, "rejected") for r in rejected]
         )
-    refused = {r.index for r in rejected}
-    new = tracker.ingest([s for n, s in enumerate(stored) if n not in refused])
+    rejected_at = {r.index for r in rejected}
+    new = tracker.ingest([s for n, s in enumerate(stored) if n not in rejected_at])
     accepted = sum(new)
     service.metrics.events.labels("accepted").inc(accepted)
     service.metrics.events.labels("duplicate").inc(len(new) - accepted)
@@ -85,7 +75,3 @@ def post_events(
         rejected=[Rejected(index=r.index, field=r.field, reason=r.reason) for r in rejected],
         model_version=tracker.engine.version,
     )
-
-
-def _error(loc: list[object], msg: str, kind: str) -> dict[str, object]:
-    return {"loc": loc, "msg": msg, "type": kind}

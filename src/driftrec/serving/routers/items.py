@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from driftrec.serving.deps import ItemPath, KeyDep, ServiceDep
+from driftrec.serving.errors import problem, too_long
 from driftrec.serving.schemas import ItemBatch, ItemIn, ItemsOut, ItemWithId
 from driftrec.store import CatalogItem
 
@@ -33,29 +34,19 @@ def _put(service: ServiceDep, items: list[ItemWithId], prefix: list[object]) -> 
     errors: list[dict[str, object]] = []
     if len(items) > limits.max_batch:
         errors.append(
-            {
-                "loc": prefix,
-                "msg": f"at most {limits.max_batch:,} items per request (--max-batch)",
-                "type": "too_many",
-            }
+            problem(
+                prefix, f"at most {limits.max_batch:,} items per request (--max-batch)", "too_many"
+            )
         )
     seen: set[str] = set()
     for n, i in enumerate(items):
         where = [*prefix, n] if len(prefix) > 1 else prefix
         if i.item in seen:
-            errors.append(
-                {"loc": [*where, "item"], "msg": f"item {i.item!r} repeated", "type": "repeated"}
-            )
+            errors.append(problem([*where, "item"], f"item {i.item!r} repeated", "repeated"))
         seen.add(i.item)
         for name in ("title", "text"):
             if len(getattr(i, name)) > limits.max_text:
-                errors.append(
-                    {
-                        "loc": [*where, name],
-                        "msg": f"{name} longer than {limits.max_text:,} characters (--max-text)",
-                        "type": "too_long",
-                    }
-                )
+                errors.append(too_long([*where, name], limits.max_text))
     if errors:
         raise HTTPException(422, errors)
     result = service.tracker.add_items(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from driftrec.errors import InputError, UnknownIdError
 from driftrec.serving.deps import ItemPath, KeyDep, ServiceDep, UserPath
+from driftrec.serving.errors import refused, too_long
 from driftrec.serving.schemas import (
     ErasedOut,
     InterestsOut,
@@ -38,35 +39,15 @@ def recommendations(
     what their searches describe, else popular recent items."""
     limits = service.settings
     if k > limits.max_k:
-        raise HTTPException(
-            422,
-            [
-                {
-                    "loc": ["query", "k"],
-                    "msg": f"k is at most {limits.max_k:,} (--max-k)",
-                    "type": "too_large",
-                }
-            ],
-        )
+        raise refused(422, ["query", "k"], f"k is at most {limits.max_k:,} (--max-k)", "too_large")
     if text is not None and len(text) > limits.max_text:
-        raise HTTPException(
-            422,
-            [
-                {
-                    "loc": ["query", "text"],
-                    "msg": f"text longer than {limits.max_text:,} characters (--max-text)",
-                    "type": "too_long",
-                }
-            ],
-        )
+        raise HTTPException(422, [too_long(["query", "text"], limits.max_text)])
     try:
         answer = service.tracker.recommend(
             service.user_key(user), k, exclude_seen, diversify, text, text_weight
         )
     except InputError as err:  # text given to a model that does not read text
-        raise HTTPException(
-            422, [{"loc": ["query", "text"], "msg": str(err), "type": "unsupported"}]
-        ) from None
+        raise refused(422, ["query", "text"], str(err), "unsupported") from None
     start = time.perf_counter()
     catalog = service.tracker.catalog
     items = []
@@ -106,9 +87,7 @@ def why(
     try:
         result = service.tracker.why(service.user_key(user), item)
     except UnknownIdError:
-        raise HTTPException(
-            404, [{"loc": ["path", "item"], "msg": f"unknown item {item!r}", "type": "not_found"}]
-        ) from None
+        raise refused(404, ["path", "item"], f"unknown item {item!r}", "not_found") from None
     return WhyOut(**{**result, "user": user})
 
 
