@@ -97,6 +97,10 @@ class EventStore:
         self.engine = sa.create_engine(parsed, hide_parameters=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_durability)
+        # the dialect's INSERT, which has ON CONFLICT for idempotent retries and upserts
+        self._insert = (
+            postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        )
         metadata = sa.MetaData(schema=schema)
         self.table = _table(metadata)
         self.items_table = _items_table(metadata)
@@ -120,7 +124,7 @@ class EventStore:
             for e in events
         ]
         t = self.table
-        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        insert = self._insert
         statement = insert(t).on_conflict_do_nothing().returning(t.c.user, t.c.event_id)
         with self.engine.begin() as connection:
             inserted = {(r.user, r.event_id) for r in connection.execute(statement, rows)}
@@ -165,7 +169,7 @@ class EventStore:
         if not items:
             return []
         t = self.items_table
-        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        insert = self._insert
         with self.engine.begin() as connection:
             known = set(
                 connection.execute(

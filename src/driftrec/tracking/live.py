@@ -74,9 +74,6 @@ class LiveUsers:
         self._generation = 0  # counts `clear` calls: a rebuild started before one is not kept
         self._locks = [threading.RLock() for _ in range(LOCK_STRIPES)]
 
-    def _lock(self, user: str) -> threading.RLock:
-        return self._locks[zlib.crc32(user.encode()) % LOCK_STRIPES]
-
     @contextmanager
     def locked(self, users: Sequence[str]) -> Iterator[None]:
         """Hold the locks of ``users`` (in a fixed order, so two batches never deadlock)."""
@@ -114,7 +111,7 @@ class LiveUsers:
             if state is not None:
                 self._states.move_to_end(user)
                 return state
-        with self._lock(user):
+        with self.locked([user]):
             with self._lru:
                 state = self._states.get(user)
                 generation = self._generation
