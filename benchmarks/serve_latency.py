@@ -106,6 +106,26 @@ def percentiles(values: list[float]) -> dict[str, float]:
             "mean_ms": float(a.mean()), "n": len(a)}  # fmt: skip
 
 
+def timed_pair(http: httpx.Client, event: dict[str, Any]) -> tuple[float, float]:
+    """Post one event, then get that user's top 10: the seconds each call took."""
+    t0 = time.perf_counter()
+    response = http.post("/events", json=event)
+    t1 = time.perf_counter()
+    answer = http.get(f"/users/{event['user']}/recommendations", params={"k": 10})
+    t2 = time.perf_counter()
+    assert response.status_code == 200 and answer.status_code == 200, answer.text
+    return t1 - t0, t2 - t1
+
+
+def pair_figures(times: list[tuple[float, float]]) -> dict[str, dict[str, float]]:
+    """Percentiles of the post, of the get and of the pair, from `timed_pair`s."""
+    return {
+        "post_event": percentiles([post for post, _ in times]),
+        "get_top10": percentiles([get for _, get in times]),
+        "pair": percentiles([post + get for post, get in times]),
+    }
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -136,7 +156,8 @@ def latency(model_dir: Path, pairs: int, recall_users: int) -> dict[str, Any]:
     started = time.perf_counter() - start
     index_built = len(list(default_cache_dir().glob("ivf-*.faiss"))) > indexes
     posted: dict[str, list[Event]] = {}
-    post_t, get_t, pair_t, first_t = [], [], [], []
+    pair_t: list[tuple[float, float]] = []
+    first_t = []
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
             for u in track(users, description="first request of each user"):
@@ -148,16 +169,8 @@ def latency(model_dir: Path, pairs: int, recall_users: int) -> dict[str, Any]:
                 history = model.history_events(user)
                 item = history[int(rng.integers(len(history)))].item  # the user's own taste
                 event = {"user": user, "item": item, "timestamp": 1_900_000_000 + n}
-                t0 = time.perf_counter()
-                response = http.post("/events", json=event)
-                t1 = time.perf_counter()
-                answer = http.get(f"/users/{user}/recommendations", params={"k": 10})
-                t2 = time.perf_counter()
-                assert response.status_code == 200 and answer.status_code == 200, answer.text
+                pair_t.append(timed_pair(http, event))
                 posted.setdefault(user, []).append(Event(item, 1_900_000_000 + n))
-                post_t.append(t1 - t0)
-                get_t.append(t2 - t1)
-                pair_t.append(t2 - t0)
             metrics = http.get("/metrics").text
             health = http.get("/health").json()
             served = {}
@@ -188,9 +201,7 @@ def latency(model_dir: Path, pairs: int, recall_users: int) -> dict[str, Any]:
         "startup_s": started,
         "startup_built_index": index_built,
         "first_get_top10": percentiles(first_t[10:]),  # the first ones also warm code paths
-        "post_event": percentiles(post_t),
-        "get_top10": percentiles(get_t),
-        "pair": percentiles(pair_t),
+        **pair_figures(pair_t),
         "bare_recommend": percentiles(bare),
         "server_stages_mean_ms": stage_means(metrics),
         "recall@10_vs_exact": recall,
@@ -217,17 +228,10 @@ def floor(pairs: int, seconds: float) -> dict[str, Any]:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        post_t, get_t, pair_t = [], [], []
         with httpx.Client(base_url=url, timeout=60) as http:
-            for n in range(pairs):
-                t0 = time.perf_counter()
-                http.post("/events", json={"user": "u", "item": "i1", "timestamp": n})
-                t1 = time.perf_counter()
-                http.get("/users/u/recommendations", params={"k": 10})
-                t2 = time.perf_counter()
-                post_t.append(t1 - t0)
-                get_t.append(t2 - t1)
-                pair_t.append(t2 - t0)
+            pair_t = [
+                timed_pair(http, {"user": "u", "item": "i1", "timestamp": n}) for n in range(pairs)
+            ]
         with multiprocessing.get_context("fork").Pool(4) as pool:
             start = time.perf_counter()
             done = pool.map(_post_loop, [(url, ["i1"], 1, seconds, w) for w in range(4)])
@@ -236,9 +240,7 @@ def floor(pairs: int, seconds: float) -> dict[str, Any]:
         process.terminate()
         process.wait(30)
     return {
-        "post_event": percentiles(post_t),
-        "get_top10": percentiles(get_t),
-        "pair": percentiles(pair_t),
+        **pair_figures(pair_t),
         "single_requests_per_s": sum(d[1] for d in done) / elapsed,
     }
 
