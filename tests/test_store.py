@@ -6,8 +6,9 @@ CI's included, runs; each test gets a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def test_catalog_items_are_added_updated_and_read_back_in_order(store: EventStor
 def test_group_commit_shares_transactions_and_keeps_each_callers_answer(
     store: EventStore,
 ) -> None:
-    group = GroupCommit(store)
+    group: GroupCommit[StoredEvent, bool] = GroupCommit(store.append)
 
     def client(c: int) -> list[bool]:
         answers = []
@@ -142,7 +143,7 @@ def test_group_commit_shares_transactions_and_keeps_each_callers_answer(
 
 
 def test_a_failing_caller_does_not_fail_the_others_in_its_group(store: EventStore) -> None:
-    group = GroupCommit(store)
+    group: GroupCommit[StoredEvent, bool] = GroupCommit(store.append)
     good = [StoredEvent("u1", Event("i1", 1))]
     broken = [StoredEvent(None, Event("i2", 2))]  # type: ignore[arg-type]
 
@@ -163,3 +164,30 @@ def test_only_the_newest_events_are_read_when_asked(store: EventStore) -> None:
     store.append([StoredEvent("u1", Event(f"i{j}", j % 3)) for j in range(6)])
     assert [e.item for e in store.events_of("u1", newest=3)] == ["i4", "i2", "i5"]
     assert len(store.events_of("u1")) == 6
+
+
+def test_closing_the_group_commit_writes_what_is_queued_then_refuses(store: EventStore) -> None:
+    group: GroupCommit[StoredEvent, bool] = GroupCommit(store.append)
+    futures = [group.submit([StoredEvent("u1", Event(f"i{j}", j))]) for j in range(50)]
+    group.close()
+    assert [f.result(timeout=0) for f in futures] == [[True]] * 50
+    assert store.count() == 50
+    with pytest.raises(RuntimeError, match="closed"):
+        group.submit([StoredEvent("u1", Event("i1", 1))])
+
+
+def test_a_write_cancelled_before_it_began_is_not_written(store: EventStore) -> None:
+    gate = threading.Event()
+
+    def slow(events: Sequence[StoredEvent]) -> list[bool]:
+        gate.wait(10)
+        return store.append(events)
+
+    group: GroupCommit[StoredEvent, bool] = GroupCommit(slow)
+    first = group.submit([StoredEvent("u1", Event("i1", 1))])  # holds the writer
+    cancelled = group.submit([StoredEvent("u1", Event("i2", 2))])
+    assert cancelled.cancel()
+    gate.set()
+    assert first.result(10) == [True]
+    group.close()
+    assert [e.item for e in store.events_of("u1")] == ["i1"]

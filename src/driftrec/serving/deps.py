@@ -14,14 +14,16 @@ from driftrec.serving.service import Service
 from driftrec.serving.settings import API_KEY_ENV
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    """Async, as is `require_key`: FastAPI runs a plain function dependency on its thread
+    pool, a hop per dependency per request for work that never blocks."""
     return request.app.state.service
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def require_key(
+async def require_key(
     service: ServiceDep,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,

@@ -39,8 +39,20 @@ class Metrics:
         self.model = Info("driftrec_model", "the model being served", registry=r)
         self.live_users = Gauge("driftrec_live_users", "users held in memory", registry=r)
 
+        # each labelled child looked up once: `labels` takes a lock on every call
+        self._stages: dict[str, Histogram] = {}
+        self._outcomes: dict[str, Counter] = {}
+
     def stage(self, name: str, seconds: float) -> None:
-        self.stages.labels(name).observe(seconds)
+        child = self._stages.get(name) or self._stages.setdefault(name, self.stages.labels(name))
+        child.observe(seconds)
+
+    def count_events(self, outcome: str, n: int) -> None:
+        """Events received with ``outcome`` (accepted, duplicate, rejected)."""
+        child = self._outcomes.get(outcome) or self._outcomes.setdefault(
+            outcome, self.events.labels(outcome)
+        )
+        child.inc(n)
 
 
 class RequestMetrics:

@@ -96,6 +96,7 @@ class Service:
             return previous, engine.version
 
     def close(self) -> None:
+        self.tracker.close()  # acknowledges what is queued before the store goes
         self.store.close()
 
 

@@ -105,6 +105,8 @@ class EventStore:
         self.table = _table(metadata)
         self.items_table = _items_table(metadata)
         metadata.create_all(self.engine)
+        t = self.table  # built once: every append runs it, often for one event
+        self._append = self._insert(t).on_conflict_do_nothing().returning(t.c.user, t.c.event_id)
 
     def append(self, events: Sequence[StoredEvent]) -> list[bool]:
         """Store ``events`` in one transaction; returns whether each was new (an event whose
@@ -123,11 +125,8 @@ class EventStore:
             }
             for e in events
         ]
-        t = self.table
-        insert = self._insert
-        statement = insert(t).on_conflict_do_nothing().returning(t.c.user, t.c.event_id)
         with self.engine.begin() as connection:
-            inserted = {(r.user, r.event_id) for r in connection.execute(statement, rows)}
+            inserted = {(r.user, r.event_id) for r in connection.execute(self._append, rows)}
         new = []
         for e in events:
             key = (e.user, e.event_id)

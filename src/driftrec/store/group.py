@@ -1,79 +1,111 @@
-"""Group commit: appends that arrive while a transaction is being written share the next one.
+"""Group commit: writes that arrive while a transaction is being written share the next one.
 
 Each acknowledged event must be durable, so each transaction ends in a sync to disk; with one
-transaction per request, single-event requests are capped at one sync each. Here the first
-caller becomes the leader and writes every append that queued up meanwhile in one transaction
-(one sync), then hands each caller its own result. A caller returns only once its events are
-committed, exactly as with `EventStore.append`; an idle store adds no delay. If a shared
-transaction fails, each caller's events are written alone, so one bad request never fails
-another.
+transaction per request, single-event requests are capped at one sync each. Here one writer
+thread takes every write that queued up meanwhile and hands them to ``write`` together (one
+transaction, one sync), then gives each caller its own result. A caller's future completes only
+once its items are written; an idle writer adds no delay. If a shared write fails, each
+caller's items are written alone, so one bad request never fails another.
+
+Callers wait on a `concurrent.futures.Future`: a thread with ``.result()``, an event loop with
+``asyncio.wrap_future`` (the service's request handlers do, so a write costs them no thread of
+their own).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from typing import Generic, TypeVar
 
-from driftrec.store.events import EventStore, StoredEvent
+T = TypeVar("T")
+R = TypeVar("R")
 
-MAX_GROUP_EVENTS = 20_000  # one transaction takes at most this many events
+MAX_GROUP_ITEMS = 20_000  # one write takes at most this many items
 
 
-class GroupCommit:
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-        self._turn = threading.Condition()  # guards the queue and who leads
-        self._queue: list[tuple[Sequence[StoredEvent], Future[list[bool]]]] = []
-        self._leading = False
+class GroupCommit(Generic[T, R]):
+    """Runs ``write(items) -> one result per item`` on a writer thread, grouping concurrent
+    callers' items into one call."""
 
-    def append(self, events: Sequence[StoredEvent]) -> list[bool]:
-        """`EventStore.append`, sharing a transaction with concurrent callers. A caller leads
-        transactions only until its own events are written (oldest queued first), then hands
-        over: no caller keeps writing other callers' events for ever."""
-        done: Future[list[bool]] = Future()
+    def __init__(self, write: Callable[[Sequence[T]], list[R]]) -> None:
+        self.write = write
+        self._turn = threading.Condition()  # guards the queue, the thread and closing
+        self._queue: deque[tuple[Sequence[T], Future[list[R]]]] = deque()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, items: Sequence[T]) -> Future[list[R]]:
+        """Queue ``items`` for the next write; the future holds their results once written."""
+        done: Future[list[R]] = Future()
+        if not items:
+            done.set_result([])
+            return done
         with self._turn:
-            self._queue.append((events, done))
+            if self._closed:
+                raise RuntimeError("the writer is closed")
+            self._queue.append((items, done))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="driftrec-group-commit", daemon=True
+                )
+                self._thread.start()
+            self._turn.notify()
+        return done
+
+    def append(self, items: Sequence[T]) -> list[R]:
+        """`submit` and wait: returns once the items are written."""
+        return self.submit(items).result()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer thread; later submits are refused."""
+        with self._turn:
+            self._closed = True
+            thread = self._thread
+            self._turn.notify()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
         while True:
             with self._turn:
-                while self._leading and not done.done():
+                while not self._queue and not self._closed:
                     self._turn.wait()
-                if done.done():
-                    break
-                self._leading = True  # nobody is writing and these events are still queued
+                if not self._queue:
+                    return  # closed and drained
                 group = self._take()
-            try:
+            if group:
                 self._write(group)
-            finally:
-                with self._turn:
-                    self._leading = False
-                    self._turn.notify_all()
-        return done.result()
 
-    def _take(self) -> list[tuple[Sequence[StoredEvent], Future[list[bool]]]]:
-        """The queued appends for one transaction (at most `MAX_GROUP_EVENTS` events unless a
-        single append is larger), oldest first; the caller holds the lock."""
-        group, total = [], 0
-        while self._queue and (not group or total + len(self._queue[0][0]) <= MAX_GROUP_EVENTS):
-            events, done = self._queue.pop(0)
-            group.append((events, done))
-            total += len(events)
+    def _take(self) -> list[tuple[Sequence[T], Future[list[R]]]]:
+        """The queued writes for one call (at most `MAX_GROUP_ITEMS` items unless a single
+        write is larger), oldest first, leaving out any a caller cancelled before it began;
+        the caller holds the lock."""
+        group: list[tuple[Sequence[T], Future[list[R]]]] = []
+        total = 0
+        while self._queue and (not group or total + len(self._queue[0][0]) <= MAX_GROUP_ITEMS):
+            items, done = self._queue.popleft()
+            if done.set_running_or_notify_cancel():  # a cancelled write was never acknowledged
+                group.append((items, done))
+                total += len(items)
         return group
 
-    def _write(self, group: list[tuple[Sequence[StoredEvent], Future[list[bool]]]]) -> None:
+    def _write(self, group: list[tuple[Sequence[T], Future[list[R]]]]) -> None:
         try:
-            new = self.store.append([e for events, _ in group for e in events])
+            results = self.write([item for items, _ in group for item in items])
         except Exception:
-            for events, done in group:  # one caller at a time: a bad one fails only itself
+            for items, done in group:  # one caller at a time: a bad one fails only itself
                 try:
-                    done.set_result(self.store.append(events))
+                    done.set_result(self.write(items))
                 except Exception as err:
                     done.set_exception(err)
             return
         start = 0
-        for events, done in group:
-            done.set_result(new[start : start + len(events)])
-            start += len(events)
+        for items, done in group:
+            done.set_result(results[start : start + len(items)])
+            start += len(items)
 
 
-__all__ = ["GroupCommit"]
+__all__ = ["MAX_GROUP_ITEMS", "GroupCommit"]

@@ -14,6 +14,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -66,7 +67,8 @@ class LiveUsers:
         stages: Callable[[str, float], None] | None = None,
     ) -> None:
         self.store, self.history = store, history
-        self._commit = GroupCommit(store)  # concurrent writes share a transaction
+        # one writer thread; concurrent writes share a transaction
+        self._commit: GroupCommit[StoredEvent, bool] = GroupCommit(self._write)
         self.stages = stages or (lambda stage, seconds: None)
         self.capacity, self.window = capacity, window
         self._states: OrderedDict[str, UserState] = OrderedDict()
@@ -83,12 +85,25 @@ class LiveUsers:
                 stack.enter_context(self._locks[s])
             yield
 
+    def submit(self, events: Sequence[StoredEvent]) -> Future[list[bool]]:
+        """Queue ``events`` for the writer: they are stored (one transaction, shared with
+        concurrent writes), then applied to cached users; the future says whether each was
+        new (see `EventStore.append`) once both are done."""
+        return self._commit.submit(events)
+
     def append(self, events: Sequence[StoredEvent]) -> list[bool]:
-        """Store ``events`` (one transaction), then apply the new ones to cached users; returns
-        whether each was new (see `EventStore.append`)."""
+        """`submit` and wait."""
+        return self._commit.append(events)
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer."""
+        self._commit.close()
+
+    def _write(self, events: Sequence[StoredEvent]) -> list[bool]:
+        """Store and apply, under the users' locks: a reader sees all of it or none."""
         with self.locked([e.user for e in events]):
             start = time.perf_counter()
-            new = self._commit.append(events)
+            new = self.store.append(events)
             stored = time.perf_counter()
             self.stages("store", stored - start)
             by_user: dict[str, list[Event]] = {}

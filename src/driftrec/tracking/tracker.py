@@ -14,6 +14,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,10 +128,19 @@ class Tracker:
                 )
         return rejected
 
+    def submit(self, events: list[StoredEvent]) -> Future[list[bool]]:
+        """Queue the events to be stored durably (one transaction) and applied to the users'
+        live state; the future says whether each was new (a retried event_id is not) once
+        both are done. An event loop awaits it with ``asyncio.wrap_future``."""
+        return self.live.submit(events)
+
     def ingest(self, events: list[StoredEvent]) -> list[bool]:
-        """Store the events durably (one transaction) and apply them to the users' live state;
-        returns whether each was new (a retried event_id is not)."""
+        """`submit` and wait."""
         return self.live.append(events)
+
+    def close(self) -> None:
+        """Finish the queued writes; the tracker takes no more."""
+        self.live.close()
 
     # ------------------------------------------------------------------ reads
     def _view(self, engine: Engine, state: UserState) -> _View:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import APIRouter, HTTPException, Query
@@ -16,14 +17,17 @@ router = APIRouter(tags=["events"])
 
 
 @router.post("/events", dependencies=[KeyDep])
-def post_events(
+async def post_events(
     body: EventsIn,
     service: ServiceDep,
     atomic: bool = Query(False, description="refuse the whole batch if any event is rejected"),
 ) -> EventsOut:
     """Store and apply events: the user's next request already reflects them. Events the
     service cannot take (unknown item or event type) are listed with their index and reason;
-    the others are stored in one transaction (with ``atomic``, any rejection refuses all)."""
+    the others are stored in one transaction (with ``atomic``, any rejection refuses all).
+
+    Async: the checks are dictionary look-ups, and the write is awaited from the store's
+    writer thread, so a request never takes a pool thread of its own."""
     limits = service.settings
     events = body.events if isinstance(body, EventBatch) else [body]
     prefix = ["body", "events"] if isinstance(body, EventBatch) else ["body"]
@@ -64,11 +68,13 @@ def post_events(
             422, [problem(at(r.index, r.field), r.reason, "rejected") for r in rejected]
         )
     rejected_at = {r.index for r in rejected}
-    new = tracker.ingest([s for n, s in enumerate(stored) if n not in rejected_at])
+    new = await asyncio.wrap_future(
+        tracker.submit([s for n, s in enumerate(stored) if n not in rejected_at])
+    )
     accepted = sum(new)
-    service.metrics.events.labels("accepted").inc(accepted)
-    service.metrics.events.labels("duplicate").inc(len(new) - accepted)
-    service.metrics.events.labels("rejected").inc(len(rejected))
+    service.metrics.count_events("accepted", accepted)
+    service.metrics.count_events("duplicate", len(new) - accepted)
+    service.metrics.count_events("rejected", len(rejected))
     return EventsOut(
         accepted=accepted,
         duplicates=len(new) - accepted,
