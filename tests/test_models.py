@@ -19,7 +19,7 @@ from driftrec.errors import DataFormatError
 from driftrec.models import MODELS, create
 from driftrec.models.base import Recommendations, mask_seen, top_k
 from driftrec.models.bias import BiasBaseline
-from driftrec.models.capabilities import Factorised
+from driftrec.models.capabilities import Factorised, Incremental
 from driftrec.models.factorization import ALS, BPR
 from driftrec.models.itemknn import ItemKNN
 from driftrec.models.popularity import Popularity
@@ -574,3 +574,15 @@ def test_id_lookups_are_built_once_per_id_array(fitted) -> None:
         -1,
     ]
     assert model._id_indexes["item"][1] is not table
+
+
+def test_als_fold_in_advanced_by_new_events_equals_solving_it_again(fitted) -> None:
+    model = fitted["als"]
+    assert isinstance(model, Incremental) and not isinstance(fitted["bpr"], Incremental)
+    events = model.history_events(str(model.user_ids_[0]))
+    events += events[:2]  # items seen again count once, as in the fold-in
+    state = model.start(events[:3])
+    for n in range(3, len(events)):
+        state = model.advance(state, events[n : n + 1])
+    full = model.query_vectors(model.query_histories(events=[events]))[0]
+    np.testing.assert_allclose(model.query_vector(state), full, rtol=1e-5, atol=1e-6)

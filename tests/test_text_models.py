@@ -21,9 +21,10 @@ from driftrec.data.dataset import NO_ITEM, Dataset
 from driftrec.data.histories import UNKNOWN_USER, Histories
 from driftrec.data.split import leave_one_out
 from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
+from driftrec.errors import InputError
 from driftrec.models import create
 from driftrec.models.base import mask_seen, top_k
-from driftrec.models.capabilities import Factorised
+from driftrec.models.capabilities import Factorised, Incremental
 from driftrec.models.content import DAY, ContentBased
 from driftrec.models.items import ItemEmbedding, neighbour_popularity
 from driftrec.models.neural import COLD_SHIFTS, NeuralSequenceModel, _calibration_items
@@ -833,3 +834,23 @@ def test_text_models_have_the_retrieval_contract(
         unseen[probe.event_rows(), probe.items] = False
         np.testing.assert_allclose(inner[unseen], scores[unseen], rtol=1e-4, atol=1e-4)
     assert content.item_bias() is None and sasrec_text.item_bias() is not None
+
+
+@pytest.mark.parametrize("half_life_days", [None, 3.0])
+def test_content_interest_advanced_by_new_events_equals_recomputing_it(
+    content: ContentBased, half_life_days: float | None
+) -> None:
+    model = copy.copy(content)
+    model.half_life_days = half_life_days  # answering reads it; fitting does not
+    events = model.history_events(str(model.user_ids_[0]))
+    assert len(events) > 12
+    assert isinstance(model, Incremental)
+    cut = len(events) - 12
+    state = model.start(events[:cut])
+    for n in (5, 1, 6):  # several events at a time, and one
+        state = model.advance(state, events[cut : cut + n])
+        cut += n
+    full = model.query_vectors(model.query_histories(events=[events]))[0]
+    np.testing.assert_allclose(model.query_vector(state), full, atol=1e-6)
+    with pytest.raises(InputError, match="no older"):
+        model.advance(state, events[:1])

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from driftrec.data.events import Event
 from driftrec.data.histories import Histories
 
 
@@ -78,4 +79,38 @@ class Factorised(Protocol):
         ...
 
 
-__all__ = ["AddsItems", "Factorised", "HasDriftGate", "PredictsRatings", "ReportsTraining"]
+@runtime_checkable
+class Incremental(Protocol):
+    """Advances a history's query vector by newer events instead of recomputing it from the
+    whole history: the content model (a decayed sum) and ALS (its fold-in's normal equations
+    add up per item). For events ``a`` and events ``b`` no older than any in ``a``,
+
+        query_vector(advance(start(a), b)) ≈ query_vectors(query_histories(events=[a + b]))[0]
+
+    (to float rounding). The live tracker keeps the state per user. Not here, by decision
+    (docs/service.md): BPR (its fold-in is a fresh run of gradient steps over the whole
+    history; a warm start would answer differently for the same history) and the sequence
+    models (they read a window of the newest events, which a running state cannot forget).
+    """
+
+    def start(self, events: Sequence[Event]) -> Any:
+        """The state after ``events``."""
+        ...
+
+    def advance(self, state: Any, events: Sequence[Event]) -> Any:
+        """The state after also ``events`` (none older than those already in it)."""
+        ...
+
+    def query_vector(self, state: Any) -> np.ndarray:
+        """(d,) float32: the query vector of the history the state has seen."""
+        ...
+
+
+__all__ = [
+    "AddsItems",
+    "Factorised",
+    "HasDriftGate",
+    "Incremental",
+    "PredictsRatings",
+    "ReportsTraining",
+]

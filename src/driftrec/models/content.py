@@ -11,19 +11,31 @@ sci-fi movie", take part like everything else.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 
 from driftrec.data.dataset import Dataset
+from driftrec.data.events import Event
 from driftrec.data.histories import Histories, ragged_positions
 from driftrec.data.split import EvalSet
+from driftrec.errors import InputError
 from driftrec.models.base import Recommender, SavedState, read_only
 from driftrec.params import FLAG, NON_NEGATIVE, POSITIVE, TEXT, Rule, optional
 from driftrec.text import DEFAULT_TEXT_MODEL, get_encoder, item_features
 
 DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class InterestState:
+    """A history's interest before normalising: the decayed sum of its item vectors (float64)
+    and the time of its newest event (None before any)."""
+
+    total: np.ndarray  # (dim,)
+    newest: int | None
 
 
 class ContentBased(Recommender):
@@ -120,6 +132,33 @@ class ContentBased(Recommender):
     def score(self, histories: Histories) -> np.ndarray:
         return self.interest(histories) @ self.item_vectors_.T
 
+    # incremental interest (capabilities.Incremental): older events decay, new ones add
+    def start(self, events: Sequence[Event]) -> InterestState:
+        empty = InterestState(np.zeros(self.item_vectors_.shape[1]), None)
+        return self.advance(empty, events)
+
+    def advance(self, state: InterestState, events: Sequence[Event]) -> InterestState:
+        h = self.query_histories(events=[events])  # in time order
+        if len(h.items) == 0:
+            return state
+        times = h.timestamps
+        if state.newest is not None and times[0] < state.newest:
+            raise InputError("advance takes events no older than those already applied")
+        if self.half_life_days is None:
+            age = np.arange(len(times))[::-1].astype(np.float64)  # newer events than each
+            older = float(len(times))
+            half_life = self.half_life
+        else:
+            age = (times[-1] - times).astype(np.float64)
+            older = float(times[-1] - (state.newest if state.newest is not None else times[-1]))
+            half_life = self.half_life_days * DAY
+        added = 0.5 ** (age / half_life) @ self.item_vectors_[h.items].astype(np.float64)
+        return InterestState(state.total * 0.5 ** (older / half_life) + added, int(times[-1]))
+
+    def query_vector(self, state: InterestState) -> np.ndarray:
+        norm = np.linalg.norm(state.total)
+        return (state.total / (norm if norm > 0 else 1.0)).astype(np.float32)
+
     # the retrieval contract (capabilities.Factorised)
     def query_vectors(self, histories: Histories) -> np.ndarray:
         return self.interest(histories)
@@ -165,4 +204,4 @@ class ContentBased(Recommender):
         self.text_vectors_ = state["text_vectors"]
 
 
-__all__ = ["ContentBased"]
+__all__ = ["ContentBased", "InterestState"]

@@ -9,6 +9,8 @@ vector, so the newest event moves the ranking.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,11 +19,22 @@ from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
 from driftrec.data.dataset import Dataset
+from driftrec.data.events import Event
 from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
 from driftrec.errors import DataFormatError
 from driftrec.models.base import Recommender, SavedState, read_only
 from driftrec.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, SIZE, Rule
+
+
+@dataclass(frozen=True)
+class FoldInState:
+    """What ALS's fold-in has summed over a history's distinct items: the items, (c - 1)·Y_uᵀY_u
+    and c·Y_uᵀ1 (float64)."""
+
+    seen: frozenset[int]
+    outer: np.ndarray  # (f, f)
+    total: np.ndarray  # (f,)
 
 
 class _ImplicitFactorization(Recommender):
@@ -36,8 +49,6 @@ class _ImplicitFactorization(Recommender):
     factors: int
     regularization: float
     seed: int
-    # Weight of a consumed item in the fold-in (unobserved items weigh 1), as in implicit's ALS.
-    confidence: float = 1.0
 
     def _make(self) -> Any:
         raise NotImplementedError
@@ -55,20 +66,8 @@ class _ImplicitFactorization(Recommender):
         return self._fold_in(histories)
 
     def _fold_in(self, histories: Histories) -> np.ndarray:
-        """Implicit-ALS user solve with confidence c on consumed items (implicit's
-        ``recalculate_user``): (YᵀY + (c - 1)·Y_uᵀY_u + λI) x = c·Y_uᵀ1."""
-        y = self.item_factors_.astype(np.float64)  # (n_items, f)
-        f = y.shape[1]
-        c = self.confidence
-        gram = y.T @ y + self.regularization * np.eye(f)  # (f, f)
-        seen = histories.to_csr(self.n_items)
-        a = np.repeat(gram[None], len(histories), axis=0)  # (n, f, f)
-        b = c * (seen @ y)  # (n, f)
-        for row in range(len(histories)):
-            items = seen.indices[seen.indptr[row] : seen.indptr[row + 1]]
-            yu = y[items]
-            a[row] += (c - 1) * yu.T @ yu
-        return np.linalg.solve(a, b[..., None])[..., 0].astype(np.float32)
+        """(n, f) user vectors fitted to each row's items with the item factors fixed."""
+        raise NotImplementedError
 
     def score(self, histories: Histories) -> np.ndarray:
         return self.user_vectors(histories) @ self.item_factors_.T
@@ -186,10 +185,6 @@ class ALS(_ImplicitFactorization):
         self.iterations = iterations
         self.seed = seed
 
-    @property
-    def confidence(self) -> float:  # the fold-in weighs items as training did (implicit: alpha·r)
-        return self.alpha
-
     def _make(self) -> AlternatingLeastSquares:
         return AlternatingLeastSquares(
             factors=self.factors,
@@ -202,6 +197,47 @@ class ALS(_ImplicitFactorization):
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
         super()._fit(dataset, valid)
         self.learned_items_ = self.history_.item_set_fingerprints(self.n_items)
+        self.gram_ = self._gram()
+
+    def _gram(self) -> np.ndarray:
+        """(f, f) YᵀY + λI, the part of every fold-in that depends only on the model."""
+        y = self.item_factors_.astype(np.float64)
+        return y.T @ y + self.regularization * np.eye(y.shape[1])
+
+    def _fold_in(self, histories: Histories) -> np.ndarray:
+        """Implicit-ALS user solve with confidence c = alpha on consumed items (implicit's
+        ``recalculate_user``; training weighs items alpha·r): (YᵀY + (c - 1)·Y_uᵀY_u + λI) x =
+        c·Y_uᵀ1, each distinct item once."""
+        y = self.item_factors_.astype(np.float64)  # (n_items, f)
+        c = self.alpha
+        seen = histories.to_csr(self.n_items)
+        a = np.repeat(self.gram_[None], len(histories), axis=0)  # (n, f, f)
+        b = c * (seen @ y)  # (n, f)
+        for row in range(len(histories)):
+            yu = y[seen.indices[seen.indptr[row] : seen.indptr[row + 1]]]
+            a[row] += (c - 1) * yu.T @ yu
+        return np.linalg.solve(a, b[..., None])[..., 0].astype(np.float32)
+
+    # incremental fold-in (capabilities.Incremental): the normal equations add up per item
+    def start(self, events: Sequence[Event]) -> FoldInState:
+        f = self.item_factors_.shape[1]
+        empty = FoldInState(frozenset(), np.zeros((f, f)), np.zeros(f))
+        return self.advance(empty, events)
+
+    def advance(self, state: FoldInState, events: Sequence[Event]) -> FoldInState:
+        items = self.query_histories(events=[events]).items
+        new = sorted(set(items.tolist()) - state.seen)  # the fold-in counts an item once
+        if not new:
+            return state
+        y = self.item_factors_[new].astype(np.float64)  # (m, f)
+        return FoldInState(
+            state.seen | frozenset(new),
+            state.outer + (self.alpha - 1) * y.T @ y,
+            state.total + self.alpha * y.sum(axis=0),
+        )
+
+    def query_vector(self, state: FoldInState) -> np.ndarray:
+        return np.linalg.solve(self.gram_ + state.outer, state.total).astype(np.float32)
 
     def user_vectors(self, histories: Histories) -> np.ndarray:
         """(n, f) user vectors: learned ones where a known user still has exactly the items the
@@ -237,3 +273,4 @@ class ALS(_ImplicitFactorization):
                 f" not {learned.dtype} {learned.shape}"
             )
         self.learned_items_ = learned
+        self.gram_ = self._gram()

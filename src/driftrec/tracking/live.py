@@ -51,6 +51,26 @@ class UserState:
         self.derived[key] = (events, value)
         return value
 
+    def running(
+        self, key: Any, start: Callable[[list[Event]], T], advance: Callable[[T, list[Event]], T]
+    ) -> T:
+        """A value kept up with the events: ``advance(value, added)`` when events were only
+        added after those it was computed from, else ``start(events)`` (an event that arrived
+        out of time order, or the window dropping the oldest, starts it over)."""
+        events = self.events
+        hit = self.derived.get(key)
+        if hit is not None:
+            old, value = hit
+            if old is events:
+                return value
+            if len(events) > len(old) and all(a is b for a, b in zip(old, events, strict=False)):
+                value = advance(value, events[len(old) :])
+                self.derived[key] = (events, value)
+                return value
+        value = start(events)
+        self.derived[key] = (events, value)
+        return value
+
 
 class LiveUsers:
     """An LRU of `UserState`s (``capacity`` users) in front of the store.

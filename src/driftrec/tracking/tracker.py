@@ -24,7 +24,7 @@ import numpy as np
 from driftrec.data.events import Event
 from driftrec.errors import InputError, UnknownIdError
 from driftrec.models.base import Recommendations, read_config
-from driftrec.models.capabilities import AddsItems, HasDriftGate
+from driftrec.models.capabilities import AddsItems, HasDriftGate, Incremental
 from driftrec.store import CatalogItem, EventStore, StoredEvent
 from driftrec.tracking.catalog import Catalog
 from driftrec.tracking.engine import Engine
@@ -143,17 +143,22 @@ class Tracker:
         self.live.close()
 
     # ------------------------------------------------------------------ reads
+    @staticmethod
+    def _known(engine: Engine, events: list[Event]) -> tuple[list[Event], np.ndarray]:
+        """The item events the model can read, and their item indices."""
+        readable = set(engine.model.event_types_)  # a reloaded model may know fewer types
+        item_events = [e for e in events if e.item is not None and e.event in readable]
+        found = engine.model.item_indices([e.item for e in item_events])
+        return [e for e, i in zip(item_events, found, strict=True) if i >= 0], found[found >= 0]
+
     def _view(self, engine: Engine, state: UserState) -> _View:
         def split(events: list[Event]) -> _View:
-            readable = set(engine.model.event_types_)  # a reloaded model may know fewer types
-            item_events = [e for e in events if e.item is not None and e.event in readable]
-            found = engine.model.item_indices([e.item for e in item_events])
-            known = [e for e, i in zip(item_events, found, strict=True) if i >= 0]
+            known, seen = self._known(engine, events)
             latest = events[-RECENT_SEARCHES:]
             searches = [e.text for e in latest if e.item is None and e.text]
             window = engine.model.history_window
             recent = known[-window:] if window is not None else known
-            return _View(known, recent, searches, found[found >= 0])
+            return _View(known, recent, searches, seen)
 
         return state.cached(("view", engine.serial), split)
 
@@ -169,12 +174,14 @@ class Tracker:
         """The user's top ``k``; ``diversify`` in [0, 1] re-ranks by maximal marginal relevance
         over item vectors (0: by score only); ``text`` mixes in a free-text interest."""
         engine = self.engine
-        view = self._view(engine, self.live.get(user))
-        return self._answer(engine, view, k, exclude_seen, diversify, text, text_weight)
+        state = self.live.get(user)
+        view = self._view(engine, state)
+        return self._answer(engine, state, view, k, exclude_seen, diversify, text, text_weight)
 
     def _answer(
         self,
         engine: Engine,
+        state: UserState,
         view: _View,
         k: int,
         exclude_seen: bool = True,
@@ -200,10 +207,7 @@ class Tracker:
             source = "search"
         elif text is None and exclude_seen and engine.index is not None:
             start = time.perf_counter()
-            query = view.extra.get("query")  # the view belongs to one snapshot of the events
-            if query is None:
-                query = model.query_vectors(model.query_histories(events=[view.recent]))
-                view.extra["query"] = query
+            query = self._query(engine, state, view)
             searched = time.perf_counter()
             found = engine.index.search(query, wanted, exclude=[view.seen])
             self.stages("query", searched - start)
@@ -231,6 +235,26 @@ class Tracker:
             engine.version,
         )
 
+    def _query(self, engine: Engine, state: UserState, view: _View) -> np.ndarray:
+        """(1, d) the user's query vector, once per snapshot of their events: advanced by the
+        new events where the model can (`Incremental`, reading the whole history), else
+        computed from the events the model reads."""
+        query = view.extra.get("query")  # the view belongs to one snapshot of the events
+        if query is not None:
+            return query
+        model = engine.model
+        if isinstance(model, Incremental) and model.history_window is None:
+            running = state.running(
+                ("running", engine.serial),
+                lambda events: model.start(self._known(engine, events)[0]),
+                lambda value, added: model.advance(value, self._known(engine, added)[0]),
+            )
+            query = model.query_vector(running)[None]
+        else:
+            query = model.query_vectors(model.query_histories(events=[view.recent]))
+        view.extra["query"] = query
+        return query
+
     @staticmethod
     def _popular(
         engine: Engine, seen: np.ndarray | tuple[()], k: int
@@ -244,7 +268,8 @@ class Tracker:
         current recommendations."""
         engine = self.engine  # one model for the whole answer
         model = engine.model
-        view = self._view(engine, self.live.get(user))
+        state = self.live.get(user)
+        view = self._view(engine, state)
         result: dict[str, Any] = {
             "user": user,
             "events": len(view.known),
@@ -263,7 +288,7 @@ class Tracker:
         result["gate"] = None
         if view.known and isinstance(model, HasDriftGate):
             result["gate"] = float(model.gate(model.query_histories(events=[view.recent]))[0])
-        answer = self._answer(engine, view, k=10)
+        answer = self._answer(engine, state, view, k=10)
         targets = model.item_indices(answer.items)
         result["influential_events"] = []
         if view.known and len(targets):
