@@ -15,6 +15,7 @@ from driftrec.data.movielens import read_movielens, read_movielens_100k, read_mo
 from driftrec.data.report import ImportReport
 from driftrec.data.sequences import read_sequences
 from driftrec.errors import DataFormatError
+from driftrec.text.items import item_texts
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 
@@ -296,10 +297,13 @@ def test_movielens_100k() -> None:
     toy = items[items["item"] == "1"].iloc[0]
     assert toy["title"] == "Toy Story (1995)"
     assert "Animation" in toy["categories"] and "unknown" not in toy["categories"]
-    assert toy["text"] == "Toy Story (1995). Genres: Animation, Children's, Comedy. Released 1995."
+    assert toy["text"] == "Released 1995."  # the rest of what a model reads has its own column
     assert set(events["event"]) == {"rating"} and set(events["value"]) == {1.0, 2.0, 3.0, 4.0, 5.0}
     dataset = load_dataset(real("ml-100k"))
     assert (dataset.n_users, dataset.n_items, dataset.n_events) == (943, 1682, 100_000)
+    assert item_texts(dataset)[int(np.flatnonzero(dataset.item_ids == "1")[0])] == (
+        "Toy Story (1995). Categories: Animation, Children's, Comedy. Released 1995."
+    )
 
 
 @pytest.mark.realdata
@@ -310,10 +314,13 @@ def test_movielens_latest_small() -> None:
     assert not report.skipped
     toy = items[items["item"] == "1"].iloc[0]
     assert toy["year"] == 1995 and "1995" not in toy["categories"]
-    assert "Tags: " in toy["text"] and toy["tags"]
+    assert toy["text"] == "Released 1995." and toy["tags"]
     assert not any("(no genres listed)" in c for c in items["categories"])
     dataset = load_dataset(real("ml-latest-small"))
     assert (dataset.n_users, dataset.n_items, dataset.n_events) == (610, 9742, 100_836)
+    text = item_texts(dataset)[int(np.flatnonzero(dataset.item_ids == "1")[0])]
+    assert text.startswith("Toy Story (1995). Categories: Adventure, Animation, Children, Comedy,")
+    assert "Released 1995. Tags: pixar" in text
 
 
 @pytest.mark.realdata

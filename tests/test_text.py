@@ -36,7 +36,7 @@ def encoder(cache_dir: Path) -> TextEncoder:
 
 
 def _catalog(with_tags: bool = True) -> Dataset:
-    """Items a (synthetic: title + description), b (MovieLens text led by its title), c (empty)."""
+    """Items a (title + description), b (a description led by its title), c (empty)."""
     items = pd.DataFrame(
         {
             "item": ["a", "b", "c"],
@@ -180,7 +180,7 @@ def test_item_texts() -> None:
         "The Recipe Feast. Categories: cooking, travel. A homestyle cookbook about pasta. "
         "Tags: Italian."
     )
-    # the MovieLens text already has the title, genres and tags: nothing is repeated
+    # the description already has the title, genres and tags: nothing is repeated
     assert texts[1] == (
         "Toy Story (1995). Genres: Animation, Comedy. Released 1995. Tags: pixar, fun."
     )

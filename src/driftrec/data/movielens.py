@@ -1,9 +1,10 @@
 """MovieLens importers: the ml-100k raw files and the ml-latest(-small) CSV layout.
 
-Both return raw frames with external ids as strings (what `Dataset.from_frames` takes). Each item
-gets a readable text built from its title, genres, year (and, for ml-latest, its user tags), so
-text-aware models have something to read: "Toy Story (1995). Genres: Animation, Children's,
-Comedy. Released 1995."
+Both return raw frames with external ids as strings (what `Dataset.from_frames` takes). Items
+keep their title, genres (``categories``), year and, for ml-latest, user tags in columns; the
+``text`` column holds the release year as a sentence ("Released 1995."), and the text a language
+model reads ("Toy Story (1995). Categories: Animation, Children's, Comedy. Released 1995.") is
+composed from all of them in one place, `text.items.item_text`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ GENRES_100K = (
 )
 MAX_AGE = 150
 NO_GENRES = "(no genres listed)"  # ml-latest's marker for a movie without genres
-MAX_TEXT_TAGS = 20  # tags written into an item's text (all of them stay in the tags column)
 _TITLE_YEAR = re.compile(r"\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
 _DATE_YEAR = re.compile(r"(\d{4})\s*$")
 
@@ -62,18 +62,10 @@ def title_year(title: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def movie_text(
-    title: str, genres: list[str], year: int | None, tags: list[str] | tuple[str, ...] = ()
-) -> str:
-    """A readable sentence for a text-aware model: title, genres, year and user tags."""
-    parts = [title.rstrip(".") + "." if title else ""]
-    if genres:
-        parts.append(f"Genres: {', '.join(genres)}.")
-    if year is not None:
-        parts.append(f"Released {year}.")
-    if tags:
-        parts.append(f"Tags: {', '.join(tags[:MAX_TEXT_TAGS])}.")
-    return " ".join(p for p in parts if p)
+def release_text(year: int | None) -> str:
+    """What a movie's ``text`` holds: the one thing the catalog knows beyond its title, genres
+    and tags, which `text.items.item_text` writes from their own columns."""
+    return "" if year is None else f"Released {year}."
 
 
 def _years(values: np.ndarray, pattern: re.Pattern[str]) -> list[int | None]:
@@ -120,9 +112,7 @@ def _read_100k_items(path: Path, genres: tuple[str, ...]) -> tuple[pd.DataFrame,
         {
             "item": pd.Series(item[keep], dtype=object),
             "title": pd.Series(titles, dtype=object),
-            "text": [
-                movie_text(t, c, y) for t, c, y in zip(titles, categories, years, strict=True)
-            ],
+            "text": [release_text(y) for y in years],
             "categories": pd.Series(categories, dtype=object),
             "year": pd.array(years, dtype="Int64"),
         }
@@ -239,10 +229,7 @@ def read_movielens_latest(
     items["categories"] = pd.Series(genres, dtype=object, index=items.index)
     items["year"] = pd.array(years, dtype="Int64")
     items["tags"] = pd.Series(item_tags, dtype=object, index=items.index)
-    items["text"] = [
-        movie_text(t, g, y, tg)
-        for t, g, y, tg in zip(items["title"], genres, years, item_tags, strict=True)
-    ]
+    items["text"] = [release_text(y) for y in years]
     return events, items, None, report
 
 

@@ -52,7 +52,9 @@ def _unmentioned(values: list[str], text: str) -> list[str]:
 
 def item_text(title: str, text: str, categories: list[str], tags: list[str]) -> str:
     """Title, categories, description and tags as one text, without repeating what the
-    description already says (MovieLens texts already start with the title and list genres)."""
+    description already says (a description that starts with the title keeps it first). The
+    one home of the text a language model reads for an item: importers keep the parts in
+    their columns and never compose it themselves."""
     title, text = title.strip(), text.strip()
     bare_title = title.rstrip(".").strip()
     has_title = (
