@@ -15,8 +15,7 @@ and this script, another process, is the client:
   against exact scoring of the same histories, seen items excluded;
 - the server's resident memory;
 - ingest (smallest size): 2 client processes posting batches of 500 events, then 4 and 16
-  posting single events,
-  for a fixed time, into SQLite and into PostgreSQL.
+  posting single events, for a fixed time, into SQLite and into PostgreSQL.
 
 The models: SASRec trained briefly (latency depends on shapes, not on how well it ranks) on the
 synthetic generator's users for 10k items; for 1M items on clustered random users (2,000
