@@ -129,6 +129,32 @@ def test_a_running_query_vector_answers_as_recomputing_it_would(store: EventStor
         np.testing.assert_allclose(answer.scores, fresh.scores[0], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["als", "bpr", "itemknn"])  # running, batched, exact
+def test_answers_before_each_event_of_a_batch_are_those_served_one_event_at_a_time(
+    tmp_path: Path, name: str
+) -> None:
+    model = create(name).fit(clustered())
+    batch = [
+        StoredEvent(user, Event(item, 100 + n))
+        for n, (user, item) in enumerate(
+            [("u01", "25"), ("new", "3"), ("u01", "27"), ("new", "28"), ("u01", "2"), ("x", "5")]
+        )
+    ]
+    together = Tracker(
+        Engine.build(model, "v1", Catalog()), EventStore(f"sqlite:///{tmp_path}/a.db"), Catalog()
+    )
+    answers = together.recommend_before(batch, k=5)
+    alone = Tracker(
+        Engine.build(model, "v1", Catalog()), EventStore(f"sqlite:///{tmp_path}/b.db"), Catalog()
+    )
+    for sent, answer in zip(batch, answers, strict=True):
+        expected = alone.recommend(sent.user, k=5)
+        assert (answer.items, answer.source) == (expected.items, expected.source)
+        np.testing.assert_allclose(answer.scores, expected.scores, rtol=1e-4, atol=1e-5)
+        alone.ingest([sent])
+    assert together.store.count() == 0  # asking stores nothing
+
+
 def test_forgetting_a_training_user_removes_them_and_changes_no_one_else(tmp_path: Path) -> None:
     data = clustered()
     model = ALS(factors=8, iterations=5).fit(data)

@@ -11,7 +11,7 @@ times and from however many connections it is sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -70,22 +70,28 @@ def _items_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def _sqlite_durability(dbapi_connection: object, _: object) -> None:
-    """Write-ahead log and a sync on every commit: what makes SQLite's acknowledgement durable."""
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA secure_delete=ON")  # an erased user's rows are overwritten, not freed
-    cursor.close()
+def _sqlite_durability(synchronous: str) -> Callable[[object, object], None]:
+    def configure(dbapi_connection: object, _: object) -> None:
+        """Write-ahead log and (durable) a sync on every commit: what makes SQLite's
+        acknowledgement durable."""
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA secure_delete=ON")  # an erased user's rows are overwritten
+        cursor.close()
+
+    return configure
 
 
 class EventStore:
     """Append, read and erase users' events in a SQL database (``url``: SQLAlchemy's form, e.g.
     ``sqlite:///runs/events.db`` or ``postgresql+psycopg://user@host/db``). ``schema`` puts the
-    table in a PostgreSQL schema (tests use one each); the table is created when missing."""
+    table in a PostgreSQL schema (tests use one each); the table is created when missing.
+    ``durable=False`` skips SQLite's sync on commit: for scratch stores (replay) whose events
+    live elsewhere, never for a service's."""
 
-    def __init__(self, url: str, schema: str | None = None) -> None:
+    def __init__(self, url: str, schema: str | None = None, durable: bool = True) -> None:
         try:
             parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError:
@@ -96,7 +102,9 @@ class EventStore:
         # hide_parameters: an error never carries users' ids or texts into a log
         self.engine = sa.create_engine(parsed, hide_parameters=True)
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_durability)
+            sa.event.listen(
+                self.engine, "connect", _sqlite_durability("FULL" if durable else "OFF")
+            )
         # the dialect's INSERT, which has ON CONFLICT for idempotent retries and upserts
         self._insert = (
             postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert

@@ -175,65 +175,117 @@ class Tracker:
         over item vectors (0: by score only); ``text`` mixes in a free-text interest."""
         engine = self.engine
         state = self.live.get(user)
-        view = self._view(engine, state)
-        return self._answer(engine, state, view, k, exclude_seen, diversify, text, text_weight)
+        row = (state, self._view(engine, state))
+        return self._answers(engine, [row], k, exclude_seen, diversify, text, text_weight)[0]
 
-    def _answer(
+    def recommend_before(
+        self, events: list[StoredEvent], k: int = 10, exclude_seen: bool = True
+    ) -> list[Answer]:
+        """For each event in turn, the top ``k`` its user would have been served just before
+        it, the batch's earlier events of that user included, in one batched pass (replay
+        asks this, then ingests the batch). Nothing is stored or applied."""
+        engine = self.engine
+        ahead: dict[str, UserState] = {}  # each user's state after their events so far
+        rows = []
+        for e in events:
+            state = ahead.get(e.user) or self.live.get(e.user)
+            rows.append((state, self._view(engine, state)))
+            after = UserState(state.events, dict(state.derived))  # so running values advance
+            after.extend([e.event], self.live.window)
+            ahead[e.user] = after
+        return self._answers(engine, rows, k, exclude_seen)
+
+    def _answers(
         self,
         engine: Engine,
-        state: UserState,
-        view: _View,
+        rows: list[tuple[UserState, _View]],
         k: int,
         exclude_seen: bool = True,
         diversify: float = 0.0,
         text: str | None = None,
         text_weight: float = 0.5,
-    ) -> Answer:
+    ) -> list[Answer]:
+        """The answer for each (state, view): popular items for a user with nothing the model
+        reads, their searches through the language model for one with only searches, else the
+        model's ranking (through the index when there is one), all index rows in one pass."""
         model = engine.model
-        if text is None and view.searches and model.reads_text:
-            text, text_weight = ". ".join(view.searches), SEARCH_WEIGHT
         if text is not None and not model.reads_text:
             raise InputError(
                 f"text: model {model.name!r} does not read text (use 'content' or a sequence"
                 " model trained with features='text')"
             )
         wanted = k * MMR_POOL if diversify > 0 else k
-        if not view.known and text is None:
-            items, scores = self._popular(engine, view.seen if exclude_seen else (), wanted)
-            source = "popular"
-        elif not view.known:
-            recs = model.recommend(text=text, k=wanted + len(view.seen), exclude_seen=False)
-            items, scores = _drop_seen(recs, view.seen if exclude_seen else ())
-            source = "search"
-        elif text is None and exclude_seen and engine.index is not None:
+        ranked: dict[int, tuple[np.ndarray, np.ndarray, str]] = {}  # by row
+        indexed, exact = [], []  # rows the index answers, rows the model scores in one batch
+        for n, (_, view) in enumerate(rows):
+            seen = view.seen if exclude_seen else ()  # the whole history, not only the window
+            row_text, row_weight = text, text_weight
+            if row_text is None and view.searches and model.reads_text:
+                row_text, row_weight = ". ".join(view.searches), SEARCH_WEIGHT
+            if not view.known and row_text is None:
+                ranked[n] = (*self._popular(engine, seen, wanted), "popular")
+            elif not view.known:
+                recs = model.recommend(text=row_text, k=wanted + len(view.seen), exclude_seen=False)
+                ranked[n] = (*_drop_seen(recs, 0, seen), "search")
+            elif row_text is None and exclude_seen and engine.index is not None:
+                indexed.append(n)
+            elif row_text is None:
+                exact.append(n)
+            else:
+                recs = model.recommend(
+                    events=[view.recent],
+                    k=wanted + len(seen),
+                    text=row_text,
+                    text_weight=row_weight,
+                    exclude_seen=exclude_seen,
+                )
+                ranked[n] = (*_drop_seen(recs, 0, seen), "model")
+        if indexed:
             start = time.perf_counter()
-            query = self._query(engine, state, view)
+            queries = self._queries(engine, [rows[n] for n in indexed])
             searched = time.perf_counter()
-            found = engine.index.search(query, wanted, exclude=[view.seen])
+            found = engine.index.search(queries, wanted, exclude=[rows[n][1].seen for n in indexed])
             self.stages("query", searched - start)
             self.stages("retrieval", time.perf_counter() - searched)
-            real = found.items[0] >= 0
-            items, scores = found.items[0][real], found.scores[0][real]
-            source = "model"
-        else:
-            seen = view.seen if exclude_seen else ()  # the whole history, not only the window
+            for r, n in enumerate(indexed):
+                real = found.items[r] >= 0
+                ranked[n] = (found.items[r][real], found.scores[r][real], "model")
+        if exact:
+            views = [rows[n][1] for n in exact]
+            most_seen = max(len(v.seen) for v in views) if exclude_seen else 0
             recs = model.recommend(
-                events=[view.recent],
-                k=wanted + len(seen),
-                text=text,
-                text_weight=text_weight,
-                exclude_seen=exclude_seen,
+                events=[v.recent for v in views], k=wanted + most_seen, exclude_seen=exclude_seen
             )
-            items, scores = _drop_seen(recs, seen)
-            source = "model"
-        if diversify > 0:
-            items, scores = _mmr(engine, items, scores, k, diversify)
-        return Answer(
-            [str(i) for i in model.item_ids_[items[:k]]],
-            [float(s) for s in scores[:k]],
-            source,
-            engine.version,
-        )
+            for r, (n, v) in enumerate(zip(exact, views, strict=True)):
+                ranked[n] = (*_drop_seen(recs, r, v.seen if exclude_seen else ()), "model")
+        answers = []
+        for n in range(len(rows)):
+            items, scores, source = ranked[n]
+            if diversify > 0:
+                items, scores = _mmr(engine, items, scores, k, diversify)
+            answers.append(
+                Answer(
+                    [str(i) for i in model.item_ids_[items[:k]]],
+                    [float(s) for s in scores[:k]],
+                    source,
+                    engine.version,
+                )
+            )
+        return answers
+
+    def _queries(self, engine: Engine, rows: list[tuple[UserState, _View]]) -> np.ndarray:
+        """(n, d) query vectors of the rows: those not yet known computed in one batch, unless
+        the model advances each user's own running state (`_query`)."""
+        model = engine.model
+        if not (isinstance(model, Incremental) and model.history_window is None):
+            missing = [view for _, view in rows if "query" not in view.extra]
+            if missing:
+                batch = model.query_vectors(
+                    model.query_histories(events=[v.recent for v in missing])
+                )
+                for view, query in zip(missing, batch, strict=True):
+                    view.extra["query"] = query[None]
+        return np.concatenate([self._query(engine, state, view) for state, view in rows])
 
     def _query(self, engine: Engine, state: UserState, view: _View) -> np.ndarray:
         """(1, d) the user's query vector, once per snapshot of their events: advanced by the
@@ -288,7 +340,7 @@ class Tracker:
         result["gate"] = None
         if view.known and isinstance(model, HasDriftGate):
             result["gate"] = float(model.gate(model.query_histories(events=[view.recent]))[0])
-        answer = self._answer(engine, state, view, k=10)
+        answer = self._answers(engine, [(state, view)], k=10)[0]
         targets = model.item_indices(answer.items)
         result["influential_events"] = []
         if view.known and len(targets):
@@ -412,10 +464,10 @@ class Tracker:
 
 
 def _drop_seen(
-    recs: Recommendations, seen: np.ndarray | tuple[()]
+    recs: Recommendations, row: int, seen: np.ndarray | tuple[()]
 ) -> tuple[np.ndarray, np.ndarray]:
-    real = recs.items[0] >= 0
-    items, scores = recs.items[0][real], recs.scores[0][real]
+    real = recs.items[row] >= 0
+    items, scores = recs.items[row][real], recs.scores[row][real]
     keep = ~np.isin(items, np.asarray(seen, np.int64))
     return items[keep], scores[keep]
 
