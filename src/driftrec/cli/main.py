@@ -1,4 +1,4 @@
-"""The `driftrec` command: import, train, evaluate, recommend, demo.
+"""The `driftrec` command: import, train, evaluate, tune, recommend, replay, serve, demo.
 
 Every command reports bad input as one line on stderr naming the file, row or field, and exits with
 code 2; no traceback reaches the user.
@@ -467,6 +467,60 @@ def _catalog_of(model_dir: Path) -> Dataset | None:
     """The dataset a model was trained on, for item titles, when it is still where it was."""
     source = trained_on(model_dir)
     return None if source is None else Dataset.load(source)
+
+
+@app.command("replay")
+@guarded
+def replay_(
+    data: Annotated[Path, typer.Argument(help="Dataset directory (or any importable source).")],
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name(s), trained here on the events before the replay, or a model"
+            " directory trained on them.",
+        ),
+    ] = ["als", "sasrec"],  # noqa: B006
+    fraction: Annotated[
+        float, typer.Option(help="The newest share of the events to replay.")
+    ] = 0.2,
+    k: Annotated[int, typer.Option("--k", "-k", help="Cut-off.")] = 10,
+    windows: Annotated[
+        int, typer.Option(help="Report this many windows of equal numbers of events.")
+    ] = 10,
+    window: Annotated[
+        str | None, typer.Option(help="Or windows of this length of time: 7d, 12h, 2w.")
+    ] = None,
+    refit_every: Annotated[
+        int | None,
+        typer.Option(help="Update policy: refit on every event so far, every N replayed events."),
+    ] = None,
+    include_seen: Annotated[
+        bool, typer.Option(help="Rank already-seen items too (default: excluded).")
+    ] = False,
+    param: Annotated[
+        list[str], typer.Option("--param", "-p", help="Hyper-parameter of the models trained here.")
+    ] = [],  # noqa: B006
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Streaming replay: before each of the newest events, ask the live tracker for that user's
+    top k, then ingest the event; HR and NDCG overall and per window of the replay."""
+    from driftrec.cli.replay import run_replay
+
+    if json_out is not None:
+        check_output_file(json_out)
+    if refit_every is not None and refit_every < 1:
+        raise InputError(f"--refit-every must be a positive integer, not {refit_every}")
+    params = _parse_pairs(param, "--param")
+    dataset = _open_dataset(data)
+    records = run_replay(
+        dataset, model, params, fraction, k, not include_seen, windows, window, refit_every
+    )
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(records, indent=2, default=str))
+        console.print(f"results -> {json_out}")
 
 
 @app.command("serve")
