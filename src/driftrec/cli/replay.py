@@ -14,6 +14,7 @@ from rich.table import Table
 from driftrec.cli.output import console
 from driftrec.data.dataset import Dataset
 from driftrec.errors import InputError
+from driftrec.evaluation.experiment import train_model
 from driftrec.evaluation.replay import ReplayPolicy, ReplayResult, replay, replay_split
 from driftrec.models import MODELS, create, load
 from driftrec.models.base import Recommender
@@ -90,11 +91,11 @@ def run_replay(
         if refit_every is not None:
             if model is not None:
                 raise InputError(f"{name}: --refit-every needs a model name to train again")
-            refit = lambda data, name=name: create(name, **params).fit(data)  # noqa: E731
+            refit = lambda data, name=name: train_model(create(name, **params), data)  # noqa: E731
         policy = ReplayPolicy(refit_every, refit)
         if model is None:
             console.print(f"training {name} on {train.n_events:,} events")
-            model = create(name, **params).fit(train)
+            model = train_model(create(name, **params), train)  # as `driftrec train` does
         results.append(replay(model, dataset, start, k, exclude_seen, policy, name=name))
     records = [r.to_dict(windows, seconds) for r in results]
     timed = dataset.info.get("has_timestamps") is not False
