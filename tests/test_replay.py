@@ -72,6 +72,13 @@ def test_replay_answers_as_the_tracker_asked_before_each_event_one_at_a_time(
         ranks.append(answer.items.index(item_id) if item_id in answer.items else -1)
         tracker.ingest([StoredEvent(user_id, Event(item_id, int(t)))])
     assert result.ranks.tolist() == ranks
+    hits = result.ranks >= 0
+    served = result.recommended[hits, result.ranks[hits]]
+    targets = stream["item"].to_numpy()[stream["item"].to_numpy() >= 0][hits]
+    assert (served == targets).all() and result.recommended.shape == (len(ranks), 5)
+    assert (
+        data.events["item"].to_numpy()[result.rows] == stream["item"][stream["item"] >= 0]
+    ).all()
     assert 0 < (result.ranks >= 0).mean() < 1
 
 
@@ -92,9 +99,11 @@ def test_metrics_and_windows_are_worked_by_hand() -> None:
         k=10,
         policy="fixed",
         exclude_seen=True,
+        rows=np.arange(5),
         users=np.array(["a", "b", "a", "b", "a"], dtype=object),
         timestamps=np.array([0, 10, 100, 250, 260]),
         ranks=np.array([0, -1, 1, 3, -1]),
+        recommended=np.zeros((5, 10), np.int64),
         sources=np.array(["model", "popular", "model", "model", "model"], dtype=object),
         new_items=np.array([False, False, True, False, False]),
         repeats=np.array([False, False, False, False, True]),

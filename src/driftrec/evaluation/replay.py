@@ -69,9 +69,11 @@ class ReplayResult:
     k: int
     policy: str
     exclude_seen: bool
+    rows: np.ndarray  # (n,) int64 the event's row in dataset.events (truth files line up)
     users: np.ndarray  # (n,) external user ids
     timestamps: np.ndarray  # (n,) int64
     ranks: np.ndarray  # (n,) int64, -1 for a miss
+    recommended: np.ndarray  # (n, k) int64 dataset item indices served, best first; -1 pads
     sources: np.ndarray  # (n,) "model" | "popular" | "search"
     new_items: np.ndarray  # (n,) bool: the item had no event before the replay
     repeats: np.ndarray  # (n,) bool: the user had the item before
@@ -188,7 +190,7 @@ def replay(
     stream = time_order(dataset)
     events = _stored(dataset, stream.iloc[start:])
     catalog = Catalog.from_dataset(dataset)
-    outcome: dict[str, list[Any]] = {key: [] for key in ("row", "rank", "source")}
+    outcome: dict[str, list[Any]] = {key: [] for key in ("row", "rank", "source", "items")}
     refits: list[int] = []
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="driftrec-replay-") as scratch:
@@ -205,6 +207,7 @@ def replay(
                 outcome["row"].append(offset + n)
                 outcome["rank"].append(answer.items.index(item) if item in answer.items else -1)
                 outcome["source"].append(answer.source)
+                outcome["items"].append(answer.items)
             tracker.ingest(batch)
             since_refit += len(batch)
             if policy.refit_every is not None and since_refit >= policy.refit_every:
@@ -226,9 +229,11 @@ def replay(
         k=k,
         policy=policy.describe(),
         exclude_seen=exclude_seen,
+        rows=ev.index.to_numpy(np.int64)[rows],
         users=dataset.user_ids[ev["user"].to_numpy()[rows]],
         timestamps=ev["timestamp"].to_numpy()[rows],
         ranks=np.asarray(outcome["rank"], np.int64),
+        recommended=_indices(dataset, outcome["items"], k),
         sources=np.asarray(outcome["source"], dtype=object),
         new_items=~trained[items],
         repeats=_repeats(dataset, stream)[start:][rows],
@@ -271,6 +276,18 @@ def _stored(dataset: Dataset, ev: pd.DataFrame) -> list[StoredEvent]:
             strict=True,
         )
     ]
+
+
+def _indices(dataset: Dataset, answers: list[list[str]], k: int) -> np.ndarray:
+    """(n, k) dataset item indices of served answers, -1 where an answer had fewer items."""
+    out = np.full((len(answers), k), -1, np.int64)
+    flat = [item for answer in answers for item in answer]
+    found = dataset.item_index(flat) if flat else np.zeros(0, np.int64)
+    lengths = np.array([len(a) for a in answers], np.int64)
+    rows = np.repeat(np.arange(len(answers)), lengths)
+    columns = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[rows, columns] = found
+    return out
 
 
 def _repeats(dataset: Dataset, stream: pd.DataFrame) -> np.ndarray:

@@ -32,17 +32,30 @@ def interest_shares(topics: Topics, items: np.ndarray, half_life: float) -> np.n
     return np.asarray(mass / total if total > 0 else mass, np.float64)
 
 
+def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen–Shannon divergence (base 2, in [0, 1]) between share vectors along the last axis
+    (rows of two arrays, or two vectors); 0 where either side is empty (all zeros)."""
+    p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
+    middle = (p + q) / 2
+
+    def kl(a: np.ndarray) -> np.ndarray:
+        ratio = np.divide(a, middle, out=np.ones_like(a), where=a > 0)
+        return np.sum(np.where(a > 0, a * np.log2(ratio), 0.0), axis=-1)
+
+    both = (p.sum(axis=-1) > 0) & (q.sum(axis=-1) > 0)
+    return np.where(both, np.clip((kl(p) + kl(q)) / 2, 0.0, 1.0), 0.0)
+
+
 def drift_score(short: np.ndarray, long: np.ndarray) -> float:
-    """Jensen–Shannon divergence (base 2) of two share vectors; 0 when either is empty."""
-    if short.sum() == 0 or long.sum() == 0:
-        return 0.0
-    middle = (short + long) / 2
-
-    def kl(p: np.ndarray) -> float:
-        nz = p > 0
-        return float(np.sum(p[nz] * np.log2(p[nz] / middle[nz])))
-
-    return float(np.clip((kl(short) + kl(long)) / 2, 0.0, 1.0))
+    """The divergence between a user's short- and long-term profiles."""
+    return float(js_divergence(short, long))
 
 
-__all__ = ["LONG_HALF_LIFE", "SHORT_HALF_LIFE", "decay_weights", "drift_score", "interest_shares"]
+__all__ = [
+    "LONG_HALF_LIFE",
+    "SHORT_HALF_LIFE",
+    "decay_weights",
+    "drift_score",
+    "interest_shares",
+    "js_divergence",
+]
