@@ -3,12 +3,15 @@ its divergence from the truth, the served profile, and the adaptation delay afte
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.synthetic import SyntheticConfig, generate
+from driftrec.evaluation.detection import detectors, score_alarms
 from driftrec.evaluation.replay import ReplayResult, replay, replay_split
 from driftrec.evaluation.tracking import (
     Truth,
@@ -19,6 +22,7 @@ from driftrec.evaluation.tracking import (
     tracking_report,
 )
 from driftrec.models import create
+from driftrec.tracking.drift import DriftDetector
 
 A, B = [1.0, 0.0], [0.0, 1.0]
 
@@ -115,3 +119,58 @@ def test_a_replay_on_synthetic_data_is_scored_against_its_truth(small_synthetic)
     # popularity hardly ever leans towards anyone's interest (only by the seen items it drops)
     assert report["abrupt"]["censored"] >= 0.8 * report["abrupt"]["shifts"]
     assert report["abrupt"]["median_delay"] == np.inf
+
+
+def test_the_detector_flags_the_second_event_of_a_topic_the_user_was_not_into() -> None:
+    detector = DriftDetector(long_half_life=100, allowance=2.5, threshold=6.0, floor=0.02)
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    state = detector.run(detector.start(2), np.array([a] * 50 + [b]))
+    # one stray event: share 0, floored at 0.02: log2(50) = 5.64 bits, 3.14 beyond the allowance
+    assert state.alarms == () and state.evidence == pytest.approx(np.log2(50) - 2.5)
+    # the second: b holds 1 of the reference's mass 1 + sum(d**i, i=1..50), d = 0.5**(1/100)
+    d = 0.5 ** (1 / 100)
+    bits = -np.log2(1 / (1 + sum(d**i for i in range(1, 51))))
+    assert detector.surprise(state, b) == pytest.approx(bits)  # 5.43 bits: 6.07 > 6
+    state = detector.run(state, np.array([b, b]))
+    assert state.alarms == (51,)  # then the short-term profile, half b, is the reference:
+    # more b events add no evidence
+    assert detector.surprise(state, b) < detector.allowance and state.evidence == 0.0
+    noisy = detector.run(detector.start(2), np.array([a] * 50 + [b, a, a, a, b, a, a, a]))
+    assert noisy.alarms == ()  # stray events far apart: the evidence drains in between
+    young = detector.run(detector.start(2), np.array([a] * 9 + [b, b, b]))
+    assert young.alarms == ()  # nothing counts while the reference forms (warm_up=10)
+
+
+def test_alarms_are_scored_against_the_true_shifts() -> None:
+    truth = _truth([A] * 20, first_row=10)
+    truth = dataclasses.replace(
+        truth,
+        shifts=pd.DataFrame(
+            {
+                "user": [0, 0],
+                "kind": ["abrupt", "gradual"],
+                "first_row": [5, 12],
+                "last_row": [5, 15],
+            }
+        ),
+    )
+    # 7 detects the abrupt shift (delay 2), 8 is a second alarm for it (false), 19 detects
+    # the gradual one (within 5 of its last event, delay 7), 2 comes before any shift (false)
+    scores = score_alarms(truth, np.array([8, 2, 19, 7]))
+    assert scores["abrupt"] == {"shifts": 1, "recall": 1.0, "median_delay": 2.0}
+    assert scores["gradual"] == {"shifts": 1, "recall": 1.0, "median_delay": 7.0}
+    assert scores["precision"] == 0.5 and scores["false_alarms_per_1000"] == 100.0
+    late = score_alarms(truth, np.array([11]), tolerance=5)  # 6 after the abrupt shift
+    assert late["abrupt"]["recall"] == 0.0 and late["precision"] == 0.0
+    only_replayed = score_alarms(truth, np.array([7]), rows=np.arange(10, 20))
+    assert only_replayed["abrupt"]["shifts"] == 0 and only_replayed["gradual"]["shifts"] == 1
+
+
+def test_detectors_run_over_synthetic_users_and_are_scored(small_synthetic) -> None:  # type: ignore[no-untyped-def]
+    truth = Truth.from_synthetic(small_synthetic)
+    found = detectors(truth)
+    assert "surprise CUSUM (driftrec)" in found and len(found) == 5
+    ours = score_alarms(truth, found["surprise CUSUM (driftrec)"])
+    threshold = score_alarms(truth, found["drift score > 0.3"])
+    assert ours["abrupt"]["recall"] > threshold["abrupt"]["recall"]
+    assert 0 < ours["precision"] <= 1 and ours["false_alarms_per_1000"] >= 0

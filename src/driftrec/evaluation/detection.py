@@ -1,0 +1,208 @@
+"""Drift detectors run over a dataset's users and scored against the synthetic truth.
+
+Every detector sees each user's item events in time order and raises alarms at events; an alarm
+detects a true shift of that user when it comes at the shift's first event or within
+``tolerance`` events after it (after a gradual change's last event: during a blend the change is
+still happening). Each shift is detected by its earliest matching alarm at most, and each alarm
+detects one shift at most; the other alarms are false. Scores: precision (alarms that detected a
+shift), recall and median delay per kind of shift, false alarms per 1,000 events.
+
+The detectors compared (docs/evaluation.md, "Drift detection"): driftrec's surprise CUSUM
+(`tracking.drift`), and, over the drift score the service reports (the divergence between the
+short- and long-term profiles), the threshold rule, river's ADWIN and its Page–Hinkley; also
+Page–Hinkley over the same surprise signal, and ADWIN over a replay's hits (a model's hit rate
+dropping).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from river import drift as river_drift
+
+from driftrec.evaluation.replay import ReplayResult
+from driftrec.evaluation.tracking import Truth
+from driftrec.tracking.drift import DriftDetector
+from driftrec.tracking.profiles import LONG_HALF_LIFE, SHORT_HALF_LIFE, js_divergence
+from driftrec.tracking.topics import Topics
+
+TOLERANCE = 5  # events after a shift within which an alarm detects it
+DIVERGENCE_THRESHOLD = 0.3  # the threshold rule's level on the drift score
+
+
+def _membership(truth: Truth) -> np.ndarray:
+    """(n_items, n_topics) each item's topic shares, as the service's profiles use them."""
+    return Topics.from_categories(list(truth.dataset.items["categories"])).membership.toarray()
+
+
+def _user_starts(users: np.ndarray) -> np.ndarray:
+    return np.r_[True, users[1:] != users[:-1]]
+
+
+def surprise_cusum(truth: Truth, detector: DriftDetector | None = None) -> np.ndarray:
+    """Rows of ``truth.dataset.events`` where driftrec's detector raises an alarm."""
+    detector = detector or DriftDetector()
+    membership = _membership(truth)
+    ev = truth.dataset.events
+    items = ev["item"].to_numpy()
+    alarms = []
+    state = detector.start(membership.shape[1])
+    for row, first in enumerate(_user_starts(ev["user"].to_numpy())):
+        if first:
+            state = detector.start(membership.shape[1])
+        if items[row] < 0:
+            continue
+        raised = len(state.alarms)
+        state = detector.update(state, membership[items[row]])
+        if len(state.alarms) > raised:
+            alarms.append(row)
+    return np.asarray(alarms, np.int64)
+
+
+def signals(truth: Truth, detector: DriftDetector | None = None) -> dict[str, np.ndarray]:
+    """Per row of ``truth.dataset.events`` (NaN for text-only events and before a user's
+    tenth item event): the drift score after the event (JS divergence between the short- and
+    long-term profiles, half-lives 5 and 100 events) and the event's surprise (bits)."""
+    detector = detector or DriftDetector()
+    membership = _membership(truth)
+    ev = truth.dataset.events
+    items = ev["item"].to_numpy()
+    n = len(ev)
+    divergence, surprise = np.full(n, np.nan), np.full(n, np.nan)
+    short_decay, long_decay = 0.5 ** (1 / SHORT_HALF_LIFE), 0.5 ** (1 / LONG_HALF_LIFE)
+    for row, first in enumerate(_user_starts(ev["user"].to_numpy())):
+        if first:
+            short = np.zeros(membership.shape[1])
+            long = np.zeros(membership.shape[1])
+            state = detector.start(membership.shape[1])
+            count = 0
+        if items[row] < 0:
+            continue
+        topics = membership[items[row]]
+        bits = detector.surprise(state, topics)
+        state = detector.update(state, topics)
+        short, long = short * short_decay + topics, long * long_decay + topics
+        count += 1
+        if count > detector.warm_up:
+            surprise[row] = bits if bits is not None else np.nan
+            divergence[row] = js_divergence(short / short.sum(), long / long.sum())
+    return {"divergence": divergence, "surprise": surprise}
+
+
+def threshold_rule(truth: Truth, series: np.ndarray, level: float) -> np.ndarray:
+    """Alarm when the series rises above ``level``; re-armed once it falls below half of it."""
+    alarms, armed = [], True
+    users = truth.dataset.events["user"].to_numpy()
+    for row, first in enumerate(_user_starts(users)):
+        if first:
+            armed = True
+        value = series[row]
+        if np.isnan(value):
+            continue
+        if armed and value > level:
+            alarms.append(row)
+            armed = False
+        elif value < level / 2:
+            armed = True
+    return np.asarray(alarms, np.int64)
+
+
+def river_detector(
+    truth: Truth, series: np.ndarray, make: Callable[[], Any], rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Alarms of a river drift detector run per user over ``series`` (NaN skipped); ``rows``
+    restricts it to those dataset rows (a replay's)."""
+    users = truth.dataset.events["user"].to_numpy()
+    where = np.arange(len(users)) if rows is None else np.asarray(rows, np.int64)
+    alarms, previous = [], -1
+    detector = make()
+    for row in where:
+        if users[row] != previous:
+            detector, previous = make(), users[row]
+        value = series[row]
+        if np.isnan(value):
+            continue
+        detector.update(float(value))
+        if detector.drift_detected:
+            alarms.append(row)
+    return np.asarray(alarms, np.int64)
+
+
+def hit_series(truth: Truth, result: ReplayResult) -> tuple[np.ndarray, np.ndarray]:
+    """(per dataset row, NaN off the replay) 1 for a replay hit, 0 for a miss; and the rows."""
+    series = np.full(len(truth.dataset.events), np.nan)
+    series[result.rows] = (result.ranks >= 0).astype(float)
+    return series, np.sort(result.rows)
+
+
+def detectors(truth: Truth) -> dict[str, np.ndarray]:
+    """Alarm rows of every model-free detector compared, by name."""
+    found = signals(truth)
+    return {
+        "surprise CUSUM (driftrec)": surprise_cusum(truth),
+        f"drift score > {DIVERGENCE_THRESHOLD}": threshold_rule(
+            truth, found["divergence"], DIVERGENCE_THRESHOLD
+        ),
+        "ADWIN on drift score (river)": river_detector(
+            truth, found["divergence"], river_drift.ADWIN
+        ),
+        "Page-Hinkley on drift score (river)": river_detector(
+            truth,
+            found["divergence"],
+            lambda: river_drift.PageHinkley(min_instances=10, delta=0.01, threshold=1.0),
+        ),
+        "Page-Hinkley on surprise (river)": river_detector(
+            truth,
+            found["surprise"],
+            lambda: river_drift.PageHinkley(min_instances=10, delta=1.0, threshold=6.0, mode="up"),
+        ),
+    }
+
+
+def score_alarms(
+    truth: Truth, alarms: np.ndarray, rows: np.ndarray | None = None, tolerance: int = TOLERANCE
+) -> dict[str, Any]:
+    """Precision, recall, delays and false alarms of ``alarms`` (dataset rows) against the
+    true shifts; ``rows``: the detector only saw these events (a replay's), so only shifts
+    starting among them count, and false alarms are per 1,000 of them."""
+    users = truth.dataset.events["user"].to_numpy()
+    alarms = np.sort(np.asarray(alarms, np.int64))
+    shifts = truth.shifts
+    if rows is not None:
+        shifts = shifts[np.isin(shifts["first_row"], rows)]
+    n_events = len(users) if rows is None else len(rows)
+    used = np.zeros(len(alarms), bool)
+    out: dict[str, Any] = {"alarms": len(alarms)}
+    for kind in ("abrupt", "gradual"):
+        part = shifts[shifts["kind"] == kind]
+        delays = []
+        for shift in part.itertuples(index=False):
+            last = (shift.first_row if kind == "abrupt" else shift.last_row) + tolerance
+            lo, hi = np.searchsorted(alarms, [shift.first_row, last + 1])
+            free = [a for a in range(lo, hi) if not used[a] and users[alarms[a]] == shift.user]
+            if free:
+                used[free[0]] = True
+                delays.append(int(alarms[free[0]] - shift.first_row))
+        out[kind] = {
+            "shifts": len(part),
+            "recall": len(delays) / len(part) if len(part) else None,
+            "median_delay": float(np.median(delays)) if delays else None,
+        }
+    out["precision"] = float(used.mean()) if len(alarms) else None
+    out["false_alarms_per_1000"] = 1000 * float((~used).sum()) / max(n_events, 1)
+    return out
+
+
+__all__ = [
+    "DIVERGENCE_THRESHOLD",
+    "TOLERANCE",
+    "detectors",
+    "hit_series",
+    "river_detector",
+    "score_alarms",
+    "signals",
+    "surprise_cusum",
+    "threshold_rule",
+]
