@@ -94,6 +94,17 @@ def test_events_move_the_next_recommendations_profile_and_drift_score(
             assert after["source"] == "model" and after["model_version"] == before["model_version"]
             assert short(after_profile) > short(before_profile) + 0.3
             assert after_profile["drift_score"] > before_profile["drift_score"]
+            # the detector flags the change within the five events, and the timeline shows it
+            drift = after_profile["drift"]
+            assert drift["shift_detected"] and drift["last_shift"] in {
+                e["timestamp"] for e in posted
+            }
+            line = client.timeline(user, points=1000, top=50)
+            assert drift["last_shift"] in line["shifts"] and len(line["points"]) == line["events"]
+            assert line["points"][-1]["drift_score"] == pytest.approx(after_profile["drift_score"])
+            assert line["points"][-1]["short_term"][line["topics"].index(names[new])] == (
+                pytest.approx(short(after_profile))
+            )
             assert after_profile["events"] == before_profile["events"] + 5
             assert not {e["item"] for e in posted} & {i["item"] for i in after["items"]}
             assert len(after_profile["influential_events"]) == 5
@@ -354,6 +365,7 @@ def test_once_a_key_is_set_every_write_and_per_user_read_needs_it(
         ("POST", "/events", {"json": {"user": "u", "item": item}}),
         ("GET", "/users/u/recommendations", {}),
         ("GET", "/users/u/interests", {}),
+        ("GET", "/users/u/timeline", {}),
         ("GET", f"/users/u/recommendations/{item}/why", {}),
         ("PUT", "/items/x1", {"json": {"title": "x"}}),
         ("PUT", "/items", {"json": {"items": [{"item": "x2"}]}}),

@@ -66,7 +66,8 @@ def test_no_generated_request_gets_a_5xx(fuzzed: tuple[Server, str]) -> None:
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.label for op in operations} >= {
         "POST /events", "GET /users/{user}/recommendations", "GET /users/{user}/interests",
-        "GET /users/{user}/recommendations/{item}/why", "PUT /items/{item}", "PUT /items",
+        "GET /users/{user}/timeline", "GET /users/{user}/recommendations/{item}/why",
+        "PUT /items/{item}", "PUT /items",
         "DELETE /users/{user}", "GET /health", "GET /metrics", "POST /admin/reload",
     }  # fmt: skip
     for operation in operations:

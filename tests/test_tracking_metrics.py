@@ -23,6 +23,9 @@ from driftrec.evaluation.tracking import (
 )
 from driftrec.models import create
 from driftrec.tracking.drift import DriftDetector
+from driftrec.tracking.profiles import drift_score, interest_shares
+from driftrec.tracking.timeline import interest_timeline
+from driftrec.tracking.topics import Topics
 
 A, B = [1.0, 0.0], [0.0, 1.0]
 
@@ -174,3 +177,23 @@ def test_detectors_run_over_synthetic_users_and_are_scored(small_synthetic) -> N
     threshold = score_alarms(truth, found["drift score > 0.3"])
     assert ours["abrupt"]["recall"] > threshold["abrupt"]["recall"]
     assert 0 < ours["precision"] <= 1 and ours["false_alarms_per_1000"] >= 0
+
+
+def test_the_timeline_is_the_served_profiles_and_the_detector_event_by_event() -> None:
+    topics = Topics.from_categories([["a"], ["b"], ["a", "b"]])
+    items = np.array([0] * 30 + [1, 1, 1, 2, 0, 1])
+    rows = topics.membership[items].toarray()
+    line = interest_timeline(rows, short_half_life=5, long_half_life=100)
+    for n in (1, 31, len(items)):  # after n events: the profiles the service serves then
+        short = interest_shares(topics, items[:n], 5)
+        long = interest_shares(topics, items[:n], 100)
+        assert line.short[n - 1] == pytest.approx(short) and line.long[n - 1] == pytest.approx(long)
+        assert line.drift[n - 1] == pytest.approx(drift_score(short, long))
+    whole = DriftDetector().run(DriftDetector().start(2), rows)
+    assert whole.alarms == (31,)  # the second b event
+    assert tuple(line.alarms) == whole.alarms and line.evidence[-1] == whole.evidence
+    assert np.isnan(line.surprise[:10]).all() and not np.isnan(line.surprise[10:]).any()
+    # carried on from the first 31 events, it raises the same alarms at the same places
+    head = interest_timeline(rows[:31])
+    tail = interest_timeline(rows[31:], start=head.detector)
+    assert tuple(np.r_[head.alarms, 31 + tail.alarms]) == whole.alarms

@@ -87,6 +87,11 @@ class Client:
     def interests(self, user: str, top: int = 10) -> dict[str, Any]:
         return self._send("GET", f"/users/{_quote(user)}/interests", params={"top": top})
 
+    def timeline(self, user: str, points: int = 100, top: int = 8) -> dict[str, Any]:
+        return self._send(
+            "GET", f"/users/{_quote(user)}/timeline", params={"points": points, "top": top}
+        )
+
     def why(self, user: str, item: str) -> dict[str, Any]:
         return self._send("GET", f"/users/{_quote(user)}/recommendations/{_quote(item)}/why")
 

@@ -16,6 +16,7 @@ dropping).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from river import drift as river_drift
 from driftrec.evaluation.replay import ReplayResult
 from driftrec.evaluation.tracking import Truth
 from driftrec.tracking.drift import DriftDetector
-from driftrec.tracking.profiles import LONG_HALF_LIFE, SHORT_HALF_LIFE, js_divergence
+from driftrec.tracking.timeline import Timeline, interest_timeline
 from driftrec.tracking.topics import Topics
 
 TOLERANCE = 5  # events after a shift within which an alarm detects it
@@ -41,53 +42,38 @@ def _user_starts(users: np.ndarray) -> np.ndarray:
     return np.r_[True, users[1:] != users[:-1]]
 
 
-def surprise_cusum(truth: Truth, detector: DriftDetector | None = None) -> np.ndarray:
-    """Rows of ``truth.dataset.events`` where driftrec's detector raises an alarm."""
-    detector = detector or DriftDetector()
+def timelines(
+    truth: Truth, detector: DriftDetector | None = None
+) -> list[tuple[np.ndarray, Timeline]]:
+    """Per user (events grouped by user, in time order): the dataset rows of their item events
+    and their interest timeline over them, as the service computes it."""
     membership = _membership(truth)
     ev = truth.dataset.events
-    items = ev["item"].to_numpy()
-    alarms = []
-    state = detector.start(membership.shape[1])
-    for row, first in enumerate(_user_starts(ev["user"].to_numpy())):
-        if first:
-            state = detector.start(membership.shape[1])
-        if items[row] < 0:
-            continue
-        raised = len(state.alarms)
-        state = detector.update(state, membership[items[row]])
-        if len(state.alarms) > raised:
-            alarms.append(row)
-    return np.asarray(alarms, np.int64)
+    items, users = ev["item"].to_numpy(), ev["user"].to_numpy()
+    bounds = np.r_[np.flatnonzero(_user_starts(users)), len(users)]
+    out = []
+    for lo, hi in itertools.pairwise(bounds):
+        rows = lo + np.flatnonzero(items[lo:hi] >= 0)
+        out.append((rows, interest_timeline(membership[items[rows]], detector=detector)))
+    return out
+
+
+def surprise_cusum(truth: Truth, detector: DriftDetector | None = None) -> np.ndarray:
+    """Rows of ``truth.dataset.events`` where driftrec's detector raises an alarm."""
+    found = [rows[t.alarms] for rows, t in timelines(truth, detector)]
+    return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
 def signals(truth: Truth, detector: DriftDetector | None = None) -> dict[str, np.ndarray]:
-    """Per row of ``truth.dataset.events`` (NaN for text-only events and before a user's
-    tenth item event): the drift score after the event (JS divergence between the short- and
-    long-term profiles, half-lives 5 and 100 events) and the event's surprise (bits)."""
-    detector = detector or DriftDetector()
-    membership = _membership(truth)
-    ev = truth.dataset.events
-    items = ev["item"].to_numpy()
-    n = len(ev)
+    """Per row of ``truth.dataset.events`` (NaN for text-only events and while a user's
+    detector warms up): the drift score after the event (the divergence between the short- and
+    long-term profiles) and the event's surprise (bits)."""
+    n = len(truth.dataset.events)
     divergence, surprise = np.full(n, np.nan), np.full(n, np.nan)
-    short_decay, long_decay = 0.5 ** (1 / SHORT_HALF_LIFE), 0.5 ** (1 / LONG_HALF_LIFE)
-    for row, first in enumerate(_user_starts(ev["user"].to_numpy())):
-        if first:
-            short = np.zeros(membership.shape[1])
-            long = np.zeros(membership.shape[1])
-            state = detector.start(membership.shape[1])
-            count = 0
-        if items[row] < 0:
-            continue
-        topics = membership[items[row]]
-        bits = detector.surprise(state, topics)
-        state = detector.update(state, topics)
-        short, long = short * short_decay + topics, long * long_decay + topics
-        count += 1
-        if count > detector.warm_up:
-            surprise[row] = bits if bits is not None else np.nan
-            divergence[row] = js_divergence(short / short.sum(), long / long.sum())
+    for rows, timeline in timelines(truth, detector):
+        warm = ~np.isnan(timeline.surprise)
+        divergence[rows[warm]] = timeline.drift[warm]
+        surprise[rows[warm]] = timeline.surprise[warm]
     return {"divergence": divergence, "surprise": surprise}
 
 
@@ -205,4 +191,5 @@ __all__ = [
     "signals",
     "surprise_cusum",
     "threshold_rule",
+    "timelines",
 ]

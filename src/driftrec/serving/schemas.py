@@ -122,6 +122,19 @@ class WeighedEvent(BaseModel):
     contribution: float
 
 
+class DriftOut(BaseModel):
+    """The user's drift detector (docs/evaluation.md, "Drift detection")."""
+
+    evidence: float = Field(description="bits of surprise gathered towards an alarm")
+    threshold: float = Field(description="the evidence that raises an alarm")
+    shift_detected: bool = Field(
+        description="an alarm among the user's newest events (its warm-up count, 10 by default)"
+    )
+    last_shift: int | None = Field(description="timestamp of the event of the newest alarm")
+    events_since_shift: int | None
+    shifts: list[int] = Field(description="timestamps of every alarm among the events held")
+
+
 class InterestsOut(BaseModel):
     user: str
     events: int
@@ -132,8 +145,27 @@ class InterestsOut(BaseModel):
     drift_score: float | None = Field(
         description="Jensen-Shannon divergence of the short- and long-term profiles, 0..1"
     )
+    drift: DriftOut | None = Field(description="the drift detector; null without topics")
     gate: float | None = Field(description="the fused model's short-term weight, if it has one")
     influential_events: list[WeighedEvent]
+    model_version: str
+
+
+class TimelinePoint(BaseModel):
+    timestamp: int
+    event: int = Field(description="position among the user's item events, oldest first")
+    short_term: list[float] = Field(description="shares of `topics`, in their order")
+    long_term: list[float]
+    drift_score: float
+    evidence: float
+
+
+class TimelineOut(BaseModel):
+    user: str
+    events: int
+    topics: list[str] = Field(description="the user's main topics, the columns of every point")
+    points: list[TimelinePoint]
+    shifts: list[int] = Field(description="timestamps of the events that raised a drift alarm")
     model_version: str
 
 

@@ -44,7 +44,7 @@ class DriftDetector:
     long_half_life: float = 100.0
     short_half_life: float = 3.0
     allowance: float = 2.5
-    threshold: float = 6.0
+    threshold: float = 6.5
     floor: float = 0.02
     warm_up: int = 10
 

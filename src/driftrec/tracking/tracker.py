@@ -27,6 +27,7 @@ from driftrec.models.base import Recommendations, read_config
 from driftrec.models.capabilities import AddsItems, HasDriftGate, Incremental
 from driftrec.store import CatalogItem, EventStore, StoredEvent
 from driftrec.tracking.catalog import Catalog
+from driftrec.tracking.drift import DriftDetector, DriftState
 from driftrec.tracking.engine import Engine
 from driftrec.tracking.explain import EXPLAINED_EVENTS, contributions
 from driftrec.tracking.live import LiveUsers, UserState
@@ -36,6 +37,7 @@ from driftrec.tracking.profiles import (
     drift_score,
     interest_shares,
 )
+from driftrec.tracking.timeline import interest_timeline
 
 RECENT_SEARCHES = 5  # searches among a user's newest events steer their recommendations
 SEARCH_WEIGHT = 0.3  # how much they weigh against the model's own scores
@@ -71,6 +73,14 @@ class _View:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Drift:
+    """A user's drift detector and the timestamps of the events that raised its alarms."""
+
+    state: DriftState
+    shifts: tuple[int, ...] = ()
+
+
 class Tracker:
     """Live interest tracking over an `Engine` (model + index), an `EventStore` and a `Catalog`.
 
@@ -89,10 +99,12 @@ class Tracker:
         short_half_life: float = SHORT_HALF_LIFE,
         long_half_life: float = LONG_HALF_LIFE,
         stages: Callable[[str, float], None] | None = None,
+        detector: DriftDetector | None = None,
     ) -> None:
         self.engine, self.store, self.catalog = engine, store, catalog
         self.model_dir = model_dir
         self.short_half_life, self.long_half_life = short_half_life, long_half_life
+        self.detector = detector or DriftDetector()
         self.stages = stages or (lambda stage, seconds: None)
         self.live = LiveUsers(store, self._history, capacity, window, self.stages)
         self._changes = threading.Lock()  # one model change (items, erasure, swap) at a time
@@ -335,8 +347,9 @@ class Tracker:
             result["long_term"] = _shares(engine.topics.names, long, top)
             result["short_term"] = _shares(engine.topics.names, short, top)
             result["drift_score"] = drift_score(short, long)
+            result["drift"] = self._drift_json(self._drift(engine, state), view)
         else:
-            result.update(long_term=[], short_term=[], drift_score=None)
+            result.update(long_term=[], short_term=[], drift_score=None, drift=None)
         result["gate"] = None
         if view.known and isinstance(model, HasDriftGate):
             result["gate"] = float(model.gate(model.query_histories(events=[view.recent]))[0])
@@ -351,6 +364,79 @@ class Tracker:
                 self._event_json(view.recent[positions[o]], float(weight[o])) for o in order
             ]
         return result
+
+    def timeline(self, user: str, points: int = 100, top: int = 8) -> dict[str, Any]:
+        """The user's interest over their stored events (the newest ``window``): short- and
+        long-term shares of their ``top`` topics, the drift score and the detector's evidence
+        at up to ``points`` events spread evenly, and the events that raised an alarm."""
+        engine = self.engine
+        view = self._view(engine, self.live.get(user))
+        result: dict[str, Any] = {
+            "user": user,
+            "events": len(view.known),
+            "topics": [],
+            "points": [],
+            "shifts": [],
+            "model_version": engine.version,
+        }
+        if engine.topics is None or not view.known:
+            return result
+        line = interest_timeline(
+            engine.topics.membership[view.seen].toarray(),
+            self.short_half_life,
+            self.long_half_life,
+            self.detector,
+        )
+        shown = np.argsort(-line.long[-1] - line.short.sum(axis=0), kind="stable")[:top]
+        shown = shown[(line.short[:, shown].max(axis=0) > 0)]
+        at = np.unique(np.linspace(0, len(view.known) - 1, min(points, len(view.known))).round())
+        result["topics"] = [engine.topics.names[j] for j in shown]
+        result["points"] = [
+            {
+                "timestamp": view.known[i].timestamp,
+                "event": int(i),
+                "short_term": [float(x) for x in line.short[i, shown]],
+                "long_term": [float(x) for x in line.long[i, shown]],
+                "drift_score": float(line.drift[i]),
+                "evidence": float(line.evidence[i]),
+            }
+            for i in at.astype(np.int64)
+        ]
+        result["shifts"] = [view.known[i].timestamp for i in line.alarms]
+        return result
+
+    def _drift(self, engine: Engine, state: UserState) -> _Drift:
+        """The drift detector over the user's item events, advanced by each new event."""
+        topics = engine.topics
+        assert topics is not None
+
+        def advance(value: _Drift, events: list[Event]) -> _Drift:
+            known, seen = self._known(engine, events)
+            if not known:
+                return value
+            line = interest_timeline(
+                topics.membership[seen].toarray(), detector=self.detector, start=value.state
+            )
+            shifts = tuple(known[p].timestamp for p in line.alarms)
+            return _Drift(line.detector, value.shifts + shifts)
+
+        return state.running(
+            ("drift", engine.serial),
+            lambda events: advance(_Drift(self.detector.start(len(topics.names))), events),
+            advance,
+        )
+
+    def _drift_json(self, drift: _Drift, view: _View) -> dict[str, Any]:
+        last = drift.shifts[-1] if drift.shifts else None
+        since = None if last is None else sum(e.timestamp > last for e in view.known)
+        return {
+            "evidence": drift.state.evidence,
+            "threshold": self.detector.threshold,
+            "shift_detected": since is not None and since < self.detector.warm_up,
+            "last_shift": last,
+            "events_since_shift": since,
+            "shifts": list(drift.shifts),
+        }
 
     def why(self, user: str, item: str) -> dict[str, Any]:
         """How much each of the user's newest events (and each topic) raises ``item``'s score."""

@@ -15,6 +15,7 @@ from driftrec.serving.schemas import (
     InterestsOut,
     RecommendationsOut,
     RecommendedItem,
+    TimelineOut,
     WhyOut,
 )
 
@@ -75,6 +76,20 @@ def interests(
     the recent events that weigh most in the current recommendations."""
     result = service.tracker.interests(service.user_key(user), top)
     return InterestsOut(**{**result, "user": user})
+
+
+@router.get("/{user}/timeline")
+def timeline(
+    user: UserPath,
+    service: ServiceDep,
+    points: Annotated[int, Query(ge=2, le=1000, description="at most this many points")] = 100,
+    top: Annotated[int, Query(ge=1, le=50, description="topics followed")] = 8,
+) -> TimelineOut:
+    """How the user's interest moved: short- and long-term shares of their main topics, the
+    drift score and the detector's evidence over their events, and where it raised alarms."""
+    return TimelineOut(
+        **{**service.tracker.timeline(service.user_key(user), points, top), "user": user}
+    )
 
 
 @router.get("/{user}/recommendations/{item}/why")
