@@ -13,6 +13,7 @@ Two tables:
 Run from the repository root:
   .venv/bin/python benchmarks/tracking.py                       # both tables, about 15 minutes
   .venv/bin/python benchmarks/tracking.py --models als sasrec   # fewer models
+  .venv/bin/python benchmarks/tracking.py --models              # the detection table only
 """
 
 from __future__ import annotations
@@ -167,16 +168,14 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.5, help="newest share replayed")
     parser.add_argument("--skip-detection", action="store_true")
     args = parser.parse_args()
-    records: list[dict[str, Any]] = []
     if not args.skip_detection:
         found, body = detection(args.seeds)
-        records += found
+        write_results("tracking_detection", found)
         update_markdown("tracking_detection", "## Drift detection (synthetic truth)\n\n" + body)
     if args.models:
         found, body = models(args.models, args.seeds[0], args.fraction)
-        records += found
+        write_results("tracking_models", found)
         update_markdown("tracking_models", "## Interest tracking by model (synthetic)\n\n" + body)
-    write_results("tracking", records)
 
 
 if __name__ == "__main__":
