@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"retrieval", "store"},
     {"tracking"},
     {"evaluation", "serving"},
+    {"reports"},
     {"cli", "client"},
 ]
 LEVEL = {name: n for n, layer in enumerate(LAYERS) for name in layer}

@@ -1,4 +1,4 @@
-"""The `driftrec` command: import, train, evaluate, tune, recommend, replay, serve, demo.
+"""The `driftrec` command: import, train, evaluate, tune, recommend, replay, report, serve, demo.
 
 Every command reports bad input as one line on stderr naming the file, row or field, and exits with
 code 2; no traceback reaches the user.
@@ -521,6 +521,44 @@ def replay_(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(records, indent=2, default=str))
         console.print(f"results -> {json_out}")
+
+
+@app.command("report")
+@guarded
+def report_(
+    data: Annotated[Path, typer.Argument(help="Dataset directory (or any importable source).")],
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "-m", help="A model directory trained on DATA, for --user."),
+    ] = None,
+    user: Annotated[
+        list[str], typer.Option("--user", "-u", help="A user to report on (repeatable).")
+    ] = [],  # noqa: B006
+    results: Annotated[
+        list[Path],
+        typer.Option(help="A results JSON to add (driftrec replay/evaluate --json, benchmarks)."),
+    ] = [],  # noqa: B006
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    png: Annotated[
+        Path | None, typer.Option(help="Also write every chart as a PNG into this folder.")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", "-k", help="Recommendations shown per user.")] = 10,
+) -> None:
+    """A self-contained HTML report that opens offline: each user's interest shares over time
+    (true beside estimated on synthetic data), drift score with detected and true shifts, and
+    current recommendations with explanations; tables and charts of results files."""
+    from driftrec.cli.report import build_report
+
+    check_output_file(out)
+    if k < 1:
+        raise InputError(f"-k must be a positive integer, not {k}")
+    if png is not None and png.exists() and not png.is_dir():
+        raise InputError(f"--png {png}: is a file; give a folder for the PNG charts")
+    report = build_report(_open_dataset(data), data, model, user, results, k)
+    for path in report.write(out, png):
+        console.print(f"wrote {path}")
 
 
 @app.command("serve")

@@ -188,13 +188,13 @@ def replay(
     if not 0 < start < dataset.n_events:
         raise InputError(f"the replay must start inside the {dataset.n_events:,} events")
     stream = time_order(dataset)
-    events = _stored(dataset, stream.iloc[start:])
+    events = stored_events(dataset, stream.iloc[start:])
     catalog = Catalog.from_dataset(dataset)
     outcome: dict[str, list[Any]] = {key: [] for key in ("row", "rank", "source", "items")}
     refits: list[int] = []
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="driftrec-replay-") as scratch:
-        tracker = _tracker(model, catalog, Path(scratch) / "0.db", dataset.n_users)
+        tracker = scratch_tracker(model, catalog, Path(scratch) / "0.db", dataset.n_users)
         since_refit = 0
         batches = range(0, len(events), BATCH)
         for offset in track(batches, len(batches), f"replay {name or model.name}", progress):
@@ -214,7 +214,9 @@ def replay(
                 done = offset + len(batch)
                 model = policy.refit(_before(dataset, stream, start + done))
                 tracker.close()
-                tracker = _tracker(model, catalog, Path(scratch) / f"{done}.db", dataset.n_users)
+                tracker = scratch_tracker(
+                    model, catalog, Path(scratch) / f"{done}.db", dataset.n_users
+                )
                 refits.append(len(outcome["row"]))
                 since_refit = 0
         tracker.close()
@@ -243,13 +245,14 @@ def replay(
     )
 
 
-def _tracker(model: Recommender, catalog: Catalog, db: Path, users: int) -> Tracker:
+def scratch_tracker(model: Recommender, catalog: Catalog, db: Path, users: int) -> Tracker:
+    """The service's tracker over ``model`` with a throwaway SQLite store at ``db``."""
     store = EventStore(f"sqlite:///{db}", durable=False)  # scratch: the dataset is the record
     return Tracker(Engine.build(model, model.name, catalog), store, catalog, capacity=users)
 
 
-def _stored(dataset: Dataset, ev: pd.DataFrame) -> list[StoredEvent]:
-    """Events as the tracker takes them (external ids, type names)."""
+def stored_events(dataset: Dataset, ev: pd.DataFrame) -> list[StoredEvent]:
+    """A dataset's events ``ev`` as the tracker takes them (external ids, type names)."""
     users = dataset.user_ids[ev["user"].to_numpy()]
     codes = ev["item"].to_numpy()
     items = np.where(codes == NO_ITEM, None, dataset.item_ids[np.maximum(codes, 0)])
@@ -297,4 +300,13 @@ def _repeats(dataset: Dataset, stream: pd.DataFrame) -> np.ndarray:
     return pd.Series(key).duplicated().to_numpy() & (items >= 0)
 
 
-__all__ = ["BATCH", "ReplayPolicy", "ReplayResult", "replay", "replay_split", "time_order"]
+__all__ = [
+    "BATCH",
+    "ReplayPolicy",
+    "ReplayResult",
+    "replay",
+    "replay_split",
+    "scratch_tracker",
+    "stored_events",
+    "time_order",
+]

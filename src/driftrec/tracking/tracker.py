@@ -377,6 +377,7 @@ class Tracker:
             "topics": [],
             "points": [],
             "shifts": [],
+            "threshold": self.detector.threshold,
             "model_version": engine.version,
         }
         if engine.topics is None or not view.known:
