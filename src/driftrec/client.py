@@ -95,6 +95,10 @@ class Client:
     def why(self, user: str, item: str) -> dict[str, Any]:
         return self._send("GET", f"/users/{_quote(user)}/recommendations/{_quote(item)}/why")
 
+    def users(self, q: str = "", limit: int = 20) -> dict[str, Any]:
+        """Users whose id starts with ``q`` (the store's and the model's training users)."""
+        return self._send("GET", "/users", params={"q": q, "limit": limit})
+
     def put_items(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Add or update items: dicts with ``item`` and optionally title, text, categories."""
         return self._send("PUT", "/items", json={"items": list(items)})
@@ -107,6 +111,10 @@ class Client:
 
     def health(self) -> dict[str, Any]:
         return self._send("GET", "/health")
+
+    def overview(self, minutes: int = 30) -> dict[str, Any]:
+        """Live figures: events per minute, active users, latency, the model."""
+        return self._send("GET", "/overview", params={"minutes": minutes})
 
     def metrics(self) -> str:
         return self._send("GET", "/metrics")

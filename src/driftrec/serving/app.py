@@ -25,7 +25,7 @@ from driftrec.errors import InputError
 from driftrec.serving.errors import problem
 from driftrec.serving.limits import BodyLimit
 from driftrec.serving.metrics import RequestMetrics
-from driftrec.serving.routers import admin, events, health, items, users
+from driftrec.serving.routers import admin, dashboard, events, health, items, overview, users
 from driftrec.serving.service import Service
 from driftrec.serving.settings import Settings
 
@@ -58,7 +58,15 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
         description="Recommendations that follow each user's drifting interests, live.",
         lifespan=lifespan,
     )
-    for router in (events.router, users.router, items.router, health.router, admin.router):
+    for router in (
+        events.router,
+        users.router,
+        items.router,
+        health.router,
+        overview.router,
+        admin.router,
+        dashboard.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)

@@ -1,5 +1,6 @@
 """Prometheus metrics of one service (prometheus-client, its own registry per app): requests by
-route and status, latency histograms, server-side time per stage, events ingested, model info."""
+route and status, latency histograms, server-side time per stage, events ingested, model info;
+and the per-minute `Activity` that GET /overview reports."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from driftrec.serving.activity import Activity
 
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -38,6 +41,7 @@ class Metrics:
         )
         self.model = Info("driftrec_model", "the model being served", registry=r)
         self.live_users = Gauge("driftrec_live_users", "users held in memory", registry=r)
+        self.activity = Activity()  # the per-minute figures of GET /overview
 
         # each labelled child looked up once: `labels` takes a lock on every call
         self._stages: dict[str, Histogram] = {}
@@ -81,7 +85,9 @@ class RequestMetrics:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope.get("method", "")
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            self.metrics.latency.labels(route, method).observe(seconds)
+            self.metrics.activity.request(route, seconds)
             self.metrics.requests.labels(route, method, str(status["code"])).inc()
 
 

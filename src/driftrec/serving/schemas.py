@@ -228,6 +228,55 @@ class HealthOut(BaseModel):
     store: str
 
 
+class MinuteOut(BaseModel):
+    minute: int = Field(description="the clock minute's start, Unix seconds")
+    events: int = Field(description="events accepted (stored) in the minute")
+    requests: int = Field(
+        description="API requests answered (not the dashboard, /overview, /health, /metrics)"
+    )
+
+
+class LatencyOut(BaseModel):
+    window_seconds: int = Field(description="the percentiles cover the last this many seconds")
+    requests: int = Field(description="API requests in the window")
+    p50_ms: float | None = Field(description="median latency (±7.5%); null without requests")
+    p99_ms: float | None
+
+
+class OverviewOut(BaseModel):
+    """Aggregate live figures of the service; no user is named."""
+
+    minutes: list[MinuteOut] = Field(description="the last clock minutes, oldest first")
+    active_users: int = Field(
+        description="distinct users with an accepted event in the last `active_window_seconds`"
+        " (this clock minute and the four before)"
+    )
+    active_window_seconds: int
+    requests_per_second: float = Field(description="API requests over the last 60 seconds")
+    latency: LatencyOut
+    live_users: int = Field(description="users whose state is held in memory")
+    uptime_seconds: float
+    model: str
+    model_version: str
+    items: int
+    store: str = Field(description="the event store's SQL dialect")
+    event_types: list[str] = Field(description="the event types the served model knows")
+
+
+class UserMatch(BaseModel):
+    user: str
+    stored: bool = Field(description="the event store holds events of the user")
+    trained: bool = Field(description="a training user of the served model")
+
+
+class UsersOut(BaseModel):
+    query: str
+    users: list[UserMatch] = Field(description="in id order")
+    pseudonymised: bool = Field(
+        description="ids are pseudonymised (--secret-env): `q` is then matched as a whole id"
+    )
+
+
 class ReloadIn(Strict):
     model_dir: str | None = Field(None, description="default: the directory served now")
 

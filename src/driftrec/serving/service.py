@@ -7,11 +7,13 @@ items clients added earlier. Reloading builds a new engine off the request path 
 
 from __future__ import annotations
 
+import bisect
 import gc
 import threading
 from pathlib import Path
 
 import faiss
+import numpy as np
 from threadpoolctl import threadpool_limits
 
 from driftrec.data.dataset import Dataset
@@ -55,6 +57,7 @@ class Service:
         threadpool_limits(settings.threads)
         faiss.omp_set_num_threads(settings.threads)
         self._reloading = threading.Lock()
+        self._trained: tuple[np.ndarray, list[str]] = (np.empty(0, object), [])
         self._describe()
         self.metrics.live_users.set_function(lambda: len(self.tracker.live))
         # the model and catalog live as long as the service: keep the collector from walking
@@ -78,6 +81,40 @@ class Service:
         if self.settings.secret is None:
             return user
         return str(pseudonymise_ids([user], self.settings.secret)[0])
+
+    def find_users(self, prefix: str, limit: int) -> list[dict[str, object]]:
+        """Up to ``limit`` users whose id starts with ``prefix``, from the event store and the
+        served model's training users, in id order. With pseudonymised ids the raw ids are
+        nowhere to list: ``prefix`` is then taken as a whole id, found when its pseudonym is."""
+        if self.settings.secret is not None:
+            key = self.user_key(prefix)
+            stored = key in self.store.users_with_prefix(key, 1)
+            trained = key in self._trained_with_prefix(key, 1)
+            return (
+                [{"user": prefix, "stored": stored, "trained": trained}]
+                if (stored or trained)
+                else []
+            )
+        stored = set(self.store.users_with_prefix(prefix, limit))
+        trained = set(self._trained_with_prefix(prefix, limit))
+        return [
+            {"user": u, "stored": u in stored, "trained": u in trained}
+            for u in sorted(stored | trained)[:limit]
+        ]
+
+    def _trained_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """The served model's training users starting with ``prefix``: a binary search in
+        their ids, sorted once per id array (a reload or an erasure replaces it)."""
+        ids = self.tracker.engine.model.user_ids_
+        if self._trained[0] is not ids:
+            self._trained = (ids, sorted(str(u) for u in ids))
+        ordered = self._trained[1]
+        found = []
+        for user in ordered[bisect.bisect_left(ordered, prefix) :]:
+            if not user.startswith(prefix) or len(found) == limit:
+                break
+            found.append(user)
+        return found
 
     def reload(self, model_dir: Path | None = None) -> tuple[str, str]:
         """Load ``model_dir`` (default: the one served) and swap it in; in-flight requests

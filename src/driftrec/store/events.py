@@ -70,6 +70,15 @@ def _items_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def _next_code_point(char: str) -> str | None:
+    """The character after ``char`` in code point order (UTF-8's byte order), skipping the
+    surrogates UTF-8 cannot encode; None after the last one."""
+    after = ord(char) + 1
+    if 0xD800 <= after <= 0xDFFF:
+        after = 0xE000
+    return chr(after) if after <= 0x10FFFF else None
+
+
 def _sqlite_durability(synchronous: str) -> Callable[[object, object], None]:
     def configure(dbapi_connection: object, _: object) -> None:
         """Write-ahead log and (durable) a sync on every commit: what makes SQLite's
@@ -113,6 +122,14 @@ class EventStore:
         self.table = _table(metadata)
         self.items_table = _items_table(metadata)
         metadata.create_all(self.engine)
+        if self.engine.dialect.name == "postgresql":
+            # LIKE 'prefix%' reads a B-tree only in byte order; the default index follows the
+            # database's collation, so the user listing gets one of its own
+            sa.Index(
+                "events_user_pattern",
+                self.table.c.user,
+                postgresql_ops={"user": "text_pattern_ops"},
+            ).create(self.engine, checkfirst=True)
         t = self.table  # built once: every append runs it, often for one event
         self._append = self._insert(t).on_conflict_do_nothing().returning(t.c.user, t.c.event_id)
 
@@ -157,6 +174,22 @@ class EventStore:
         if newest is not None:
             rows.reverse()
         return [Event(row.item, row.timestamp, row.event, row.value, row.text) for row in rows]
+
+    def users_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` distinct stored users whose id starts with ``prefix``, in order: an
+        index range scan (SQLite's binary order, PostgreSQL's pattern index), with LIKE's
+        wildcards in ``prefix`` taken literally."""
+        t = self.table
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = sa.select(t.c.user).distinct().where(t.c.user.like(escaped + "%", escape="\\"))
+        if prefix and self.engine.dialect.name == "sqlite":
+            # SQLite's LIKE ignores ASCII case and reads no index: bound the range instead
+            query = query.where(t.c.user >= prefix)
+            after = _next_code_point(prefix[-1])
+            if after is not None:
+                query = query.where(t.c.user < prefix[:-1] + after)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query.order_by(t.c.user).limit(limit)).scalars())
 
     def delete_user(self, user: str) -> int:
         """Erase every event of ``user``; returns how many there were. SQLite overwrites the

@@ -68,10 +68,12 @@ async def post_events(
             422, [problem(at(r.index, r.field), r.reason, "rejected") for r in rejected]
         )
     rejected_at = {r.index for r in rejected}
-    new = await asyncio.wrap_future(
-        tracker.submit([s for n, s in enumerate(stored) if n not in rejected_at])
-    )
+    kept = [s for n, s in enumerate(stored) if n not in rejected_at]
+    new = await asyncio.wrap_future(tracker.submit(kept))
     accepted = sum(new)
+    service.metrics.activity.events(
+        accepted, (s.user for s, fresh in zip(kept, new, strict=True) if fresh)
+    )
     service.metrics.count_events("accepted", accepted)
     service.metrics.count_events("duplicate", len(new) - accepted)
     service.metrics.count_events("rejected", len(rejected))

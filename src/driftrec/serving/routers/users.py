@@ -1,4 +1,5 @@
-"""Per-user reads and erasure: recommendations, interests, why, DELETE."""
+"""The users resource: finding users by id prefix, per-user reads (recommendations, interests,
+timeline, why) and erasure."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import AfterValidator
 
 from driftrec.errors import InputError, UnknownIdError
 from driftrec.serving.deps import ItemPath, KeyDep, ServiceDep, UserPath
@@ -16,10 +18,33 @@ from driftrec.serving.schemas import (
     RecommendationsOut,
     RecommendedItem,
     TimelineOut,
+    UserMatch,
+    UsersOut,
     WhyOut,
+    check_text,
 )
 
 router = APIRouter(prefix="/users", tags=["users"], dependencies=[KeyDep])
+
+
+@router.get("")
+def find_users(
+    service: ServiceDep,
+    q: Annotated[
+        str,
+        Query(max_length=256, description="the start of the user id (empty: every user)"),
+        AfterValidator(check_text),
+    ] = "",
+    limit: Annotated[int, Query(ge=1, le=100, description="at most this many users")] = 20,
+) -> UsersOut:
+    """Users whose id starts with ``q``, from the event store and the served model's training
+    users, in id order. Needs the API key once one is set: it lists user ids. With
+    pseudonymised ids (``--secret-env``) ``q`` is matched as a whole id."""
+    return UsersOut(
+        query=q,
+        users=[UserMatch(**match) for match in service.find_users(q, limit)],
+        pseudonymised=service.settings.secret is not None,
+    )
 
 
 @router.get("/{user}/recommendations")
