@@ -20,7 +20,7 @@ from driftrec.data.synthetic import SyntheticConfig, generate
 from driftrec.models import create
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-EXAMPLES = 80  # per route and mode: 8 routes with inputs x 2 modes x 80, and the 2 without
+EXAMPLES = 80  # per route and mode: 10 routes with inputs x 2 modes x 80, and the 2 without
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -69,6 +69,7 @@ def test_no_generated_request_gets_a_5xx(fuzzed: tuple[Server, str]) -> None:
         "GET /users/{user}/timeline", "GET /users/{user}/recommendations/{item}/why",
         "PUT /items/{item}", "PUT /items",
         "DELETE /users/{user}", "GET /health", "GET /metrics", "POST /admin/reload",
+        "GET /overview", "GET /users",
     }  # fmt: skip
     for operation in operations:
         for mode in GenerationMode:
