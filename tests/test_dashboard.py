@@ -17,6 +17,7 @@ from servers import Server, start_server
 from driftrec.client import ServiceError
 from driftrec.data.dataset import Dataset
 from driftrec.models import create
+from driftrec.serving.activity import Activity
 from driftrec.serving.routers.dashboard import asset
 
 if TYPE_CHECKING:
@@ -196,3 +197,28 @@ def _timeline_points(driver: WebDriver) -> int:
             "return c.data && c.data.length ? c.data[0].x.length : 0;"
         )
     )
+
+
+def test_activity_rolls_minutes_and_forgets_users_after_five() -> None:
+    """The per-minute counters behind /overview, on a clock the test moves."""
+    now = [6_000.0]  # minute 100
+    activity = Activity(clock=lambda: now[0])
+    activity.events(2, ["a", "b"])
+    for ms in (1, 1, 1, 2, 100):
+        activity.request("/events", ms / 1000)
+    activity.request("/overview", 5.0)  # the dashboard's polling is not counted
+    summary = activity.summary(3)
+    assert [m["events"] for m in summary["minutes"]] == [0, 0, 2]
+    assert summary["minutes"][-1] == {"minute": 6_000, "events": 2, "requests": 5}
+    assert summary["active_users"] == 2 and summary["latency"]["requests"] == 5
+    assert summary["latency"]["p50_ms"] == pytest.approx(1, rel=0.08)
+    assert summary["latency"]["p99_ms"] == pytest.approx(100, rel=0.08)
+    now[0] += 4 * 60  # minute 104: the users of minute 100 still count
+    activity.events(1, ["c"])
+    assert activity.summary(5)["active_users"] == 3
+    now[0] += 60  # minute 105: they do not any more; latency forgets minute 100 too
+    summary = activity.summary(6)
+    assert summary["active_users"] == 1 and summary["latency"]["requests"] == 0
+    assert [m["events"] for m in summary["minutes"]] == [2, 0, 0, 0, 1, 0]
+    now[0] += 3_600  # an hour later the ring holds nothing of that hour
+    assert sum(m["events"] for m in activity.summary(60)["minutes"]) == 0
