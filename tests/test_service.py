@@ -407,6 +407,12 @@ def test_pseudonymised_ids_never_reach_the_store(
             client.post_events({"user": "alice@example.com", "item": item})
             assert client.interests("alice@example.com")["events"] == 1
             assert client.recommend("alice@example.com")["user"] == "alice@example.com"
+            # the store holds pseudonyms: a listing finds a whole id, never lists others
+            found = client.users("alice@example.com")
+            assert found["pseudonymised"] and found["users"] == [
+                {"user": "alice@example.com", "stored": True, "trained": False}
+            ]
+            assert client.users("alice")["users"] == client.users("")["users"] == []
     finally:
         server.stop()
     with sqlite3.connect(db) as connection:
