@@ -16,7 +16,8 @@ from driftrec.store import EventStore, StoredEvent
 from driftrec.tracking import Catalog, Engine, Topics, Tracker
 from driftrec.tracking.explain import contributions
 from driftrec.tracking.live import LiveUsers
-from driftrec.tracking.profiles import decay_weights, drift_score, interest_shares
+from driftrec.tracking.profiles import decay_weights, drift_score, interest_shares, js_divergence
+from driftrec.tracking.rerank import calibrate
 from driftrec.tracking.tracker import finish_model_rewrite
 
 
@@ -211,3 +212,41 @@ def test_an_interrupted_model_rewrite_is_finished_or_discarded(tmp_path: Path) -
     os.replace(scratch / "state.safetensors", directory / "state.safetensors")  # crash here
     finish_model_rewrite(directory)
     assert not scratch.exists() and "u03" not in ALS.load(directory).user_ids_
+
+
+def test_calibration_trades_score_for_the_target_topic_mix_by_hand() -> None:
+    membership = np.array([[1.0, 0], [1, 0], [1, 0], [0, 1], [0, 1]])  # items 0-2: A, 3-4: B
+    items, scores = np.arange(5), np.array([1.0, 0.9, 0.8, 0.5, 0.4])
+    half = np.array([0.5, 0.5])
+    # the first pick: one item is all A or all B, equally far (JS 0.311) from half and half,
+    # so the best score goes first; then item 1 (relevance 0.833, leaves the list all A) against
+    # item 3 (relevance 0.167, makes it half and half):
+    # weight 0.3: 0.7 * 0.833 - 0.3 * 0.311 = 0.49 > 0.7 * 0.167 = 0.117: item 1
+    # weight 0.9: 0.1 * 0.833 - 0.9 * 0.311 = -0.2 < 0.1 * 0.167 = 0.017: item 3
+    assert calibrate(membership, items, scores, 2, 0.0, half)[0].tolist() == [0, 1]
+    assert calibrate(membership, items, scores, 2, 0.3, half)[0].tolist() == [0, 1]
+    picked, kept = calibrate(membership, items, scores, 2, 0.9, half)
+    assert picked.tolist() == [0, 3] and kept.tolist() == [1.0, 0.5]  # the model's scores
+    assert calibrate(membership, items, scores, 2, 0.9, np.zeros(2))[0].tolist() == [0, 1]
+
+
+def test_calibrated_answers_follow_the_short_term_topic_mix(store: EventStore) -> None:
+    model = ALS(factors=8, iterations=10).fit(clustered())
+    events = [StoredEvent("mixed", Event(i, n)) for n, i in enumerate(["1", "2", "21", "22"])]
+    answers = {}
+    for weight in (0.0, 0.9):
+        engine = Engine.build(model, "v1", Catalog())
+        tracker = Tracker(engine, store, Catalog(), calibrate=weight)
+        if weight == 0.0:
+            tracker.ingest(events)
+        answers[weight] = tracker.recommend("mixed", k=6)
+    topics = engine.topics
+    assert topics is not None
+    target = interest_shares(topics, model.item_indices(["1", "2", "21", "22"]), 5.0)
+
+    def distance(items: list[str]) -> float:
+        mix = topics.membership[model.item_indices(items)].toarray().sum(axis=0)
+        return float(js_divergence(target, mix / mix.sum()))
+
+    assert distance(answers[0.9].items) < distance(answers[0.0].items)
+    assert not {"1", "2", "21", "22"} & set(answers[0.9].items)

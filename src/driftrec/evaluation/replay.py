@@ -176,9 +176,11 @@ def replay(
     policy: ReplayPolicy | None = None,
     progress: bool = True,
     name: str | None = None,
+    calibrate: float = 0.0,
 ) -> ReplayResult:
     """Replay ``dataset``'s events from position ``start`` (time order) against ``model``,
-    which must have been trained on the events before it (and know the dataset's ids)."""
+    which must have been trained on the events before it (and know the dataset's ids);
+    ``calibrate``: the tracker's re-ranking towards the short-term interest mix."""
     policy = policy or ReplayPolicy()
     if not model.has_ids_of(dataset):
         raise InputError(
@@ -194,7 +196,9 @@ def replay(
     refits: list[int] = []
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="driftrec-replay-") as scratch:
-        tracker = scratch_tracker(model, catalog, Path(scratch) / "0.db", dataset.n_users)
+        tracker = scratch_tracker(
+            model, catalog, Path(scratch) / "0.db", dataset.n_users, calibrate
+        )
         since_refit = 0
         batches = range(0, len(events), BATCH)
         for offset in track(batches, len(batches), f"replay {name or model.name}", progress):
@@ -215,7 +219,7 @@ def replay(
                 model = policy.refit(_before(dataset, stream, start + done))
                 tracker.close()
                 tracker = scratch_tracker(
-                    model, catalog, Path(scratch) / f"{done}.db", dataset.n_users
+                    model, catalog, Path(scratch) / f"{done}.db", dataset.n_users, calibrate
                 )
                 refits.append(len(outcome["row"]))
                 since_refit = 0
@@ -245,10 +249,13 @@ def replay(
     )
 
 
-def scratch_tracker(model: Recommender, catalog: Catalog, db: Path, users: int) -> Tracker:
+def scratch_tracker(
+    model: Recommender, catalog: Catalog, db: Path, users: int, calibrate: float = 0.0
+) -> Tracker:
     """The service's tracker over ``model`` with a throwaway SQLite store at ``db``."""
     store = EventStore(f"sqlite:///{db}", durable=False)  # scratch: the dataset is the record
-    return Tracker(Engine.build(model, model.name, catalog), store, catalog, capacity=users)
+    engine = Engine.build(model, model.name, catalog)
+    return Tracker(engine, store, catalog, capacity=users, calibrate=calibrate)
 
 
 def stored_events(dataset: Dataset, ev: pd.DataFrame) -> list[StoredEvent]:

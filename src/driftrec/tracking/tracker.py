@@ -37,11 +37,14 @@ from driftrec.tracking.profiles import (
     drift_score,
     interest_shares,
 )
+from driftrec.tracking.rerank import calibrate as calibrate_to
+from driftrec.tracking.rerank import mmr
 from driftrec.tracking.timeline import interest_timeline
 
 RECENT_SEARCHES = 5  # searches among a user's newest events steer their recommendations
 SEARCH_WEIGHT = 0.3  # how much they weigh against the model's own scores
 MMR_POOL = 4  # diversified answers pick from this many times k candidates
+CALIBRATION_POOL = 20  # calibrated answers pick from this many times k candidates
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,9 @@ class Tracker:
     """Live interest tracking over an `Engine` (model + index), an `EventStore` and a `Catalog`.
 
     ``model_dir`` is the directory the model was loaded from: erasing a user rewrites it so it no
-    longer names them. Half-lives (in events) shape the interest profiles. ``stages`` is told
+    longer names them. Half-lives (in events) shape the interest profiles; ``calibrate`` in
+    [0, 1] re-ranks every answer towards the topic mix of the user's short-term profile
+    (`rerank.calibrate`; 0: the model's ranking). ``stages`` is told
     the seconds each step of a request took (store, state, query, retrieval)."""
 
     def __init__(
@@ -100,11 +105,13 @@ class Tracker:
         long_half_life: float = LONG_HALF_LIFE,
         stages: Callable[[str, float], None] | None = None,
         detector: DriftDetector | None = None,
+        calibrate: float = 0.0,
     ) -> None:
         self.engine, self.store, self.catalog = engine, store, catalog
         self.model_dir = model_dir
         self.short_half_life, self.long_half_life = short_half_life, long_half_life
         self.detector = detector or DriftDetector()
+        self.calibrate = calibrate
         self.stages = stages or (lambda stage, seconds: None)
         self.live = LiveUsers(store, self._history, capacity, window, self.stages)
         self._changes = threading.Lock()  # one model change (items, erasure, swap) at a time
@@ -226,7 +233,8 @@ class Tracker:
                 f"text: model {model.name!r} does not read text (use 'content' or a sequence"
                 " model trained with features='text')"
             )
-        wanted = k * MMR_POOL if diversify > 0 else k
+        calibrate = self.calibrate if engine.topics is not None else 0.0
+        wanted = k * max(MMR_POOL if diversify > 0 else 1, CALIBRATION_POOL if calibrate else 1)
         ranked: dict[int, tuple[np.ndarray, np.ndarray, str]] = {}  # by row
         indexed, exact = [], []  # rows the index answers, rows the model scores in one batch
         for n, (_, view) in enumerate(rows):
@@ -273,8 +281,14 @@ class Tracker:
         answers = []
         for n in range(len(rows)):
             items, scores, source = ranked[n]
-            if diversify > 0:
-                items, scores = _mmr(engine, items, scores, k, diversify)
+            if calibrate and engine.topics is not None and len(rows[n][1].seen):
+                target = interest_shares(engine.topics, rows[n][1].seen, self.short_half_life)
+                pool = k * MMR_POOL if diversify > 0 else k
+                items, scores = calibrate_to(
+                    engine.topics.membership, items, scores, pool, calibrate, target
+                )
+            if diversify > 0 and (vectors := engine.item_vectors(items)) is not None:
+                items, scores = mmr(vectors, items, scores, k, diversify)
             answers.append(
                 Answer(
                     [str(i) for i in model.item_ids_[items[:k]]],
@@ -557,27 +571,6 @@ def _drop_seen(
     items, scores = recs.items[row][real], recs.scores[row][real]
     keep = ~np.isin(items, np.asarray(seen, np.int64))
     return items[keep], scores[keep]
-
-
-def _mmr(
-    engine: Engine, items: np.ndarray, scores: np.ndarray, k: int, diversify: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Maximal marginal relevance: repeatedly take the candidate maximising
-    (1 - diversify)·relevance - diversify·(cosine similarity to what was taken)."""
-    vectors = engine.item_vectors(items)
-    if vectors is None or len(items) <= 1:
-        return items, scores
-    v = np.asarray(vectors, np.float64)
-    v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    spread = float(scores.max() - scores.min()) or 1.0
-    relevance = (scores - scores.min()) / spread  # [0, 1], so the two terms are comparable
-    chosen: list[int] = []
-    left = list(range(len(items)))
-    while left and len(chosen) < k:
-        similarity = (v[left] @ v[chosen].T).max(axis=1) if chosen else np.zeros(len(left))
-        value = (1 - diversify) * relevance[left] - diversify * similarity
-        chosen.append(left.pop(int(np.argmax(value))))
-    return items[chosen], scores[chosen]
 
 
 def _shares(names: list[str], shares: np.ndarray, top: int) -> list[dict[str, Any]]:

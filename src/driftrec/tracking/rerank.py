@@ -1,0 +1,79 @@
+"""Re-ranking a model's candidates before they are served: for variety (maximal marginal
+relevance) and to follow the user's current interest mix (calibration).
+
+Both are greedy: each next item is the candidate with the best trade-off between the model's
+relevance (its scores scaled to [0, 1] over the candidates, so the two terms are comparable)
+and what the list taken so far lacks. Items come back with their model scores, in list order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from driftrec.tracking.profiles import js_divergence
+
+
+def _relevance(scores: np.ndarray) -> np.ndarray:
+    spread = float(scores.max() - scores.min()) or 1.0
+    return (scores - scores.min()) / spread
+
+
+def mmr(
+    vectors: np.ndarray, items: np.ndarray, scores: np.ndarray, k: int, diversify: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal marginal relevance over the candidates' ``vectors`` (n, d): repeatedly take the
+    candidate maximising (1 - diversify)·relevance - diversify·(cosine similarity to what was
+    taken)."""
+    if len(items) <= 1:
+        return items, scores
+    v = np.asarray(vectors, np.float64)
+    v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    relevance = _relevance(scores)
+    chosen: list[int] = []
+    left = list(range(len(items)))
+    while left and len(chosen) < k:
+        similarity = (v[left] @ v[chosen].T).max(axis=1) if chosen else np.zeros(len(left))
+        value = (1 - diversify) * relevance[left] - diversify * similarity
+        chosen.append(left.pop(int(np.argmax(value))))
+    return items[chosen], scores[chosen]
+
+
+def calibrate(
+    membership: sp.csr_matrix | np.ndarray,
+    items: np.ndarray,
+    scores: np.ndarray,
+    k: int,
+    weight: float,
+    target: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated recommendations (Steck, RecSys 2018), with Jensen–Shannon divergence: take
+    the candidate maximising (1 - weight)·relevance - weight·JS(target, topic mix of the list
+    with it), until k are taken. ``membership`` (n_items, n_topics) are the items' topic shares,
+    ``target`` (n_topics,) the mix to follow (the user's short-term profile)."""
+    if len(items) <= 1 or not target.sum():
+        return items[:k], scores[:k]
+    rows = membership[items]
+    topics = np.asarray(rows.toarray() if sp.issparse(rows) else rows, np.float64)  # (n, T)
+    relevance = _relevance(scores)
+    taken = np.zeros(len(items), bool)
+    mass = np.zeros(topics.shape[1])
+    chosen: list[int] = []
+    for _ in range(min(k, len(items))):
+        mix = mass + topics  # (n, T): the list's topic mass with each candidate added
+        divergence = js_divergence(np.broadcast_to(target, mix.shape), _normalised(mix))
+        value = (1 - weight) * relevance - weight * divergence
+        value[taken] = -np.inf
+        best = int(np.argmax(value))
+        chosen.append(best)
+        taken[best] = True
+        mass += topics[best]
+    return items[chosen], scores[chosen]
+
+
+def _normalised(mass: np.ndarray) -> np.ndarray:
+    total = mass.sum(axis=-1, keepdims=True)
+    return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
+
+
+__all__ = ["calibrate", "mmr"]
