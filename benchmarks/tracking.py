@@ -11,7 +11,7 @@ Two tables:
   detector (a hit rate that drops).
 
 Run from the repository root:
-  .venv/bin/python benchmarks/tracking.py                       # both tables, about 15 minutes
+  .venv/bin/python benchmarks/tracking.py                       # both tables, about 25 minutes
   .venv/bin/python benchmarks/tracking.py --models als sasrec   # fewer models
   .venv/bin/python benchmarks/tracking.py --models              # the detection table only
 """
@@ -94,7 +94,9 @@ def detection(seeds: list[int]) -> tuple[list[dict[str, Any]], str]:
     return records, body
 
 
-def models(names: list[str], seed: int, fraction: float) -> tuple[list[dict[str, Any]], str]:
+def models(
+    names: list[str], seed: int, fraction: float, weights: list[float]
+) -> tuple[list[dict[str, Any]], str]:
     data = generate(SyntheticConfig(seed=seed))
     truth = Truth.from_synthetic(data)
     dataset = data.dataset
@@ -105,26 +107,29 @@ def models(names: list[str], seed: int, fraction: float) -> tuple[list[dict[str,
         params = {"seed": seed} if name in SEEDED else {}
         model = train_model(create(name, **params), train)
         fit_seconds = time.perf_counter() - began
-        result = replay(model, dataset, start, k=10, name=name)
-        report = tracking_report(result, truth)
-        series, rows = hit_series(truth, result)
-        hits = score_alarms(truth, river_detector(truth, series, river_drift.ADWIN, rows), rows)
-        record = {
-            "table": "models",
-            "seed": seed,
-            **report,
-            "hr@10": result.summary()["hr@10"],
-            "events_per_s": result.to_dict()["events_per_s"],
-            "fit_seconds": fit_seconds,
-            "adwin_on_hits": hits,
-        }
-        records.append(record)
-        print(
-            f"{name}: rec error {report['recommendation_error']:.3f}, abrupt delay"
-            f" {report['abrupt']['median_delay']}, HR@10 {record['hr@10']:.4f}",
-            flush=True,
-        )
-    als = next((r for r in records if r["model"] == "als"), None)
+        for weight in weights:
+            label = f"{name} + calibrated {weight:g}" if weight else name
+            result = replay(model, dataset, start, k=10, name=label, calibrate=weight)
+            report = tracking_report(result, truth)
+            series, rows = hit_series(truth, result)
+            alarms = river_detector(truth, series, river_drift.ADWIN, rows)
+            record = {
+                "table": "models",
+                "seed": seed,
+                "calibrate": weight,
+                **report,
+                "hr@10": result.summary()["hr@10"],
+                "events_per_s": result.to_dict()["events_per_s"],
+                "fit_seconds": fit_seconds,
+                "adwin_on_hits": score_alarms(truth, alarms, rows),
+            }
+            records.append(record)
+            print(
+                f"{label}: rec error {report['recommendation_error']:.3f}, abrupt delay"
+                f" {report['abrupt']['median_delay']}, HR@10 {record['hr@10']:.4f}",
+                flush=True,
+            )
+    als = next((r for r in records if r["model"] == "als"), None)  # uncalibrated
     rows = []
     for r in records:
         ratio = f"{r['recommendation_error'] / als['recommendation_error']:.2f}" if als else "–"
@@ -154,7 +159,9 @@ def models(names: list[str], seed: int, fraction: float) -> tuple[list[dict[str,
         " error: JS divergence between the true category mixture behind each event and the"
         " category mix of the top 10 served just before it. Delay: events after a true shift"
         " until the top 10 leans as far towards the new mixture as it leant towards the old one"
-        " before (never: censored shifts count as never adapted). The short-term profile"
+        " before (never: censored shifts count as never adapted). Calibrated: the tracker"
+        " re-ranks the model's top 200 towards the topic mix of the user's short-term profile"
+        " (docs/evaluation.md). The short-term profile"
         f" `/interests` serves (model-free) has error {profile:.3f} on the same events.\n\n"
         + markdown_table(header, rows)
     )
@@ -167,13 +174,17 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=MODELS)
     parser.add_argument("--fraction", type=float, default=0.5, help="newest share replayed")
     parser.add_argument("--skip-detection", action="store_true")
+    parser.add_argument(
+        "--calibrate", nargs="+", type=float, default=[0.0, 0.5, 0.9],
+        help="replay each model with these calibration weights (0: the model's ranking)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not args.skip_detection:
         found, body = detection(args.seeds)
         write_results("tracking_detection", found)
         update_markdown("tracking_detection", "## Drift detection (synthetic truth)\n\n" + body)
     if args.models:
-        found, body = models(args.models, args.seeds[0], args.fraction)
+        found, body = models(args.models, args.seeds[0], args.fraction, args.calibrate)
         write_results("tracking_models", found)
         update_markdown("tracking_models", "## Interest tracking by model (synthetic)\n\n" + body)
 

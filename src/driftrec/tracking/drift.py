@@ -6,7 +6,9 @@ one stray click costs at most log2(1 / floor) bits. A one-sided CUSUM adds up su
 allowance, g = max(0, g + surprise - allowance), and raises an alarm when g passes the
 threshold: a few events of topics the user was not into, not one stray event. After an alarm the
 reference restarts from the newest events (the short-term profile), so one change raises one
-alarm and the new interest becomes the established one.
+alarm and the new interest becomes the established one. Each alarm also names its onset, the
+event where the evidence that raised it began to gather (CUSUM's estimate of the change point):
+what the user did from there on is the new interest.
 
 Why this signal and not the divergence between the short- and long-term profiles (the drift
 score `/interests` also reports): on the synthetic truth that divergence rises too slowly and
@@ -25,14 +27,31 @@ import numpy as np
 @dataclass(frozen=True)
 class DriftState:
     """A user's detector after some events: the long-term reference and short-term profiles
-    (decayed topic mass), the evidence g in bits, how many item events it has seen, and the
-    positions (0-based, among those events) that raised alarms."""
+    (decayed topic mass), the evidence g in bits, how many item events it has seen, the
+    positions (0-based, among those events) that raised alarms and each alarm's onset, and
+    where the evidence gathering now began."""
 
     long: np.ndarray
     short: np.ndarray
     evidence: float = 0.0
     events: int = 0
     alarms: tuple[int, ...] = field(default_factory=tuple)
+    onsets: tuple[int, ...] = field(default_factory=tuple)
+    gathering_since: int = 0
+
+
+TAIL = 64  # timestamps a `DriftTrack` keeps: evidence gathers over far fewer events
+
+
+@dataclass(frozen=True)
+class DriftTrack:
+    """A user's detector with its alarms as timestamps: ``shifts`` (the events that raised
+    them) and ``onsets`` (where each change began); ``times``: the newest item events' times."""
+
+    state: DriftState
+    shifts: tuple[int, ...] = ()
+    onsets: tuple[int, ...] = ()
+    times: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,13 +81,15 @@ class DriftDetector:
 
     def update(self, state: DriftState, topics: np.ndarray) -> DriftState:
         """The state after one more item event with topic shares ``topics`` (n_topics,)."""
-        evidence, alarms = state.evidence, state.alarms
-        long = state.long
+        evidence, alarms, onsets = state.evidence, state.alarms, state.onsets
+        since, long = state.gathering_since, state.long
         bits = self.surprise(state, topics)
         if bits is not None:
+            if evidence == 0.0:
+                since = state.events
             evidence = max(0.0, evidence + bits - self.allowance)
             if evidence > self.threshold:
-                evidence, alarms = 0.0, (*alarms, state.events)
+                evidence, alarms, onsets = 0.0, (*alarms, state.events), (*onsets, since)
                 long = state.short  # the new interest becomes the reference
         return DriftState(
             long * 0.5 ** (1 / self.long_half_life) + topics,
@@ -76,6 +97,26 @@ class DriftDetector:
             evidence,
             state.events + 1,
             alarms,
+            onsets,
+            since,
+        )
+
+    def follow(self, track: DriftTrack, topics: np.ndarray, timestamps: list[int]) -> DriftTrack:
+        """``track`` after item events with topic shares ``topics`` (n, n_topics) at
+        ``timestamps`` (n), in order: its alarms and their onsets as timestamps."""
+        state = self.run(track.state, topics)
+        times = track.times + tuple(timestamps)
+        first = state.events - len(times)  # the detector's count of the first kept time
+        new = len(track.state.alarms)
+
+        def when(position: int) -> int:
+            return times[max(position - first, 0)]  # an onset older than the tail: its start
+
+        return DriftTrack(
+            state,
+            track.shifts + tuple(when(p) for p in state.alarms[new:]),
+            track.onsets + tuple(when(p) for p in state.onsets[new:]),
+            times[-TAIL:],
         )
 
     def run(self, state: DriftState, topics: np.ndarray) -> DriftState:
@@ -85,4 +126,4 @@ class DriftDetector:
         return state
 
 
-__all__ = ["DriftDetector", "DriftState"]
+__all__ = ["DriftDetector", "DriftState", "DriftTrack"]

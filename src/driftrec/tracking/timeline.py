@@ -23,8 +23,9 @@ class Timeline:
     """After each of n item events: ``short`` and ``long`` (n, n_topics) topic shares (rows of
     zeros before any event with a topic), ``drift`` (n,) the drift score between them,
     ``surprise`` (n,) the detector's bits for the event (NaN while it warms up), ``evidence``
-    (n,) its CUSUM after the event; ``alarms`` the positions (0-based) where it raised one;
-    ``detector``: its state after the last event, to carry on from."""
+    (n,) its CUSUM after the event; ``alarms`` the positions (0-based) where it raised one and
+    ``onsets`` where each one's change began; ``detector``: its state after the last event, to
+    carry on from."""
 
     short: np.ndarray
     long: np.ndarray
@@ -32,6 +33,7 @@ class Timeline:
     surprise: np.ndarray
     evidence: np.ndarray
     alarms: np.ndarray
+    onsets: np.ndarray
     detector: DriftState
 
 
@@ -66,8 +68,11 @@ def interest_timeline(
         surprise[i] = np.nan if bits is None else bits
         evidence[i] = state.evidence
     short, long = _shares(short), _shares(long)
-    alarms = np.asarray(state.alarms[first_alarm:], np.int64) - (state.events - n)
-    return Timeline(short, long, js_divergence(short, long), surprise, evidence, alarms, state)
+    offset = state.events - n  # the detector's count of events before these
+    alarms = np.asarray(state.alarms[first_alarm:], np.int64) - offset
+    onsets = np.asarray(state.onsets[first_alarm:], np.int64) - offset
+    drift = js_divergence(short, long)
+    return Timeline(short, long, drift, surprise, evidence, alarms, onsets, state)
 
 
 __all__ = ["Timeline", "interest_timeline"]

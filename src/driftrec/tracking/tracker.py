@@ -27,7 +27,7 @@ from driftrec.models.base import Recommendations, read_config
 from driftrec.models.capabilities import AddsItems, HasDriftGate, Incremental
 from driftrec.store import CatalogItem, EventStore, StoredEvent
 from driftrec.tracking.catalog import Catalog
-from driftrec.tracking.drift import DriftDetector, DriftState
+from driftrec.tracking.drift import DriftDetector, DriftTrack
 from driftrec.tracking.engine import Engine
 from driftrec.tracking.explain import EXPLAINED_EVENTS, contributions
 from driftrec.tracking.live import LiveUsers, UserState
@@ -74,14 +74,6 @@ class _View:
     searches: list[str]  # texts of recent item-less events (searches), oldest first
     seen: np.ndarray  # item indices of `known`
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Drift:
-    """A user's drift detector and the timestamps of the events that raised its alarms."""
-
-    state: DriftState
-    shifts: tuple[int, ...] = ()
 
 
 class Tracker:
@@ -282,7 +274,7 @@ class Tracker:
         for n in range(len(rows)):
             items, scores, source = ranked[n]
             if calibrate and engine.topics is not None and len(rows[n][1].seen):
-                target = interest_shares(engine.topics, rows[n][1].seen, self.short_half_life)
+                target = self._target(engine, *rows[n])
                 pool = k * MMR_POOL if diversify > 0 else k
                 items, scores = calibrate_to(
                     engine.topics.membership, items, scores, pool, calibrate, target
@@ -420,28 +412,37 @@ class Tracker:
         result["shifts"] = [view.known[i].timestamp for i in line.alarms]
         return result
 
-    def _drift(self, engine: Engine, state: UserState) -> _Drift:
+    def _target(self, engine: Engine, state: UserState, view: _View) -> np.ndarray:
+        """The topic mix calibrated answers follow: the short-term profile of the user's events
+        since the newest detected change began (of all their events when none was detected),
+        so an answer lets go of the old interest once the detector sees it is gone."""
+        assert engine.topics is not None
+        track = self._drift(engine, state)
+        seen = view.seen
+        if track.onsets:
+            times = np.fromiter((e.timestamp for e in view.known), np.int64, len(view.known))
+            seen = seen[np.searchsorted(times, track.onsets[-1]) :]
+        return interest_shares(engine.topics, seen, self.short_half_life)
+
+    def _drift(self, engine: Engine, state: UserState) -> DriftTrack:
         """The drift detector over the user's item events, advanced by each new event."""
         topics = engine.topics
         assert topics is not None
 
-        def advance(value: _Drift, events: list[Event]) -> _Drift:
+        def advance(track: DriftTrack, events: list[Event]) -> DriftTrack:
             known, seen = self._known(engine, events)
             if not known:
-                return value
-            line = interest_timeline(
-                topics.membership[seen].toarray(), detector=self.detector, start=value.state
-            )
-            shifts = tuple(known[p].timestamp for p in line.alarms)
-            return _Drift(line.detector, value.shifts + shifts)
+                return track
+            rows = topics.membership[seen].toarray()
+            return self.detector.follow(track, rows, [e.timestamp for e in known])
 
         return state.running(
             ("drift", engine.serial),
-            lambda events: advance(_Drift(self.detector.start(len(topics.names))), events),
+            lambda events: advance(DriftTrack(self.detector.start(len(topics.names))), events),
             advance,
         )
 
-    def _drift_json(self, drift: _Drift, view: _View) -> dict[str, Any]:
+    def _drift_json(self, drift: DriftTrack, view: _View) -> dict[str, Any]:
         last = drift.shifts[-1] if drift.shifts else None
         since = None if last is None else sum(e.timestamp > last for e in view.known)
         return {
