@@ -165,6 +165,10 @@ def test_the_replay_command_prints_tables_and_writes_json(tmp_path: Path) -> Non
     assert all(len(r["windows"]) == 3 for r in records)
     assert_input_error(cli("replay", source, "-m", "als", "--window", "7x"), "--window", "7d")
     assert_input_error(cli("replay", source, "-m", "nosuch"), "unknown model")
+    assert_input_error(cli("replay", source, "--calibrate", "2"), "--calibrate", "between 0 and 1")
+    calibrated = tmp_path / "calibrated.json"
+    ok(cli("replay", source, "-m", "als", "--calibrate", "0.9", "--json", calibrated))
+    assert json.loads(calibrated.read_text())[0]["calibrate"] == 0.9
     model_dir = tmp_path / "all"
     ok(cli("train", source, "-m", "als", "-o", model_dir))  # learned every event
     assert_input_error(cli("replay", source, "-m", model_dir), "replay's start")

@@ -493,6 +493,7 @@ def test_a_new_item_is_recommendable_on_the_next_request(
 def test_serve_refuses_bad_options_in_one_line(model_dir: Path, tmp_path: Path) -> None:
     assert_input_error(cli("serve", "--model", tmp_path / "nothing"), "config.json")
     assert_input_error(cli("serve", "--model", model_dir, "--max-batch", "0"), "--max-batch")
+    assert_input_error(cli("serve", "--model", model_dir, "--calibrate", "-1"), "--calibrate")
     assert_input_error(cli("serve", "--model", model_dir, "--db", "mysql://x/y"), "mysql://x/y")
     assert_input_error(
         cli("serve", "--model", model_dir, "--secret-env", "NOT_SET_ANYWHERE"), "NOT_SET_ANYWHERE"

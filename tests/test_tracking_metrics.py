@@ -22,7 +22,7 @@ from driftrec.evaluation.tracking import (
     tracking_report,
 )
 from driftrec.models import create
-from driftrec.tracking.drift import DriftDetector
+from driftrec.tracking.drift import DriftDetector, DriftTrack
 from driftrec.tracking.profiles import drift_score, interest_shares
 from driftrec.tracking.timeline import interest_timeline
 from driftrec.tracking.topics import Topics
@@ -135,7 +135,8 @@ def test_the_detector_flags_the_second_event_of_a_topic_the_user_was_not_into() 
     bits = -np.log2(1 / (1 + sum(d**i for i in range(1, 51))))
     assert detector.surprise(state, b) == pytest.approx(bits)  # 5.43 bits: 6.07 > 6
     state = detector.run(state, np.array([b, b]))
-    assert state.alarms == (51,)  # then the short-term profile, half b, is the reference:
+    assert state.alarms == (51,) and state.onsets == (50,)  # the change began with the first b
+    # then the short-term profile, half b, is the reference:
     # more b events add no evidence
     assert detector.surprise(state, b) < detector.allowance and state.evidence == 0.0
     noisy = detector.run(detector.start(2), np.array([a] * 50 + [b, a, a, a, b, a, a, a]))
@@ -199,3 +200,16 @@ def test_the_timeline_is_the_served_profiles_and_the_detector_event_by_event() -
     head = interest_timeline(rows[:31])
     tail = interest_timeline(rows[31:], start=head.detector)
     assert tuple(np.r_[head.alarms, 31 + tail.alarms]) == whole.alarms
+
+
+def test_a_followed_detector_names_alarms_and_onsets_by_timestamp_across_batches() -> None:
+    detector = DriftDetector(threshold=6.0)
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    rows = np.array([a] * 100 + [b, b, b])
+    times = list(range(1_000, 1_103))
+    track = detector.follow(DriftTrack(detector.start(2)), rows[:101], times[:101])
+    assert track.shifts == () and len(track.times) == 64  # only the newest times are kept
+    track = detector.follow(track, rows[101:], times[101:])  # the onset came in the last batch
+    whole = detector.run(detector.start(2), rows)
+    assert track.shifts == tuple(1_000 + p for p in whole.alarms) == (1_101,)
+    assert track.onsets == tuple(1_000 + p for p in whole.onsets) == (1_100,)

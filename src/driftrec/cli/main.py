@@ -496,6 +496,10 @@ def replay_(
         int | None,
         typer.Option(help="Update policy: refit on every event so far, every N replayed events."),
     ] = None,
+    calibrate: Annotated[
+        float,
+        typer.Option(help="0..1: answers re-ranked as `driftrec serve --calibrate` does."),
+    ] = 0.0,
     include_seen: Annotated[
         bool, typer.Option(help="Rank already-seen items too (default: excluded).")
     ] = False,
@@ -512,11 +516,14 @@ def replay_(
         check_output_file(json_out)
     if refit_every is not None and refit_every < 1:
         raise InputError(f"--refit-every must be a positive integer, not {refit_every}")
+    if not 0 <= calibrate <= 1:
+        raise InputError(f"--calibrate must be between 0 and 1, not {calibrate}")
     params = _parse_pairs(param, "--param")
     dataset = _open_dataset(data)
     records = run_replay(
-        dataset, model, params, fraction, k, not include_seen, windows, window, refit_every
-    )
+        dataset, model, params, fraction, k, not include_seen, windows, window, refit_every,
+        calibrate,
+    )  # fmt: skip
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(records, indent=2, default=str))
@@ -597,6 +604,13 @@ def serve_(
     live_users: Annotated[int, typer.Option(help="Users whose state stays in memory.")] = 100_000,
     short_half_life: Annotated[float, typer.Option(help="Short-term profile, in events.")] = 5.0,
     long_half_life: Annotated[float, typer.Option(help="Long-term profile, in events.")] = 100.0,
+    calibrate: Annotated[
+        float,
+        typer.Option(
+            help="0..1: re-rank answers towards the topic mix of the user's short-term interest"
+            " (since the newest detected shift); 0: the model's ranking."
+        ),
+    ] = 0.0,
     threads: Annotated[int, typer.Option(help="Torch threads per request.")] = 1,
 ) -> None:
     """Serve recommendations over HTTP; every posted event counts on the next request. The API
@@ -622,6 +636,8 @@ def serve_(
     ):
         if not value > 0:
             raise InputError(f"{name} must be positive, not {value}")
+    if not 0 <= calibrate <= 1:
+        raise InputError(f"--calibrate must be between 0 and 1, not {calibrate}")
     model_dir = model if model is not None else default_model()
     read_config(model_dir)  # a one-line error now rather than from inside the server
     settings = Settings(
@@ -638,6 +654,7 @@ def serve_(
         live_users=live_users,
         short_half_life=short_half_life,
         long_half_life=long_half_life,
+        calibrate=calibrate,
         threads=threads,
     )
     serve(settings, host, port)

@@ -70,6 +70,7 @@ def run_replay(
     windows: int,
     window: str | None,
     refit_every: int | None,
+    calibrate: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Replay every model; print the overall and per-window tables; return the JSON records."""
     seconds = window_seconds(window) if window is not None else None
@@ -96,12 +97,16 @@ def run_replay(
         if model is None:
             console.print(f"training {name} on {train.n_events:,} events")
             model = train_model(create(name, **params), train)  # as `driftrec train` does
-        results.append(replay(model, dataset, start, k, exclude_seen, policy, name=name))
+        results.append(
+            replay(model, dataset, start, k, exclude_seen, policy, name=name, calibrate=calibrate)
+        )
     records = [r.to_dict(windows, seconds) for r in results]
     timed = dataset.info.get("has_timestamps") is not False
     console.print(_overall_table(records, k))
     console.print(_windows_table(records, k, timed))
     console.print(f"policy: {records[0]['policy']}")
+    if calibrate:
+        console.print(f"answers calibrated towards the short-term interest mix ({calibrate:g})")
     return records
 
 

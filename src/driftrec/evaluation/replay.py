@@ -80,6 +80,7 @@ class ReplayResult:
     text_events: int  # item-less events (searches) replayed: ingested, not scored
     refits: list[int] = field(default_factory=list)  # replayed events before each refit
     seconds: float = 0.0
+    calibrate: float = 0.0  # the tracker's re-ranking towards the short-term interest mix
 
     @property
     def gains(self) -> np.ndarray:
@@ -132,6 +133,7 @@ class ReplayResult:
             "model": self.model,
             "k": self.k,
             "policy": self.policy,
+            "calibrate": self.calibrate,
             "exclude_seen": self.exclude_seen,
             "overall": self.summary(),
             "windows": self.windows(count, seconds),
@@ -246,6 +248,7 @@ def replay(
         text_events=len(events) - len(rows),
         refits=refits,
         seconds=time.perf_counter() - began,
+        calibrate=calibrate,
     )
 
 

@@ -49,6 +49,7 @@ class Service:
             short_half_life=settings.short_half_life,
             long_half_life=settings.long_half_life,
             stages=self.metrics.stage,
+            calibrate=settings.calibrate,
         )
         self.tracker.restore_items()
         # Requests are small: numpy's BLAS and faiss's OpenMP pools, sized to every core,

@@ -29,6 +29,7 @@ class Settings:
     live_users: int = 100_000  # users whose state stays in memory
     short_half_life: float = SHORT_HALF_LIFE
     long_half_life: float = LONG_HALF_LIFE
+    calibrate: float = 0.0  # answers re-ranked towards the short-term topic mix (0: off)
     # threads of torch, BLAS and OpenMP per request: a request is one short sequence, too
     # small to split; requests run side by side instead, and one thread each has the lowest
     # tail latency (SASRec's query vector p99 1.7 ms against 3.2 ms with two torch threads;
