@@ -4,6 +4,7 @@ with nothing downloaded. Missing browser: the test skips on a workstation, fails
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from collections.abc import Iterator
@@ -39,10 +40,11 @@ def chromium(profile: Path, offline: bool = False) -> Iterator[webdriver.Chrome]
     for flag in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--window-size=1280,1600",
+        "--disable-component-update", "--disable-sync", "--window-size=1440,2000",
         f"--user-data-dir={profile}",
     ):  # fmt: skip
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages
     if offline:
         options.add_argument("--proxy-server=http://127.0.0.1:9")
         options.add_argument("--proxy-bypass-list=<-loopback>")
@@ -58,8 +60,12 @@ def chromium(profile: Path, offline: bool = False) -> Iterator[webdriver.Chrome]
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> Path:
-    """Save the page as test-artifacts/NAME.png (kept for a person to look at)."""
+    """Save the whole page, not only the window, as test-artifacts/NAME.png (kept for a person
+    to look at)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
     return path

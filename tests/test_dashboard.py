@@ -4,8 +4,6 @@ endpoints it brought, GET /overview and GET /users?q=, through the Python client
 
 from __future__ import annotations
 
-import base64
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from browser import chromium, screenshot
 from servers import Server, start_server
 
 from driftrec.client import ServiceError
@@ -24,8 +23,6 @@ from driftrec.serving.routers.dashboard import asset
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 KEY = "dash-key-1"
 
 
@@ -86,30 +83,6 @@ def test_overview_counts_posted_events_and_users_finds_a_user(server: Server) ->
     assert missing.status_code == 404 and missing.json()["detail"][0]["loc"] == ["path", "name"]
 
 
-def _browser(profile: Path) -> WebDriver:
-    """The system's Chromium in headless mode, a fresh profile; skipped where it is missing,
-    except in CI (where scripts/install-browser.sh installs it)."""
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        message = "Chromium is not installed (scripts/install-browser.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--window-size=1440,2000",
-        f"--user-data-dir={profile}",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-
-
 def test_dashboard_follows_a_user_through_posted_events(server: Server, tmp_path: Path) -> None:
     """Load the page, meet the key prompt, enter the key, pick a user from the suggestions,
     click a recommended item and post a search: the page shows each change without a reload
@@ -118,9 +91,8 @@ def test_dashboard_follows_a_user_through_posted_events(server: Server, tmp_path
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = _browser(tmp_path / "profile")
-    wait = WebDriverWait(driver, 20)
-    try:
+    with chromium(tmp_path / "profile") as driver:
+        wait = WebDriverWait(driver, 20)
         driver.get(server.url + "/")
         wait.until(lambda d: d.find_element(By.ID, "t-items").text.strip().isdigit())
         assert "als" in driver.find_element(By.ID, "model-badge").text
@@ -172,19 +144,13 @@ def test_dashboard_follows_a_user_through_posted_events(server: Server, tmp_path
         driver.find_element(By.CSS_SELECTOR, f"{rows} button.why-button").click()  # for the picture
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".why-row .why-event"))
         time.sleep(0.5)  # let the charts' transitions settle
-        (ROOT / "test-artifacts").mkdir(exist_ok=True)
-        shot = driver.execute_cdp_cmd(  # the whole page, not only the window
-            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
-        )
-        (ROOT / "test-artifacts" / "dashboard.png").write_bytes(base64.b64decode(shot["data"]))
+        screenshot(driver, "dashboard")
         errors = [
             e["message"]
             for e in driver.get_log("browser")
             if e["level"] == "SEVERE" and "401" not in e["message"]  # the key prompt's call
         ]
         assert not errors, errors
-    finally:
-        driver.quit()
     with server.client(api_key=KEY) as client:
         answer = client.interests(user)
     assert answer["events"] == events + 1 and answer["searches"] == ["slow cooking for winter"]
