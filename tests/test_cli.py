@@ -443,6 +443,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (out / "data" / "manifest.json").is_file()
     assert len(Dataset.load(out / "data").user_ids) == 60
     assert re.search(r"results\.json written under", flat(stdout))
+    assert "interest report of user" in flat(stdout)
+    page = (out / "report.html").read_text()
+    assert "Interest over time" in page and "true mixture" in page and "Plotly" in page
 
 
 def test_recommend_with_the_fused_model_reports_its_drift_gate(

@@ -12,8 +12,10 @@ from driftrec.cli.output import console, metrics_table, print_report
 from driftrec.data.split import make_split
 from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
 from driftrec.evaluation.experiment import fit_and_evaluate
+from driftrec.evaluation.tracking import Truth
 from driftrec.models.base import Recommender
 from driftrec.models.fused import FusedInterest
+from driftrec.reports import Report, user_story
 
 # Baselines, the language-model content model, then the long + short interest model (capped at
 # 40 epochs to keep the demo short).
@@ -53,7 +55,11 @@ def run_demo(out: Path, n_users: int = 500, seed: int = 0) -> dict[str, Recommen
         records.append(record)
     console.print(metrics_table(records, "synthetic · leave-one-out · full ranking, seen excluded"))
     (out / "results.json").write_text(json.dumps(records, indent=2, default=str))
-    _show_drifting_user(data, fitted["als"], fitted["itemknn"], fitted["content"], fitted["fused"])
+    user = _show_drifting_user(
+        data, fitted["als"], fitted["itemknn"], fitted["content"], fitted["fused"]
+    )
+    if user is not None:
+        _write_report(out / "report.html", data, fitted["fused"], user)
     _show_gate(data, fitted["fused"])
     queries = _show_text_queries(data, fitted["content"])
     (out / "text_queries.json").write_text(json.dumps(queries, indent=2))
@@ -61,11 +67,23 @@ def run_demo(out: Path, n_users: int = 500, seed: int = 0) -> dict[str, Recommen
     return fitted
 
 
-def _show_drifting_user(data: SyntheticData, *models: Recommender) -> None:
-    """Recommendations for a user whose taste switched abruptly, next to their true interest."""
+def _write_report(path: Path, data: SyntheticData, model: Recommender, user: str) -> None:
+    """The HTML report of the shown user: their interest as the service tracks it, beside the
+    truth (`driftrec report` for any user)."""
+    with console.status(f"writing the interest report of user {user}"):
+        story = user_story(model, data.dataset, user, Truth.from_synthetic(data))
+        report = Report(f"driftrec demo: user {user}")
+        report.add_user(story, data.categories)
+        report.write(path)
+    console.print(f"interest report of user {user} (opens offline): [bold]{path}[/bold]")
+
+
+def _show_drifting_user(data: SyntheticData, *models: Recommender) -> str | None:
+    """Recommendations for a user whose taste switched abruptly, next to their true interest;
+    the user shown."""
     abrupt = data.drifts[data.drifts["kind"] == "abrupt"]
     if abrupt.empty:
-        return
+        return None
     user = str(abrupt.iloc[-1]["user"])
     dataset = data.dataset
     history = dataset.histories(dataset.user_index([user]))
@@ -102,6 +120,7 @@ def _show_drifting_user(data: SyntheticData, *models: Recommender) -> None:
             f"{np.isin(cats, top_truth).mean():.0%}",
         )
     console.print(table)
+    return user
 
 
 def _show_text_queries(

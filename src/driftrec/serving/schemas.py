@@ -166,6 +166,7 @@ class TimelineOut(BaseModel):
     topics: list[str] = Field(description="the user's main topics, the columns of every point")
     points: list[TimelinePoint]
     shifts: list[int] = Field(description="timestamps of the events that raised a drift alarm")
+    threshold: float = Field(description="the detector's evidence that raises an alarm (bits)")
     model_version: str
 
 

@@ -61,7 +61,7 @@ def calibrate(
     chosen: list[int] = []
     for _ in range(min(k, len(items))):
         mix = mass + topics  # (n, T): the list's topic mass with each candidate added
-        divergence = js_divergence(np.broadcast_to(target, mix.shape), _normalised(mix))
+        divergence = js_divergence(target, _normalised(mix))
         value = (1 - weight) * relevance - weight * divergence
         value[taken] = -np.inf
         best = int(np.argmax(value))
