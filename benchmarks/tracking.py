@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.5, help="newest share replayed")
     parser.add_argument("--skip-detection", action="store_true")
     parser.add_argument(
-        "--calibrate", nargs="+", type=float, default=[0.0, 0.5, 0.9],
+        "--calibrate", nargs="+", type=float, default=[0.0, 0.9],
         help="replay each model with these calibration weights (0: the model's ranking)",
     )  # fmt: skip
     args = parser.parse_args()

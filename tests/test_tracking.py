@@ -250,3 +250,22 @@ def test_calibrated_answers_follow_the_short_term_topic_mix(store: EventStore) -
 
     assert distance(answers[0.9].items) < distance(answers[0.0].items)
     assert not {"1", "2", "21", "22"} & set(answers[0.9].items)
+
+
+def test_once_a_shift_is_detected_calibrated_answers_let_go_of_the_old_interest(
+    store: EventStore,
+) -> None:
+    model = ALS(factors=8, iterations=10).fit(clustered())
+    # items 0-14 of group A three times (15-19 stay unseen), then four of group B
+    history = [str(i % 15) for i in range(45)] + ["20", "21", "22", "23"]
+    events = [StoredEvent("mover", Event(i, n)) for n, i in enumerate(history)]
+    engine = Engine.build(model, "v1", Catalog())
+    tracker = Tracker(engine, store, Catalog(), calibrate=0.9)
+    tracker.ingest(events)
+    drift = tracker.interests("mover")["drift"]
+    assert drift["shift_detected"] and drift["shifts"] == [47]  # at the third B event
+    assert drift["events_since_shift"] == 1
+    calibrated = tracker.recommend("mover", k=5).items
+    assert all(int(i) >= 20 for i in calibrated)  # only the new interest's group
+    plain = Tracker(engine, store, Catalog()).recommend("mover", k=5).items
+    assert any(int(i) < 20 for i in plain)  # the model alone still leans on the old one

@@ -73,7 +73,7 @@ def _write_report(path: Path, data: SyntheticData, model: Recommender, user: str
     with console.status(f"writing the interest report of user {user}"):
         story = user_story(model, data.dataset, user, Truth.from_synthetic(data))
         report = Report(f"driftrec demo: user {user}")
-        report.add_user(story, data.categories)
+        report.add_user(story)
         report.write(path)
     console.print(f"interest report of user {user} (opens offline): [bold]{path}[/bold]")
 

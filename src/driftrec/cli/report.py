@@ -49,15 +49,13 @@ def build_report(
     if source.is_dir() and (source / TRUTH_FILE).exists():
         truth = Truth.from_synthetic(SyntheticData.load(source))
     report = Report(f"driftrec report: {dataset.name}")
-    if model_dir is not None:
+    if users and model_dir is not None:
         model = load(model_dir)
         if not model.has_ids_of(dataset):
             raise InputError(f"{model_dir}: the model was not trained on {dataset.name}'s ids")
         for user in users:
             console.print(f"user {user}: replaying their events through the tracker")
-            story = user_story(model, dataset, user, truth, k)
-            topics = truth.categories if truth is not None else story.timeline["topics"]
-            report.add_user(story, topics)
+            report.add_user(user_story(model, dataset, user, truth, k))
     for path in results:
         report.add_results(read_results(path), f"Results: {path.name}")
     return report

@@ -1,11 +1,11 @@
 """Drift detectors run over a dataset's users and scored against the synthetic truth.
 
 Every detector sees each user's item events in time order and raises alarms at events; an alarm
-detects a true shift of that user when it comes at the shift's first event or within
-``tolerance`` events after it (after a gradual change's last event: during a blend the change is
-still happening). Each shift is detected by its earliest matching alarm at most, and each alarm
-detects one shift at most; the other alarms are false. Scores: precision (alarms that detected a
-shift), recall and median delay per kind of shift, false alarms per 1,000 events.
+detects a true shift of that user when it comes at the shift's first item event or within
+``tolerance`` item events after it (after a gradual change's last event: during a blend the
+change is still happening). Each shift is detected by one alarm at most, and each alarm detects
+one shift at most; the other alarms are false. Scores: precision (alarms that detected a
+shift), recall and median delay per kind of shift, false alarms per 1,000 item events.
 
 The detectors compared (docs/evaluation.md, "Drift detection"): driftrec's surprise CUSUM
 (`tracking.drift`), and, over the drift score the service reports (the divergence between the
@@ -157,32 +157,48 @@ def detectors(truth: Truth) -> dict[str, np.ndarray]:
 def score_alarms(
     truth: Truth, alarms: np.ndarray, rows: np.ndarray | None = None, tolerance: int = TOLERANCE
 ) -> dict[str, Any]:
-    """Precision, recall, delays and false alarms of ``alarms`` (dataset rows) against the
-    true shifts; ``rows``: the detector only saw these events (a replay's), so only shifts
-    starting among them count, and false alarms are per 1,000 of them."""
-    users = truth.dataset.events["user"].to_numpy()
+    """Precision, recall, delays and false alarms of ``alarms`` (dataset rows of item events)
+    against the true shifts; ``rows``: the detector only saw these events (a replay's), so only
+    shifts whose first item event is among them count, and false alarms are per 1,000 of them.
+
+    Delays and the tolerance count the user's item events (what detectors see; searches are
+    not counted). Shifts claim alarms in the order their windows close, each the earliest
+    free alarm of its user inside its window, so no detection is lost to an overlapping one."""
+    ev = truth.dataset.events
+    users = ev["user"].to_numpy()
+    is_item = ev["item"].to_numpy() >= 0
+    before = np.cumsum(is_item) - is_item  # item events before each row (the ordinal)
+    item_rows = np.flatnonzero(is_item)
     alarms = np.sort(np.asarray(alarms, np.int64))
-    shifts = truth.shifts
+    at = before[alarms]  # ordinals of the alarms, ascending
+    shifts = truth.shifts.copy()
+    shifts["first"] = before[shifts["first_row"].to_numpy()]  # its first item event's ordinal
+    shifts["last"] = before[shifts["last_row"].to_numpy()]
+    real = shifts["first"].to_numpy() < len(item_rows)
+    shifts = shifts[real]
+    first_rows = item_rows[shifts["first"].to_numpy()]
+    shifts = shifts[users[first_rows] == shifts["user"].to_numpy()]  # the user has one more
     if rows is not None:
-        shifts = shifts[np.isin(shifts["first_row"], rows)]
-    n_events = len(users) if rows is None else len(rows)
+        shifts = shifts[np.isin(item_rows[shifts["first"].to_numpy()], rows)]
+    abrupt = (shifts["kind"] == "abrupt").to_numpy()
+    shifts["end"] = np.where(abrupt, shifts["first"], shifts["last"]) + tolerance
     used = np.zeros(len(alarms), bool)
+    delays: dict[str, list[int]] = {"abrupt": [], "gradual": []}
+    for shift in shifts.sort_values(["end", "first"], kind="stable").itertuples(index=False):
+        lo, hi = np.searchsorted(at, [shift.first, shift.end + 1])
+        free = [a for a in range(lo, hi) if not used[a] and users[alarms[a]] == shift.user]
+        if free:
+            used[free[0]] = True
+            delays[shift.kind].append(int(at[free[0]] - shift.first))
     out: dict[str, Any] = {"alarms": len(alarms)}
-    for kind in ("abrupt", "gradual"):
-        part = shifts[shifts["kind"] == kind]
-        delays = []
-        for shift in part.itertuples(index=False):
-            last = (shift.first_row if kind == "abrupt" else shift.last_row) + tolerance
-            lo, hi = np.searchsorted(alarms, [shift.first_row, last + 1])
-            free = [a for a in range(lo, hi) if not used[a] and users[alarms[a]] == shift.user]
-            if free:
-                used[free[0]] = True
-                delays.append(int(alarms[free[0]] - shift.first_row))
+    for kind, found in delays.items():
+        n = int((shifts["kind"] == kind).sum())
         out[kind] = {
-            "shifts": len(part),
-            "recall": len(delays) / len(part) if len(part) else None,
-            "median_delay": float(np.median(delays)) if delays else None,
+            "shifts": n,
+            "recall": len(found) / n if n else None,
+            "median_delay": float(np.median(found)) if found else None,
         }
+    n_events = len(item_rows) if rows is None else int(is_item[np.asarray(rows)].sum())
     out["precision"] = float(used.mean()) if len(alarms) else None
     out["false_alarms_per_1000"] = 1000 * float((~used).sum()) / max(n_events, 1)
     return out

@@ -42,8 +42,21 @@ class Report:
 
     title: str = "driftrec report"
     _parts: list[str | _Chart] = field(default_factory=list)
+    _names: set[str] = field(default_factory=set)  # chart file names given out
+
+    def _name(self, text: str) -> str:
+        """A PNG file name for a chart group: lower-case letters and digits, runs of anything
+        else as "_", numbered when two texts give the same name."""
+        base = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "chart"
+        name, n = base, 1
+        while name in self._names:
+            n += 1
+            name = f"{base}_{n}"
+        self._names.add(name)
+        return name
 
     def add_heading(self, text: str, note: str | None = None) -> None:
+        """A section heading, with a line of context under it."""
         self._parts.append(f"<h2>{html.escape(text)}</h2>")
         if note:
             self._parts.append(f'<p class="muted">{html.escape(note)}</p>')
@@ -53,6 +66,7 @@ class Report:
         self._parts.append(_Chart(name, figure))
 
     def add_table(self, header: list[str], rows: list[list[Any]], caption: str = "") -> None:
+        """A table; cells that are `_Text` are aligned left, numbers right."""
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
         body = "".join("<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in rows)
         cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
@@ -60,11 +74,11 @@ class Report:
             f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         )
 
-    def add_user(self, story: UserStory, topics: list[str]) -> None:
+    def add_user(self, story: UserStory) -> None:
         """A user's interest over time (true beside estimated where known), drift and detected
         shifts, profiles now, and the current recommendations with their explanations."""
-        colours = charts.topic_colours(topics)
-        slug = _slug(story.user)
+        colours = charts.topic_colours(story.topics)
+        slug = self._name(story.user)
         drift = story.interests.get("drift") or {}
         self.add_heading(
             f"User {story.user}",
@@ -105,7 +119,7 @@ class Report:
         else a table of its scalar fields."""
         self.add_heading(title)
         if records and all("windows" in r and "overall" in r for r in records):
-            self.add_chart(_slug(title), charts.replay_windows(records))
+            self.add_chart(self._name(title), charts.replay_windows(records))
             k = records[0]["k"]
             self.add_table(
                 ["model", f"HR@{k}", f"NDCG@{k}", "events", "events/s", "policy"],
@@ -189,11 +203,6 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
-
-
-def _slug(text: str) -> str:
-    """A file name for a chart: lower-case letters and digits, runs of anything else as "_"."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 __all__ = ["Report"]

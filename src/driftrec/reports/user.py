@@ -9,6 +9,7 @@ synthetic generator, the true interest mixture and change points are kept beside
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from driftrec.data.dataset import Dataset
+from driftrec.data.events import Event
 from driftrec.evaluation.replay import scratch_tracker, stored_events
 from driftrec.evaluation.tracking import Truth
 from driftrec.models.base import Recommender
@@ -27,7 +29,8 @@ from driftrec.tracking import Catalog
 class UserStory:
     """``timeline``, ``interests`` and ``why`` are the service's JSON answers
     (`GET /users/{id}/timeline`, `/interests`, `/recommendations/{item}/why`),
-    ``recommendations`` the top k as (item, score, title, categories); ``truth`` (synthetic data
+    ``recommendations`` the top k as (item, score, title, categories), ``topics`` every topic
+    name of the served model (for colours that hold across charts); ``truth`` (synthetic data
     only): the true category shares after each item event (columns: timestamp and one per
     category) and ``shifts`` the true change points (timestamp, end_timestamp, kind)."""
 
@@ -36,6 +39,7 @@ class UserStory:
     interests: dict[str, Any]
     recommendations: list[dict[str, Any]]
     why: dict[str, dict[str, Any]]
+    topics: list[str]
     truth: pd.DataFrame | None = None
     shifts: pd.DataFrame | None = None
 
@@ -47,9 +51,7 @@ def user_story(
     already holds for the user (its training history) plus the dataset's newer ones."""
     index = dataset.user_index([user])[0]  # an unknown user is an UnknownIdError
     ev = dataset.events[dataset.events["user"] == index].sort_values("timestamp", kind="stable")
-    held = model.history_events(user)
-    if held:  # the tracker starts from these: take only what came after
-        ev = ev[ev["timestamp"] > max(e.timestamp for e in held)]
+    ev = ev[_not_held(dataset, ev, model.history_events(user))]
     with tempfile.TemporaryDirectory(prefix="driftrec-report-") as scratch:
         tracker = scratch_tracker(model, Catalog.from_dataset(dataset), Path(scratch) / "r.db", 1)
         try:
@@ -70,7 +72,8 @@ def user_story(
         }
         for item, score in zip(answer.items, answer.scores, strict=True)
     ]
-    story = UserStory(user, timeline, interests, recommendations, why)
+    topics = [] if tracker.engine.topics is None else list(tracker.engine.topics.names)
+    story = UserStory(user, timeline, interests, recommendations, why, topics)
     if truth is None:
         return story
     rows = np.flatnonzero(
@@ -87,7 +90,22 @@ def user_story(
             "kind": mine["kind"].to_numpy(),
         }
     )
-    return UserStory(user, timeline, interests, recommendations, why, shares, shifts)
+    return UserStory(user, timeline, interests, recommendations, why, topics, shares, shifts)
+
+
+def _not_held(dataset: Dataset, ev: pd.DataFrame, held: list[Event]) -> np.ndarray:
+    """(len(ev),) which of a user's dataset events the model does not hold already: the
+    tracker starts from the model's saved history, so those would count twice. Matched as a
+    multiset of (item, timestamp), so events at equal times are each matched once."""
+    left = Counter((e.item, e.timestamp) for e in held)
+    codes = ev["item"].to_numpy()
+    items = [None if c < 0 else str(dataset.item_ids[c]) for c in codes]
+    keep = np.ones(len(ev), bool)
+    for n, key in enumerate(zip(items, ev["timestamp"].to_numpy().tolist(), strict=True)):
+        if left[key] > 0:
+            left[key] -= 1
+            keep[n] = False
+    return keep
 
 
 __all__ = ["UserStory", "user_story"]

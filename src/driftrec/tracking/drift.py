@@ -68,13 +68,15 @@ class DriftDetector:
     warm_up: int = 10
 
     def start(self, n_topics: int) -> DriftState:
+        """A user's detector before their first event."""
         return DriftState(np.zeros(n_topics), np.zeros(n_topics))
 
     def surprise(self, state: DriftState, topics: np.ndarray) -> float | None:
         """Bits of surprise of an event with topic shares ``topics`` (n_topics,) under the
-        state's reference; None while warming up or without a reference."""
+        state's reference; None while warming up, without a reference, or for an item with no
+        topic (it says nothing about the user's interest)."""
         total = state.long.sum()
-        if state.events < self.warm_up or total <= 0:
+        if state.events < self.warm_up or total <= 0 or not topics.any():
             return None
         share = float(topics @ state.long) / total
         return float(-np.log2(max(share, self.floor)))

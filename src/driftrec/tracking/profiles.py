@@ -33,6 +33,13 @@ def interest_shares(topics: Topics, items: np.ndarray, half_life: float) -> np.n
     return np.asarray(mass / total if total > 0 else mass, np.float64)
 
 
+def shares_of(mass: np.ndarray) -> np.ndarray:
+    """Topic mass as shares along the last axis (rows of zeros stay zeros)."""
+    mass = np.asarray(mass, np.float64)
+    total = mass.sum(axis=-1, keepdims=True)
+    return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
+
+
 def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Jensen–Shannon divergence (base 2, in [0, 1]) between share vectors along the last axis
     (rows of two arrays that broadcast, or two vectors); 0 where either side is empty.
@@ -58,4 +65,5 @@ __all__ = [
     "drift_score",
     "interest_shares",
     "js_divergence",
+    "shares_of",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from driftrec.tracking.profiles import js_divergence
+from driftrec.tracking.profiles import js_divergence, shares_of
 
 
 def _relevance(scores: np.ndarray) -> np.ndarray:
@@ -27,7 +27,7 @@ def mmr(
     taken)."""
     if len(items) <= 1:
         return items, scores
-    v = np.asarray(vectors, np.float64)
+    v = np.array(vectors, np.float64)  # a copy: the caller's vectors stay as they were
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     relevance = _relevance(scores)
     chosen: list[int] = []
@@ -61,7 +61,8 @@ def calibrate(
     chosen: list[int] = []
     for _ in range(min(k, len(items))):
         mix = mass + topics  # (n, T): the list's topic mass with each candidate added
-        divergence = js_divergence(target, _normalised(mix))
+        divergence = js_divergence(target, shares_of(mix))
+        divergence[~mix.any(axis=1)] = 1.0  # a list with no topic at all matches nothing
         value = (1 - weight) * relevance - weight * divergence
         value[taken] = -np.inf
         best = int(np.argmax(value))
@@ -69,11 +70,6 @@ def calibrate(
         taken[best] = True
         mass += topics[best]
     return items[chosen], scores[chosen]
-
-
-def _normalised(mass: np.ndarray) -> np.ndarray:
-    total = mass.sum(axis=-1, keepdims=True)
-    return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
 
 
 __all__ = ["calibrate", "mmr"]

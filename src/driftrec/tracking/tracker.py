@@ -45,6 +45,7 @@ RECENT_SEARCHES = 5  # searches among a user's newest events steer their recomme
 SEARCH_WEIGHT = 0.3  # how much they weigh against the model's own scores
 MMR_POOL = 4  # diversified answers pick from this many times k candidates
 CALIBRATION_POOL = 20  # calibrated answers pick from this many times k candidates
+RECENT_SHIFT = 10  # /interests says a shift is under way when an alarm is this many events old
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ class Tracker:
         for e in events:
             state = ahead.get(e.user) or self.live.get(e.user)
             rows.append((state, self._view(engine, state)))
+            if self.calibrate and engine.topics is not None:
+                self._drift(engine, state)  # now, so the next state advances it by one event
             after = UserState(state.events, dict(state.derived))  # so running values advance
             after.extend([e.event], self.live.window)
             ahead[e.user] = after
@@ -394,7 +397,8 @@ class Tracker:
             self.long_half_life,
             self.detector,
         )
-        shown = np.argsort(-line.long[-1] - line.short.sum(axis=0), kind="stable")[:top]
+        presence = line.long[-1] + line.short.mean(axis=0)  # held now, or for a while
+        shown = np.argsort(-presence, kind="stable")[:top]
         shown = shown[(line.short[:, shown].max(axis=0) > 0)]
         at = np.unique(np.linspace(0, len(view.known) - 1, min(points, len(view.known))).round())
         result["topics"] = [engine.topics.names[j] for j in shown]
@@ -417,15 +421,14 @@ class Tracker:
         since the newest detected change began (of all their events when none was detected),
         so an answer lets go of the old interest once the detector sees it is gone."""
         assert engine.topics is not None
-        track = self._drift(engine, state)
-        seen = view.seen
-        if track.onsets:
-            times = np.fromiter((e.timestamp for e in view.known), np.int64, len(view.known))
-            seen = seen[np.searchsorted(times, track.onsets[-1]) :]
+        onsets = self._drift(engine, state).state.onsets  # positions in `view.known`
+        seen = view.seen[min(onsets[-1], len(view.seen) - 1) :] if onsets else view.seen
         return interest_shares(engine.topics, seen, self.short_half_life)
 
     def _drift(self, engine: Engine, state: UserState) -> DriftTrack:
-        """The drift detector over the user's item events, advanced by each new event."""
+        """The drift detector over the user's item events, advanced by each new event. It
+        starts over whenever the events do not only grow at the end (the window dropping the
+        oldest included), so its positions are positions in the user's view's ``known``."""
         topics = engine.topics
         assert topics is not None
 
@@ -443,12 +446,14 @@ class Tracker:
         )
 
     def _drift_json(self, drift: DriftTrack, view: _View) -> dict[str, Any]:
+        """The ``drift`` field of `interests`."""
+        alarms = drift.state.alarms
         last = drift.shifts[-1] if drift.shifts else None
-        since = None if last is None else sum(e.timestamp > last for e in view.known)
+        since = max(len(view.known) - 1 - alarms[-1], 0) if alarms else None
         return {
             "evidence": drift.state.evidence,
             "threshold": self.detector.threshold,
-            "shift_detected": since is not None and since < self.detector.warm_up,
+            "shift_detected": since is not None and since < RECENT_SHIFT,
             "last_shift": last,
             "events_since_shift": since,
             "shifts": list(drift.shifts),
