@@ -117,6 +117,30 @@ def test_a_running_value_is_advanced_by_events_added_in_time_order(store: EventS
     assert calls == ["start", "advance", "start"]
 
 
+def test_a_running_value_may_keep_what_the_window_dropped(store: EventStore) -> None:
+    live = LiveUsers(store, lambda user: [], window=3)
+    gone: list[list[str]] = []
+
+    def slide(value: list[str], dropped: list[Event]) -> list[str]:
+        gone.append([e.item for e in dropped])
+        return value
+
+    def running(sliding: bool) -> list[str]:
+        return live.get("u").running(
+            ("items", sliding),
+            lambda events: [e.item for e in events],
+            lambda value, added: value + [e.item for e in added],
+            slide if sliding else None,
+        )
+
+    live.append([StoredEvent("u", Event(i, n)) for n, i in enumerate("abc")])
+    assert running(True) == running(False) == ["a", "b", "c"]
+    live.append([StoredEvent("u", Event("d", 3)), StoredEvent("u", Event("e", 4))])
+    assert [e.item for e in live.get("u").events] == ["c", "d", "e"]
+    assert running(True) == ["a", "b", "c", "d", "e"] and gone == [["a", "b"]]
+    assert running(False) == ["c", "d", "e"]  # without `slide`: started over on the window
+
+
 def test_a_running_query_vector_answers_as_recomputing_it_would(store: EventStore) -> None:
     model = ALS(factors=8, iterations=5).fit(clustered())
     tracker = Tracker(Engine.build(model, "v1", Catalog()), store, Catalog())
@@ -269,3 +293,19 @@ def test_once_a_shift_is_detected_calibrated_answers_let_go_of_the_old_interest(
     assert all(int(i) >= 20 for i in calibrated)  # only the new interest's group
     plain = Tracker(engine, store, Catalog()).recommend("mover", k=5).items
     assert any(int(i) < 20 for i in plain)  # the model alone still leans on the old one
+
+
+def test_the_detector_keeps_its_place_when_the_window_drops_old_events(tmp_path: Path) -> None:
+    model = ALS(factors=8, iterations=10).fit(clustered())
+    history = [str(i % 15) for i in range(45)] + ["20", "21", "22", "23"]
+    events = [StoredEvent("mover", Event(i, n)) for n, i in enumerate(history)]
+    store = EventStore(f"sqlite:///{tmp_path}/w.db")
+    tracker = Tracker(Engine.build(model, "v1", Catalog()), store, Catalog(), window=48)
+    tracker.ingest(events[:47])
+    assert tracker.interests("mover")["drift"]["shifts"] == []  # the detector starts here
+    tracker.ingest(events[47:])  # 49 events: the window drops the first
+    drift = tracker.interests("mover")["drift"]
+    assert drift["shifts"] == [47] and drift["events_since_shift"] == 1
+    assert tracker.interests("mover")["events"] == 48
+    track = tracker.live.get("mover").derived[("drift", tracker.engine.serial)][1]
+    assert track.state.events == 49 and track.dropped == 1  # advanced, not started over

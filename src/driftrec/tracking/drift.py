@@ -46,12 +46,15 @@ TAIL = 64  # timestamps a `DriftTrack` keeps: evidence gathers over far fewer ev
 @dataclass(frozen=True)
 class DriftTrack:
     """A user's detector with its alarms as timestamps: ``shifts`` (the events that raised
-    them) and ``onsets`` (where each change began); ``times``: the newest item events' times."""
+    them) and ``onsets`` (where each change began); ``times``: the newest item events' times;
+    ``dropped``: how many of the events it has seen are gone from the front of the user's
+    events (a position p of the detector is p - dropped there)."""
 
     state: DriftState
     shifts: tuple[int, ...] = ()
     onsets: tuple[int, ...] = ()
     times: tuple[int, ...] = ()
+    dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class DriftDetector:
             track.shifts + tuple(when(p) for p in state.alarms[new:]),
             track.onsets + tuple(when(p) for p in state.onsets[new:]),
             times[-TAIL:],
+            track.dropped,
         )
 
     def run(self, state: DriftState, topics: np.ndarray) -> DriftState:

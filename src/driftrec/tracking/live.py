@@ -52,24 +52,46 @@ class UserState:
         return value
 
     def running(
-        self, key: Any, start: Callable[[list[Event]], T], advance: Callable[[T, list[Event]], T]
+        self,
+        key: Any,
+        start: Callable[[list[Event]], T],
+        advance: Callable[[T, list[Event]], T],
+        slide: Callable[[T, list[Event]], T] | None = None,
     ) -> T:
         """A value kept up with the events: ``advance(value, added)`` when events were only
         added after those it was computed from, else ``start(events)`` (an event that arrived
-        out of time order, or the window dropping the oldest, starts it over)."""
+        out of time order starts it over). When the window dropped the oldest events too, a
+        value that may keep what they contributed (a detector's memory, unlike a query vector
+        that must equal one computed from the window) is told with ``slide(value, gone)``, the
+        events gone, and advanced; without ``slide`` it starts over."""
         events = self.events
         hit = self.derived.get(key)
         if hit is not None:
             old, value = hit
             if old is events:
                 return value
-            if len(events) > len(old) and all(a is b for a, b in zip(old, events, strict=False)):
-                value = advance(value, events[len(old) :])
+            dropped = _dropped(old, events) if slide is not None else 0
+            kept = len(old) - dropped
+            if len(events) > kept and all(
+                a is b for a, b in zip(old[dropped:], events, strict=False)
+            ):
+                if dropped and slide is not None:
+                    value = slide(value, old[:dropped])
+                value = advance(value, events[kept:])
                 self.derived[key] = (events, value)
                 return value
         value = start(events)
         self.derived[key] = (events, value)
         return value
+
+
+def _dropped(old: list[Event], events: list[Event]) -> int:
+    """How many of ``old``'s first events are gone from the front of ``events`` (0 when the
+    first of ``events`` is not one of ``old``'s)."""
+    if not events:
+        return 0
+    first = events[0]
+    return next((n for n, e in enumerate(old) if e is first), 0)
 
 
 class LiveUsers:

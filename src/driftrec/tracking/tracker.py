@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -421,14 +421,19 @@ class Tracker:
         since the newest detected change began (of all their events when none was detected),
         so an answer lets go of the old interest once the detector sees it is gone."""
         assert engine.topics is not None
-        onsets = self._drift(engine, state).state.onsets  # positions in `view.known`
-        seen = view.seen[min(onsets[-1], len(view.seen) - 1) :] if onsets else view.seen
+        track = self._drift(engine, state)
+        onsets = track.state.onsets
+        if onsets:
+            first = min(max(onsets[-1] - track.dropped, 0), len(view.seen) - 1)
+            seen = view.seen[first:]  # the events since the change began
+        else:
+            seen = view.seen
         return interest_shares(engine.topics, seen, self.short_half_life)
 
     def _drift(self, engine: Engine, state: UserState) -> DriftTrack:
-        """The drift detector over the user's item events, advanced by each new event. It
-        starts over whenever the events do not only grow at the end (the window dropping the
-        oldest included), so its positions are positions in the user's view's ``known``."""
+        """The drift detector over the user's item events, advanced by each new event (and
+        kept when the window drops the oldest: ``dropped`` maps its positions to the view's
+        ``known``); an event that arrived out of time order starts it over."""
         topics = engine.topics
         assert topics is not None
 
@@ -439,17 +444,21 @@ class Tracker:
             rows = topics.membership[seen].toarray()
             return self.detector.follow(track, rows, [e.timestamp for e in known])
 
+        def slide(track: DriftTrack, gone: list[Event]) -> DriftTrack:
+            return replace(track, dropped=track.dropped + len(self._known(engine, gone)[0]))
+
         return state.running(
             ("drift", engine.serial),
             lambda events: advance(DriftTrack(self.detector.start(len(topics.names))), events),
             advance,
+            slide,
         )
 
     def _drift_json(self, drift: DriftTrack, view: _View) -> dict[str, Any]:
         """The ``drift`` field of `interests`."""
         alarms = drift.state.alarms
         last = drift.shifts[-1] if drift.shifts else None
-        since = max(len(view.known) - 1 - alarms[-1], 0) if alarms else None
+        since = max(len(view.known) - 1 - (alarms[-1] - drift.dropped), 0) if alarms else None
         return {
             "evidence": drift.state.evidence,
             "threshold": self.detector.threshold,
