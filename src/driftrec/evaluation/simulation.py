@@ -1,0 +1,213 @@
+"""Simulated users in a closed loop (docs/feedback.md, "Simulated users"): people whose true,
+drifting interests are known ask for recommendations, click some of what they are shown, and
+their clicks go back to the recommender, which answers their next request with them.
+
+The users come from the synthetic generator. A user's simulated future is their generated
+events from a split time on (the events before it train the model): session s of the user
+follows the true mixture of their s-th future event, so their interest shifts at known
+sessions. In a session they are shown the top k and examine slot r (0-based) with probability
+1 / log2(r + 2) (the examination hypothesis behind DCG), and click an examined item with
+probability ``p_max`` times their true interest in its category; at most one click a session,
+the highest clicked slot. An item the user already had (before the split, or clicked in the
+simulation) is worth nothing to them: nobody clicks the same film twice because it is shown
+again, so a recommender that keeps showing it gains nothing. Each session also records its
+*expected* CTR (the chance of a click, from the same model), which measures an answer without
+the noise of one draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from driftrec.data.dataset import Dataset
+from driftrec.errors import InputError
+from driftrec.evaluation.replay import replay_split, time_order
+from driftrec.evaluation.tracking import Truth
+
+BEFORE_SHIFT = 10  # sessions before a shift whose expected CTR is the level to get back to
+RECOVERED = 0.9  # recovered: expected CTR back to this share of that level
+
+
+@dataclass(frozen=True)
+class ClickModel:
+    """Position bias times interest: P(click slot r) = p_max · interest / log2(r + 2)."""
+
+    p_max: float = 0.5
+
+    def probabilities(self, interest: np.ndarray) -> np.ndarray:
+        """(slots,) click probability of each shown slot, given the user's true interest in
+        each shown item's category."""
+        slots = np.arange(len(interest))
+        return self.p_max * np.asarray(interest, np.float64) / np.log2(slots + 2)
+
+    def expected_ctr(self, interest: np.ndarray) -> float:
+        """The chance the session has a click."""
+        return float(1 - np.prod(1 - self.probabilities(interest)))
+
+    def click(self, interest: np.ndarray, rng: np.random.Generator) -> int | None:
+        """The slot clicked in one session (the highest one that drew a click), or None."""
+        drawn = np.flatnonzero(rng.random(len(interest)) < self.probabilities(interest))
+        return int(drawn[0]) if len(drawn) else None
+
+
+@dataclass(frozen=True)
+class Population:
+    """Users with a simulated future: ``rows[u]`` are the dataset rows of user u's future item
+    events, whose true mixtures set their interest at each session."""
+
+    truth: Truth
+    users: list[str]
+    rows: list[np.ndarray]
+    start_time: int
+    had: list[set[int]]  # each user's items (dataset indices) from before the split
+
+    @classmethod
+    def split(cls, truth: Truth, fraction: float = 0.5) -> tuple[Dataset, Population]:
+        """The events before the newest ``fraction`` (to train on) and the users who have
+        item events after it, each with those events as their future."""
+        train, start = replay_split(truth.dataset, fraction)
+        stream = time_order(truth.dataset)
+        future = stream.iloc[start:]
+        future = future[future["item"].to_numpy() >= 0]
+        past = stream.iloc[:start]
+        past = past[past["item"].to_numpy() >= 0].groupby("user")["item"]
+        before = {int(u): set(items.tolist()) for u, items in past}
+        users, rows, had = [], [], []
+        for user, part in future.groupby("user", sort=True):
+            users.append(str(truth.dataset.user_ids[user]))
+            rows.append(np.sort(part.index.to_numpy(np.int64)))
+            had.append(before.get(int(user), set()))
+        if not users:
+            raise InputError("no user has events to simulate after the split")
+        start_time = int(stream["timestamp"].to_numpy()[start])
+        return train, cls(truth, users, rows, start_time, had)
+
+    def interest(self, user: int, session: int) -> np.ndarray:
+        """(n_categories,) the true mixture of ``user`` (an index into ``users``) at
+        ``session`` (the last one holds after their future runs out)."""
+        rows = self.rows[user]
+        return self.truth.mixtures[rows[min(session, len(rows) - 1)]]
+
+    def shifts(self) -> pd.DataFrame:
+        """The true shifts inside the simulated futures: user (index into ``users``), kind and
+        the session at which each begins."""
+        index = {u: n for n, u in enumerate(self.truth.dataset.user_index(self.users))}
+        out = []
+        for s in self.truth.shifts.itertuples(index=False):
+            n = index.get(s.user)
+            if n is None:
+                continue
+            at = int(np.searchsorted(self.rows[n], s.first_row))
+            if 0 < at < len(self.rows[n]):
+                out.append({"user": n, "kind": s.kind, "session": at})
+        return pd.DataFrame(out, columns=["user", "kind", "session"])
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Per session: the user (index), the session number, the clicked slot (-1: none) and the
+    expected CTR of what was shown."""
+
+    population: Population
+    users: np.ndarray
+    sessions: np.ndarray
+    clicked: np.ndarray
+    expected: np.ndarray
+    k: int
+
+    def ctr(self) -> float:
+        """Sessions with a click, over sessions."""
+        return float((self.clicked >= 0).mean()) if len(self.clicked) else float("nan")
+
+    def recovery(self) -> pd.DataFrame:
+        """One row per true shift with ``BEFORE_SHIFT`` sessions before it: how many of the
+        user's sessions after the shift passed before an answer's expected CTR was back to
+        ``RECOVERED`` of its mean over those sessions (censored: never, in the simulation)."""
+        out = []
+        for s in self.population.shifts().itertuples(index=False):
+            mine = self.users == s.user
+            expected = self.expected[mine][np.argsort(self.sessions[mine], kind="stable")]
+            if s.session < BEFORE_SHIFT or s.session >= len(expected):
+                continue
+            level = float(expected[s.session - BEFORE_SHIFT : s.session].mean())
+            after = expected[s.session :]
+            back = np.flatnonzero(after >= RECOVERED * level)
+            out.append(
+                {
+                    "user": self.population.users[s.user],
+                    "kind": s.kind,
+                    "level": level,
+                    "sessions": int(back[0]) if len(back) else len(after),
+                    "censored": not len(back),
+                }
+            )
+        return pd.DataFrame(out, columns=["user", "kind", "level", "sessions", "censored"])
+
+    def summary(self) -> dict[str, Any]:
+        """CTR, expected CTR, and the median recovery after abrupt shifts (censored count as
+        never)."""
+        rec = self.recovery()
+        abrupt = rec[rec["kind"] == "abrupt"]
+        sessions = np.where(abrupt["censored"], np.inf, abrupt["sessions"]).astype(float)
+        return {
+            "sessions": len(self.clicked),
+            "ctr": self.ctr(),
+            "expected_ctr": float(self.expected.mean()) if len(self.expected) else float("nan"),
+            "abrupt_shifts": len(abrupt),
+            "median_recovery_sessions": float(np.median(sessions)) if len(abrupt) else None,
+            "censored": int(abrupt["censored"].sum()),
+        }
+
+
+def simulate(
+    population: Population,
+    recommend: Callable[[str, int], list[str]],
+    click: Callable[[str, str, int], None] | None,
+    sessions: int,
+    k: int = 10,
+    clicks: ClickModel | None = None,
+    seed: int = 0,
+    gap: int = 60,
+) -> Simulation:
+    """Every user has ``sessions`` sessions, users taking turns: ``recommend(user, k)`` gives
+    what they are shown (item ids), and each click goes back through ``click(user, item,
+    timestamp)``; ``click=None`` keeps the recommender frozen (it never hears of them).
+    Simulated time starts at the split and moves ``gap`` seconds a session."""
+    clicks = clicks or ClickModel()
+    rng = np.random.default_rng(seed)
+    truth = population.truth
+    index = {str(item): n for n, item in enumerate(truth.dataset.item_ids)}
+    users, numbers, clicked, expected = [], [], [], []
+    had = [set(items) for items in population.had]
+    now = population.start_time
+    for session in range(sessions):
+        for u, user in enumerate(population.users):
+            now += gap
+            shown = [index[i] for i in recommend(user, k) if i in index]
+            interest = population.interest(u, session)[truth.item_category[shown]]
+            interest[[n for n, item in enumerate(shown) if item in had[u]]] = 0.0
+            slot = clicks.click(interest, rng)
+            if slot is not None:
+                had[u].add(shown[slot])
+                if click is not None:
+                    click(user, str(truth.dataset.item_ids[shown[slot]]), now)
+            users.append(u)
+            numbers.append(session)
+            clicked.append(-1 if slot is None else slot)
+            expected.append(clicks.expected_ctr(interest))
+    return Simulation(
+        population,
+        np.asarray(users, np.int64),
+        np.asarray(numbers, np.int64),
+        np.asarray(clicked, np.int64),
+        np.asarray(expected, np.float64),
+        k,
+    )
+
+
+__all__ = ["BEFORE_SHIFT", "RECOVERED", "ClickModel", "Population", "Simulation", "simulate"]
