@@ -87,12 +87,14 @@ def test_dashboard_follows_a_user_through_posted_events(server: Server, tmp_path
     """Load the page, meet the key prompt, enter the key, pick a user from the suggestions,
     click a recommended item and post a search: the page shows each change without a reload
     (the event count, the item leaving the top 10, a timeline point more, the searches)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
 
     with chromium(tmp_path / "profile") as driver:
-        wait = WebDriverWait(driver, 20)
+        # the page re-renders what it shows: an element found may be replaced before it is read
+        wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
         driver.get(server.url + "/")
         wait.until(lambda d: d.find_element(By.ID, "t-items").text.strip().isdigit())
         assert "als" in driver.find_element(By.ID, "model-badge").text
@@ -119,14 +121,15 @@ def test_dashboard_follows_a_user_through_posted_events(server: Server, tmp_path
         for chart in ("chart-timeline", "chart-drift", "chart-profile", "chart-minutes"):
             wait.until(lambda d, c=chart: d.find_elements(By.CSS_SELECTOR, f"#{c} .main-svg"))
         assert driver.find_elements(By.CSS_SELECTOR, "#chart-timeline.js-plotly-plot")
-        events = int(driver.find_element(By.ID, "event-count").text)
+        events = int(wait.until(lambda d: d.find_element(By.ID, "event-count").text))
         points = _timeline_points(driver)
 
         driver.find_element(By.ID, "search-text").send_keys("slow cooking for winter")
         driver.find_element(By.CSS_SELECTOR, "#search-form button").click()
         wait.until(lambda d: "slow cooking for winter" in d.find_element(By.ID, "searches").text)
         wait.until(lambda d: "Posted search" in d.find_element(By.ID, "changes").text)
-        assert driver.find_element(By.ID, "event-count").text == str(events)  # not an item event
+        count = wait.until(lambda d: d.find_element(By.ID, "event-count").text)
+        assert count == str(events)  # a search is not an item event
 
         first = driver.find_element(By.CSS_SELECTOR, rows)
         item = first.get_attribute("data-item")
