@@ -29,6 +29,8 @@ def test_clicks_follow_position_bias_times_interest_by_hand() -> None:
         1 - (1 - 0.5) * (1 - 0.5 / np.log2(3)) * (1 - 0.1)
     )
     assert model.expected_ctr(np.zeros(10)) == 0.0
+    # the best list for a user 70% into one category: every slot at interest 0.7
+    assert model.best_ctr(np.array([0.7, 0.3]), 3) == model.expected_ctr(np.full(3, 0.7))
     rng = np.random.default_rng(0)
     draws = [model.click(np.array([1.0, 1.0]), rng) for _ in range(4_000)]
     assert set(draws) == {0, 1, None}  # the highest slot that drew a click
@@ -60,18 +62,18 @@ def test_the_population_lives_its_generated_future(population) -> None:  # type:
 
 
 def _simulate(truth: Truth, people: Population, model: object, live: bool) -> Simulation:
-    """15 sessions a user against the tracker over ``model``, which hears of the clicks only
-    when ``live``."""
+    """15 sessions a user against the tracker over ``model``, which hears of the users' own
+    events and clicks only when ``live``."""
     with tempfile.TemporaryDirectory() as scratch:
         catalog = Catalog.from_dataset(truth.dataset)
         tracker = scratch_tracker(model, catalog, Path(scratch) / "s.db", len(people.users))
 
-        def click(user: str, item: str, at: int) -> None:
-            tracker.ingest([StoredEvent(user, Event(item, at, "click"))])
+        def post(user: str, item: str, at: int, event: str) -> None:
+            tracker.ingest([StoredEvent(user, Event(item, at, event))])
 
         try:
             return simulate(
-                people, lambda u, k: tracker.recommend(u, k).items, click if live else None, 15
+                people, lambda u, k: tracker.recommend(u, k).items, post if live else None, 15
             )
         finally:
             tracker.close()
@@ -87,3 +89,5 @@ def test_a_live_tracker_keeps_users_clicking_where_a_frozen_model_does_not(popul
     assert live.ctr() > 1.4 * frozen.ctr(), (live.summary(), frozen.summary())
     assert live.summary()["expected_ctr"] > 1.4 * frozen.summary()["expected_ctr"]
     assert set(live.recovery().columns) == {"user", "kind", "level", "sessions", "censored"}
+    assert (live.best >= live.expected - 1e-12).all()  # nothing beats the best list
+    assert live.best == pytest.approx(frozen.best)  # the same users, the same interests

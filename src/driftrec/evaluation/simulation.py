@@ -5,14 +5,19 @@ their clicks go back to the recommender, which answers their next request with t
 The users come from the synthetic generator. A user's simulated future is their generated
 events from a split time on (the events before it train the model): session s of the user
 follows the true mixture of their s-th future event, so their interest shifts at known
-sessions. In a session they are shown the top k and examine slot r (0-based) with probability
+sessions, and begins with that event itself, posted as the user's own doing (a search, a
+browse: what people do besides clicking recommendations). Without it a user whose interest
+moved would never show it: they would only be shown, and ignore, the old interest. Then they
+are shown the top k and examine slot r (0-based) with probability
 1 / log2(r + 2) (the examination hypothesis behind DCG), and click an examined item with
 probability ``p_max`` times their true interest in its category; at most one click a session,
 the highest clicked slot. An item the user already had (before the split, or clicked in the
 simulation) is worth nothing to them: nobody clicks the same film twice because it is shown
 again, so a recommender that keeps showing it gains nothing. Each session also records its
 *expected* CTR (the chance of a click, from the same model), which measures an answer without
-the noise of one draw.
+the noise of one draw, and the expected CTR of the best possible list (every slot from the
+user's strongest category): interests differ in how clickable they are (one strong taste gets
+more clicks than five weak ones), so recovery after a shift is measured on the ratio of the two.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from driftrec.evaluation.tracking import Truth
 
 BEFORE_SHIFT = 10  # sessions before a shift whose expected CTR is the level to get back to
 RECOVERED = 0.9  # recovered: expected CTR back to this share of that level
+CLICK = "click"  # the event type a simulated click is posted as
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,11 @@ class ClickModel:
     def expected_ctr(self, interest: np.ndarray) -> float:
         """The chance the session has a click."""
         return float(1 - np.prod(1 - self.probabilities(interest)))
+
+    def best_ctr(self, mixture: np.ndarray, slots: int) -> float:
+        """The expected CTR of the best list of ``slots`` items for a user with ``mixture``:
+        each from their strongest category."""
+        return self.expected_ctr(np.full(slots, float(np.max(mixture))))
 
     def click(self, interest: np.ndarray, rng: np.random.Generator) -> int | None:
         """The slot clicked in one session (the highest one that drew a click), or None."""
@@ -110,14 +121,15 @@ class Population:
 
 @dataclass(frozen=True)
 class Simulation:
-    """Per session: the user (index), the session number, the clicked slot (-1: none) and the
-    expected CTR of what was shown."""
+    """Per session: the user (index), the session number, the clicked slot (-1: none), the
+    expected CTR of what was shown and that of the best possible list."""
 
     population: Population
     users: np.ndarray
     sessions: np.ndarray
     clicked: np.ndarray
     expected: np.ndarray
+    best: np.ndarray
     k: int
 
     def ctr(self) -> float:
@@ -126,12 +138,16 @@ class Simulation:
 
     def recovery(self) -> pd.DataFrame:
         """One row per true shift with ``BEFORE_SHIFT`` sessions before it: how many of the
-        user's sessions after the shift passed before an answer's expected CTR was back to
-        ``RECOVERED`` of its mean over those sessions (censored: never, in the simulation)."""
+        user's sessions after the shift passed before an answer's expected CTR, as a share of
+        the best list's, was back to ``RECOVERED`` of its mean over those sessions (censored:
+        never, in the simulation)."""
         out = []
+        share = np.divide(
+            self.expected, self.best, out=np.zeros_like(self.expected), where=self.best > 0
+        )
         for s in self.population.shifts().itertuples(index=False):
             mine = self.users == s.user
-            expected = self.expected[mine][np.argsort(self.sessions[mine], kind="stable")]
+            expected = share[mine][np.argsort(self.sessions[mine], kind="stable")]
             if s.session < BEFORE_SHIFT or s.session >= len(expected):
                 continue
             level = float(expected[s.session - BEFORE_SHIFT : s.session].mean())
@@ -158,6 +174,7 @@ class Simulation:
             "sessions": len(self.clicked),
             "ctr": self.ctr(),
             "expected_ctr": float(self.expected.mean()) if len(self.expected) else float("nan"),
+            "best_ctr": float(self.best.mean()) if len(self.best) else float("nan"),
             "abrupt_shifts": len(abrupt),
             "median_recovery_sessions": float(np.median(sessions)) if len(abrupt) else None,
             "censored": int(abrupt["censored"].sum()),
@@ -167,47 +184,66 @@ class Simulation:
 def simulate(
     population: Population,
     recommend: Callable[[str, int], list[str]],
-    click: Callable[[str, str, int], None] | None,
+    post: Callable[[str, str, int, str], None] | None,
     sessions: int,
     k: int = 10,
     clicks: ClickModel | None = None,
     seed: int = 0,
     gap: int = 60,
 ) -> Simulation:
-    """Every user has ``sessions`` sessions, users taking turns: ``recommend(user, k)`` gives
-    what they are shown (item ids), and each click goes back through ``click(user, item,
-    timestamp)``; ``click=None`` keeps the recommender frozen (it never hears of them).
-    Simulated time starts at the split and moves ``gap`` seconds a session."""
+    """Every user has ``sessions`` sessions, users taking turns. A session posts the user's
+    own next event, asks ``recommend(user, k)`` for what they are shown (item ids), and posts
+    their click, each through ``post(user, item, timestamp, event type)``; ``post=None`` keeps
+    the recommender frozen (it hears of nothing). Simulated time starts at the split and moves
+    ``gap`` seconds a session."""
     clicks = clicks or ClickModel()
     rng = np.random.default_rng(seed)
     truth = population.truth
     index = {str(item): n for n, item in enumerate(truth.dataset.item_ids)}
-    users, numbers, clicked, expected = [], [], [], []
+    users, numbers, clicked, expected, best = [], [], [], [], []
     had = [set(items) for items in population.had]
     now = population.start_time
+    kinds = np.asarray(truth.dataset.event_types, dtype=object)[truth.dataset.events["event"]]
+    items = truth.dataset.events["item"].to_numpy()
     for session in range(sessions):
         for u, user in enumerate(population.users):
             now += gap
+            if session < len(population.rows[u]):  # the user's own doing comes first
+                row = population.rows[u][session]
+                had[u].add(int(items[row]))
+                if post is not None:
+                    post(user, str(truth.dataset.item_ids[items[row]]), now - 1, str(kinds[row]))
             shown = [index[i] for i in recommend(user, k) if i in index]
-            interest = population.interest(u, session)[truth.item_category[shown]]
+            mixture = population.interest(u, session)
+            interest = mixture[truth.item_category[shown]]
             interest[[n for n, item in enumerate(shown) if item in had[u]]] = 0.0
             slot = clicks.click(interest, rng)
             if slot is not None:
                 had[u].add(shown[slot])
-                if click is not None:
-                    click(user, str(truth.dataset.item_ids[shown[slot]]), now)
+                if post is not None:
+                    post(user, str(truth.dataset.item_ids[shown[slot]]), now, CLICK)
             users.append(u)
             numbers.append(session)
             clicked.append(-1 if slot is None else slot)
             expected.append(clicks.expected_ctr(interest))
+            best.append(clicks.best_ctr(mixture, k))
     return Simulation(
         population,
         np.asarray(users, np.int64),
         np.asarray(numbers, np.int64),
         np.asarray(clicked, np.int64),
         np.asarray(expected, np.float64),
+        np.asarray(best, np.float64),
         k,
     )
 
 
-__all__ = ["BEFORE_SHIFT", "RECOVERED", "ClickModel", "Population", "Simulation", "simulate"]
+__all__ = [
+    "BEFORE_SHIFT",
+    "CLICK",
+    "RECOVERED",
+    "ClickModel",
+    "Population",
+    "Simulation",
+    "simulate",
+]
