@@ -74,18 +74,24 @@ def check_output_file(path: str | Path) -> Path:
     return path
 
 
-def read_json(path: str | Path) -> dict[str, Any]:
-    """A JSON object from a file driftrec wrote (a manifest, a config); a `DataFormatError` naming
-    the file and the position when it is not valid JSON or not an object."""
+def read_json_value(path: str | Path) -> Any:
+    """Any JSON value from a file; a `DataFormatError` naming the file and the position when it
+    is not valid JSON."""
     path = Path(path)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise DataFormatError(
             f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
         ) from None
     except UnicodeDecodeError as err:
         raise DataFormatError(f"{path}: not valid JSON (not UTF-8 text: {err.reason})") from None
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON object from a file driftrec wrote (a manifest, a config); a `DataFormatError` naming
+    the file and the position when it is not valid JSON or not an object."""
+    value = read_json_value(path)
     if not isinstance(value, dict):
         raise DataFormatError(f"{path}: must hold a JSON object, not {type(value).__name__}")
     return value

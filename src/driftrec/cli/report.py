@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from driftrec.data.synthetic import SyntheticData
 from driftrec.errors import DataFormatError, InputError
 from driftrec.evaluation.tracking import Truth
 from driftrec.models import load
+from driftrec.paths import read_json_value
 from driftrec.reports import Report, user_story
 
 TRUTH_FILE = "truth.json"  # the synthetic generator's truth, saved beside its dataset
@@ -19,12 +19,9 @@ TRUTH_FILE = "truth.json"  # the synthetic generator's truth, saved beside its d
 
 def read_results(path: Path) -> list[dict[str, Any]]:
     """Records from a results JSON (a list of objects, or one object)."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataFormatError(f"{path}: not valid JSON ({err})") from None
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    value = read_json_value(path)
     records = value if isinstance(value, list) else [value]
     if not records or not all(isinstance(r, dict) for r in records):
         raise DataFormatError(f"{path}: expected a JSON object or a list of objects")
