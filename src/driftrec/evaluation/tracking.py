@@ -25,7 +25,7 @@ import pandas as pd
 from driftrec.data.dataset import Dataset
 from driftrec.data.synthetic import SyntheticData
 from driftrec.evaluation.replay import ReplayResult
-from driftrec.tracking.profiles import SHORT_HALF_LIFE, js_divergence
+from driftrec.tracking.profiles import SHORT_HALF_LIFE, js_divergence, shares_of
 from driftrec.tracking.topics import Topics
 
 BEFORE = 5  # asks before a shift that set how close the answers were to the old interest
@@ -81,8 +81,7 @@ def recommendation_mix(recommended: np.ndarray, item_category: np.ndarray, n: in
     rows = np.repeat(np.arange(len(recommended)), served.sum(axis=1))
     counts = np.zeros((len(recommended), n))
     np.add.at(counts, (rows, item_category[recommended[served]]), 1.0)
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    return shares_of(counts)
 
 
 def recommendation_errors(result: ReplayResult, truth: Truth) -> np.ndarray:
@@ -113,8 +112,7 @@ def profile_shares(
         if row == 0 or users[row] != users[row - 1]:
             running[:] = 0.0
         if wanted[row]:
-            total = running.sum()
-            shares[row] = running / total if total > 0 else running
+            shares[row] = shares_of(running)
         if items[row] >= 0:
             running = running * decay + membership[items[row]]
     return shares[rows]

@@ -28,9 +28,7 @@ def interest_shares(topics: Topics, items: np.ndarray, half_life: float) -> np.n
     """(n_topics,) shares summing to 1 (all 0 when no event has a topic) of the item events
     ``items`` (item indices, oldest first)."""
     weights = decay_weights(len(items), half_life)
-    mass = topics.membership[np.asarray(items, np.int64)].T @ weights  # (n_topics,)
-    total = mass.sum()
-    return np.asarray(mass / total if total > 0 else mass, np.float64)
+    return shares_of(topics.membership[np.asarray(items, np.int64)].T @ weights)  # (n_topics,)
 
 
 def shares_of(mass: np.ndarray) -> np.ndarray:
