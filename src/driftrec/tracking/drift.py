@@ -86,6 +86,10 @@ class DriftDetector:
 
     def update(self, state: DriftState, topics: np.ndarray) -> DriftState:
         """The state after one more item event with topic shares ``topics`` (n_topics,)."""
+        return self.step(state, topics)[0]
+
+    def step(self, state: DriftState, topics: np.ndarray) -> tuple[DriftState, float | None]:
+        """`update`, and the event's surprise (None where it counts none), computed once."""
         evidence, alarms, onsets = state.evidence, state.alarms, state.onsets
         since, long = state.gathering_since, state.long
         bits = self.surprise(state, topics)
@@ -96,7 +100,7 @@ class DriftDetector:
             if evidence > self.threshold:
                 evidence, alarms, onsets = 0.0, (*alarms, state.events), (*onsets, since)
                 long = state.short  # the new interest becomes the reference
-        return DriftState(
+        after = DriftState(
             long * 0.5 ** (1 / self.long_half_life) + topics,
             state.short * 0.5 ** (1 / self.short_half_life) + topics,
             evidence,
@@ -105,6 +109,7 @@ class DriftDetector:
             onsets,
             since,
         )
+        return after, bits
 
     def follow(self, track: DriftTrack, topics: np.ndarray, timestamps: list[int]) -> DriftTrack:
         """``track`` after item events with topic shares ``topics`` (n, n_topics) at

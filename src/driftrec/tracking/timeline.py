@@ -54,9 +54,8 @@ def interest_timeline(
     short_decay, long_decay = 0.5 ** (1 / short_half_life), 0.5 ** (1 / long_half_life)
     s, g = np.zeros(n_topics), np.zeros(n_topics)
     for i, row in enumerate(topics):
-        bits = detector.surprise(state, row)
         alarms, before = len(state.alarms), state.evidence
-        state = detector.update(state, row)
+        state, bits = detector.step(state, row)
         s, g = s * short_decay + row, g * long_decay + row
         short[i], long[i] = s, g
         surprise[i] = np.nan if bits is None else bits
