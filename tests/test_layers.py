@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"data"},
     {"text"},
     {"models"},
-    {"retrieval", "store"},
+    {"retrieval", "store", "feedback"},
     {"tracking"},
     {"evaluation", "serving"},
     {"reports"},

@@ -9,6 +9,7 @@ turns it into a model of zeros. Import options (k-core limits) use the same rule
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -17,6 +18,18 @@ from typing import Any
 from driftrec.errors import InputError
 
 FLOAT32_MAX = 3.4028234663852886e38
+_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
+
+
+def duration_seconds(text: str, option: str = "--window") -> int:
+    """``7d``, ``12h``, ``2w``, ``30m``, ``90s`` as seconds; ``option`` names the setting in
+    the error."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text.lower())
+    if match is None or int(match.group(1)) == 0:
+        raise InputError(
+            f"{option} {text!r}: give a positive length with a unit, e.g. 7d, 12h, 2w, 30m"
+        )
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ the service uses; quality overall and per window, printed as tables and saved as
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,18 +17,7 @@ from driftrec.evaluation.experiment import train_model
 from driftrec.evaluation.replay import ReplayPolicy, ReplayResult, replay, replay_split
 from driftrec.models import MODELS, create, load
 from driftrec.models.base import Recommender
-
-_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
-
-
-def window_seconds(text: str) -> int:
-    """``7d``, ``12h``, ``2w``, ``30m``, ``90s`` as seconds."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text.lower())
-    if match is None or int(match.group(1)) == 0:
-        raise InputError(
-            f"--window {text!r}: give a positive length with a unit, e.g. 7d, 12h, 2w, 30m"
-        )
-    return int(match.group(1)) * _UNITS[match.group(2)]
+from driftrec.params import duration_seconds
 
 
 def model_for_replay(
@@ -73,7 +61,7 @@ def run_replay(
     calibrate: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Replay every model; print the overall and per-window tables; return the JSON records."""
-    seconds = window_seconds(window) if window is not None else None
+    seconds = duration_seconds(window) if window is not None else None
     if windows < 1:
         raise InputError(f"--windows must be a positive integer, not {windows}")
     if k < 1:
@@ -156,4 +144,4 @@ def _when(timestamp: int, timed: bool) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-__all__ = ["model_for_replay", "run_replay", "window_seconds"]
+__all__ = ["model_for_replay", "run_replay"]

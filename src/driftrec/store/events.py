@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from driftrec.data.events import Event
 from driftrec.errors import InputError
+from driftrec.store.feedback import FeedbackLog
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class StoredEvent:
     user: str
     event: Event
     event_id: str | None = None
+    request_id: str | None = None  # the recommendation answer this event is an outcome of
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -43,6 +45,7 @@ def _table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("value", sa.Float, nullable=False),
         sa.Column("text", sa.Text, nullable=True),
         sa.Column("event_id", sa.String, nullable=True),
+        sa.Column("request_id", sa.String, nullable=True, index=True),
         # NULLs never clash, so only events that carry an event_id are deduplicated
         sa.UniqueConstraint("user", "event_id", name="one_event_per_client_id"),
     )
@@ -68,6 +71,22 @@ def _items_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("categories", sa.JSON, nullable=False),
         sa.Column("seq", sa.BigInteger, nullable=False),  # the order items were first added
     )
+
+
+def _add_missing_columns(engine: sa.Engine, table: sa.Table) -> None:
+    """Add the columns a store written by an older driftrec lacks (nullable ones only, so
+    the rows it holds stay valid): ``create_all`` makes missing tables, never columns."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns(table.name, schema=table.schema)}
+    missing = [c for c in table.columns if c.name not in present]
+    if not missing:
+        return
+    name = engine.dialect.identifier_preparer.format_table(table)
+    with engine.begin() as connection:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            connection.exec_driver_sql(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}')
+            if column.index:
+                sa.Index(f"ix_{table.name}_{column.name}", column).create(connection)
 
 
 def _next_code_point(char: str) -> str | None:
@@ -121,7 +140,9 @@ class EventStore:
         metadata = sa.MetaData(schema=schema)
         self.table = _table(metadata)
         self.items_table = _items_table(metadata)
+        self.feedback = FeedbackLog(self.engine, metadata, self.table, self._insert)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine, self.table)
         if self.engine.dialect.name == "postgresql":
             # LIKE 'prefix%' reads a B-tree only in byte order; the default index follows the
             # database's collation, so the user listing gets one of its own
@@ -147,6 +168,7 @@ class EventStore:
                 "value": float(e.event.value),
                 "text": e.event.text,
                 "event_id": e.event_id,
+                "request_id": e.request_id,
             }
             for e in events
         ]
@@ -192,13 +214,15 @@ class EventStore:
             return list(connection.execute(query.order_by(t.c.user).limit(limit)).scalars())
 
     def delete_user(self, user: str) -> int:
-        """Erase every event of ``user``; returns how many there were. SQLite overwrites the
+        """Erase every event of ``user``, and the lists served and shown to them; returns how
+        many events there were. SQLite overwrites the
         rows (secure_delete) and checkpoints its write-ahead log, so the file keeps no copy;
         PostgreSQL keeps dead rows until its next vacuum (docs/service.md)."""
         with self.engine.begin() as connection:
             erased = connection.execute(
                 sa.delete(self.table).where(self.table.c.user == user)
             ).rowcount
+            self.feedback.delete_user(connection, user)  # what they were shown goes too
         if self.engine.dialect.name == "sqlite":
             with self.engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -98,7 +98,9 @@ class LiveUsers:
     """An LRU of `UserState`s (``capacity`` users) in front of the store.
 
     ``history`` gives a user's events from before the store (their training history in the
-    served model), the start of every rebuild; ``stages`` is told how long each step took."""
+    served model), the start of every rebuild; ``stages`` is told how long each step took.
+    ``follow=False`` freezes every user at their history: events are stored but never read,
+    the comparison that shows what following users live is worth."""
 
     def __init__(
         self,
@@ -107,8 +109,9 @@ class LiveUsers:
         capacity: int = 100_000,
         window: int = 1_000,
         stages: Callable[[str, float], None] | None = None,
+        follow: bool = True,
     ) -> None:
-        self.store, self.history = store, history
+        self.store, self.history, self.follow = store, history, follow
         # one writer thread; concurrent writes share a transaction
         self._commit: GroupCommit[StoredEvent, bool] = GroupCommit(self._write)
         self.stages = stages or (lambda stage, seconds: None)
@@ -156,7 +159,7 @@ class LiveUsers:
                 cached = {u: self._states.get(u) for u in by_user}
             for user, added in by_user.items():
                 state = cached[user]
-                if state is not None:
+                if state is not None and self.follow:
                     state.extend(added, self.window)
             self.stages("state", time.perf_counter() - stored)
         return new
@@ -174,7 +177,7 @@ class LiveUsers:
                 generation = self._generation
             if state is None:
                 state = UserState([])
-                stored = self.store.events_of(user, newest=self.window)
+                stored = self.store.events_of(user, newest=self.window) if self.follow else []
                 state.extend(self.history(user) + stored, self.window)
                 self._put(user, state, generation)
             return state

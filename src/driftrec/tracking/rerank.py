@@ -1,9 +1,12 @@
 """Re-ranking a model's candidates before they are served: for variety (maximal marginal
-relevance) and to follow the user's current interest mix (calibration).
+relevance), to follow the user's current interest mix (calibration), away from what the user
+was shown and ignored (demotion), and to give items with little exposure a chance
+(exploration).
 
-Both are greedy: each next item is the candidate with the best trade-off between the model's
-relevance (its scores scaled to [0, 1] over the candidates, so the two terms are comparable)
-and what the list taken so far lacks. Items come back with their model scores, in list order.
+MMR and calibration are greedy: each next item is the candidate with the best trade-off
+between the model's relevance (its scores scaled to [0, 1] over the candidates, so the two
+terms are comparable) and what the list taken so far lacks. Items come back with their model
+scores, in list order.
 """
 
 from __future__ import annotations
@@ -72,4 +75,47 @@ def calibrate(
     return items[chosen], scores[chosen]
 
 
-__all__ = ["calibrate", "mmr"]
+def demote(
+    items: np.ndarray, scores: np.ndarray, ignored: np.ndarray, weight: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower each candidate shown ``ignored`` (n,) times without an outcome by
+    weight·(1 - 0.5^ignored) of the candidates' score range, and re-sort: the first
+    non-click costs half of the full demotion, later ones less and less (docs/feedback.md)."""
+    if not len(items) or not ignored.any():
+        return items, scores
+    spread = float(scores.max() - scores.min()) or 1.0
+    adjusted = scores - weight * (1 - 0.5 ** ignored.astype(np.float64)) * spread
+    order = np.argsort(-adjusted, kind="stable")
+    return items[order], scores[order]
+
+
+def explore(
+    items: np.ndarray,
+    candidates: np.ndarray,
+    weights: np.ndarray,
+    share: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Put exploration items into the list ``items`` (k,): share·k slots on average (rounded
+    at random, so 0.1 of 10 is exactly one), drawn from ``candidates`` with probability in
+    proportion to ``weights`` (without replacement, by the Gumbel top-n trick), each at a slot
+    drawn uniformly so position bias hides none of them; the list's last items make room.
+    Returns the list and the slots that explore."""
+    k = len(items)
+    wanted = int(np.floor(share * k + rng.random()))
+    usable = weights > 0
+    candidates, weights = candidates[usable], weights[usable]
+    n = min(wanted, len(candidates), k)
+    if n == 0:
+        return items, np.empty(0, np.int64)
+    keys = np.log(weights) + rng.gumbel(size=len(weights))
+    picked = candidates[np.argsort(-keys)[:n]]
+    slots = np.sort(rng.choice(k, size=n, replace=False))
+    out = np.empty(k, items.dtype)
+    out[slots] = picked
+    rest = np.setdiff1d(np.arange(k), slots)
+    out[rest] = items[: len(rest)]
+    return out, slots
+
+
+__all__ = ["calibrate", "demote", "explore", "mmr"]

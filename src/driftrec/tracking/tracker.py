@@ -26,10 +26,12 @@ from driftrec.errors import InputError, UnknownIdError
 from driftrec.models.base import Recommendations, read_config
 from driftrec.models.capabilities import AddsItems, HasDriftGate, Incremental
 from driftrec.store import CatalogItem, EventStore, StoredEvent
+from driftrec.store.feedback import DISMISS
 from driftrec.tracking.catalog import Catalog
 from driftrec.tracking.drift import DriftDetector, DriftTrack
 from driftrec.tracking.engine import Engine
 from driftrec.tracking.explain import EXPLAINED_EVENTS, contributions
+from driftrec.tracking.exposure import Exposure
 from driftrec.tracking.live import LiveUsers, UserState
 from driftrec.tracking.profiles import (
     LONG_HALF_LIFE,
@@ -38,7 +40,8 @@ from driftrec.tracking.profiles import (
     interest_shares,
 )
 from driftrec.tracking.rerank import calibrate as calibrate_to
-from driftrec.tracking.rerank import mmr
+from driftrec.tracking.rerank import demote, mmr
+from driftrec.tracking.rerank import explore as add_exploration
 from driftrec.tracking.timeline import interest_timeline
 
 RECENT_SEARCHES = 5  # searches among a user's newest events steer their recommendations
@@ -46,6 +49,9 @@ SEARCH_WEIGHT = 0.3  # how much they weigh against the model's own scores
 MMR_POOL = 4  # diversified answers pick from this many times k candidates
 CALIBRATION_POOL = 20  # calibrated answers pick from this many times k candidates
 RECENT_SHIFT = 10  # /interests says a shift is under way when an alarm is this many events old
+DEMOTE_POOL = 2  # demoting ignored items picks from this many times k candidates
+EXPLORE_BELOW = 50  # items with fewer interactions and impressions than this are explored
+EXPLORE_FLOOR = 0.05  # an item off the user's topics still has this much chance to explore
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,10 @@ class Answer:
     events), "search" (their searches only, through the language model) or "popular"."""
 
     items: list[str]
-    scores: list[float]
+    scores: list[float | None]  # None: an exploration slot, not the model's choice
     source: str
     version: str
+    explored: tuple[int, ...] = ()  # the slots given to exploration
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,13 @@ class Tracker:
     longer names them. Half-lives (in events) shape the interest profiles; ``calibrate`` in
     [0, 1] re-ranks every answer towards the topic mix of the user's short-term profile
     (`rerank.calibrate`; 0: the model's ranking). ``stages`` is told
-    the seconds each step of a request took (store, state, query, retrieval)."""
+    the seconds each step of a request took (store, state, query, retrieval).
+
+    The feedback loop (docs/feedback.md) reads ``exposure``: ``demote_ignored`` lowers items
+    the user was shown and ignored, ``explore`` gives that share of the slots to items with
+    fewer than ``explore_below`` interactions and impressions. ``follow=False`` answers every
+    user from their training history only (a frozen model, the comparison for live
+    tracking)."""
 
     def __init__(
         self,
@@ -99,14 +112,23 @@ class Tracker:
         stages: Callable[[str, float], None] | None = None,
         detector: DriftDetector | None = None,
         calibrate: float = 0.0,
+        exposure: Exposure | None = None,
+        demote_ignored: float = 0.0,
+        explore: float = 0.0,
+        explore_below: int = EXPLORE_BELOW,
+        follow: bool = True,
     ) -> None:
         self.engine, self.store, self.catalog = engine, store, catalog
         self.model_dir = model_dir
         self.short_half_life, self.long_half_life = short_half_life, long_half_life
         self.detector = detector or DriftDetector()
         self.calibrate = calibrate
+        self.exposure = exposure or Exposure(store.feedback, capacity)
+        self.demote_ignored = demote_ignored
+        self.explore, self.explore_below = explore, explore_below
         self.stages = stages or (lambda stage, seconds: None)
-        self.live = LiveUsers(store, self._history, capacity, window, self.stages)
+        self.live = LiveUsers(store, self._history, capacity, window, self.stages, follow)
+        self._exposure_map: tuple[int, np.ndarray, np.ndarray] | None = None  # per engine
         self._changes = threading.Lock()  # one model change (items, erasure, swap) at a time
 
     def _history(self, user: str) -> list[Event]:
@@ -118,7 +140,7 @@ class Tracker:
         the catalog nor the model knows, an event type the model does not know, nothing to act
         on (no item and no text)."""
         model = self.engine.model
-        types = set(model.event_types_)
+        types = {*model.event_types_, DISMISS}  # a dismissal is stored, never read as interest
         items = [e.event.item for e in events]
         known = model.item_indices([i or "" for i in items]) >= 0
         rejected = []
@@ -188,7 +210,9 @@ class Tracker:
         engine = self.engine
         state = self.live.get(user)
         row = (state, self._view(engine, state))
-        return self._answers(engine, [row], k, exclude_seen, diversify, text, text_weight)[0]
+        return self._answers(
+            engine, [row], k, exclude_seen, diversify, text, text_weight, users=[user]
+        )[0]
 
     def recommend_before(
         self, events: list[StoredEvent], k: int = 10, exclude_seen: bool = True
@@ -218,10 +242,12 @@ class Tracker:
         diversify: float = 0.0,
         text: str | None = None,
         text_weight: float = 0.5,
+        users: list[str] | None = None,
     ) -> list[Answer]:
         """The answer for each (state, view): popular items for a user with nothing the model
         reads, their searches through the language model for one with only searches, else the
-        model's ranking (through the index when there is one), all index rows in one pass."""
+        model's ranking (through the index when there is one), all index rows in one pass.
+        With ``users`` (one per row) the feedback steps run: demotion and exploration."""
         model = engine.model
         if text is not None and not model.reads_text:
             raise InputError(
@@ -229,7 +255,12 @@ class Tracker:
                 " model trained with features='text')"
             )
         calibrate = self.calibrate if engine.topics is not None else 0.0
-        wanted = k * max(MMR_POOL if diversify > 0 else 1, CALIBRATION_POOL if calibrate else 1)
+        demoting = self.demote_ignored > 0 and users is not None
+        wanted = k * max(
+            MMR_POOL if diversify > 0 else 1,
+            CALIBRATION_POOL if calibrate else 1,
+            DEMOTE_POOL if demoting else 1,
+        )
         ranked: dict[int, tuple[np.ndarray, np.ndarray, str]] = {}  # by row
         indexed, exact = [], []  # rows the index answers, rows the model scores in one batch
         for n, (_, view) in enumerate(rows):
@@ -276,6 +307,9 @@ class Tracker:
         answers = []
         for n in range(len(rows)):
             items, scores, source = ranked[n]
+            if demoting and users is not None:
+                ignored = self._ignored(model, users[n], items)
+                items, scores = demote(items, scores, ignored, self.demote_ignored)
             if calibrate and engine.topics is not None and len(rows[n][1].seen):
                 target = self._target(engine, *rows[n])
                 pool = k * MMR_POOL if diversify > 0 else k
@@ -284,15 +318,57 @@ class Tracker:
                 )
             if diversify > 0 and (vectors := engine.item_vectors(items)) is not None:
                 items, scores = mmr(vectors, items, scores, k, diversify)
+            items, listed = items[:k], [float(s) for s in scores[:k]]
+            slots = np.empty(0, np.int64)
+            if self.explore > 0 and users is not None and len(items):
+                items, slots = self._explore(engine, *rows[n], items)
+                for slot in slots:
+                    listed.insert(int(slot), None)
             answers.append(
                 Answer(
-                    [str(i) for i in model.item_ids_[items[:k]]],
-                    [float(s) for s in scores[:k]],
+                    [str(i) for i in model.item_ids_[items]],
+                    listed[: len(items)],
                     source,
                     engine.version,
+                    tuple(int(s) for s in slots),
                 )
             )
         return answers
+
+    def _ignored(self, model: Any, user: str, items: np.ndarray) -> np.ndarray:
+        """(len(items),) how many times each candidate was shown to ``user`` and ignored."""
+        ignored = self.exposure.ignored(user)
+        out = np.zeros(len(items), np.int64)
+        if not ignored:
+            return out
+        found = model.item_indices(list(ignored))
+        counts = dict(zip(found.tolist(), ignored.values(), strict=True))
+        for n, item in enumerate(items.tolist()):
+            out[n] = counts.get(item, 0)
+        return out
+
+    def _explore(
+        self, engine: Engine, state: UserState, view: _View, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``items`` with exploration slots: items with fewer than ``explore_below``
+        interactions (training events and impressions) the user has not seen, drawn in
+        proportion to how little they were shown and how well they fit the user's short-term
+        topics (docs/feedback.md, "New-item exploration")."""
+        if self._exposure_map is None or self._exposure_map[0] != engine.serial:
+            model = engine.model
+            trained = np.bincount(model.history_.items, minlength=model.n_items)
+            self._exposure_map = (engine.serial, self.exposure.slots(model.item_ids_), trained)
+        _, slots, trained = self._exposure_map
+        experience = trained + self.exposure.counts(slots)
+        weights = 1.0 - experience / self.explore_below
+        weights[view.seen] = 0.0
+        weights[items] = 0.0
+        if engine.topics is not None and len(view.seen):
+            short = interest_shares(engine.topics, view.seen, self.short_half_life)
+            weights *= engine.topics.membership @ short + EXPLORE_FLOOR
+        candidates = np.flatnonzero(weights > 0)
+        rng = np.random.default_rng()
+        return add_exploration(items, candidates, weights[candidates], self.explore, rng)
 
     def _queries(self, engine: Engine, rows: list[tuple[UserState, _View]]) -> np.ndarray:
         """(n, d) query vectors of the rows: those not yet known computed in one batch, unless
@@ -553,6 +629,7 @@ class Tracker:
         rewritten in place). Returns what was erased."""
         with self.live.locked([user]), self._changes:
             erased_events = self.store.delete_user(user)
+            self.exposure.forget(user)
             had_state = self.live.drop(user)
             engine = self.engine
             smaller = copy.copy(engine.model)  # requests in flight keep the old one
