@@ -82,7 +82,7 @@ def online_metrics(
         conversions = int(mine["converted"].sum())
         groups.append(
             {
-                by: group,
+                "group": str(group),
                 "window_start": int(start) if window else None,
                 "impressions": n,
                 "requests": int(mine["request_id"].nunique()),

@@ -25,7 +25,16 @@ from driftrec.errors import InputError
 from driftrec.serving.errors import problem
 from driftrec.serving.limits import BodyLimit
 from driftrec.serving.metrics import RequestMetrics
-from driftrec.serving.routers import admin, dashboard, events, health, items, overview, users
+from driftrec.serving.routers import (
+    admin,
+    dashboard,
+    events,
+    feedback,
+    health,
+    items,
+    overview,
+    users,
+)
 from driftrec.serving.service import Service
 from driftrec.serving.settings import Settings
 
@@ -60,6 +69,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     )
     for router in (
         events.router,
+        feedback.router,
         users.router,
         items.router,
         health.router,

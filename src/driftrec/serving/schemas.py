@@ -39,6 +39,13 @@ def check_text(value: str) -> str:
 
 
 Id = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(check_id)]
+RequestId = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{32}$",
+        description="the `request_id` of a recommendation answer (32 lower-case hex digits)",
+    ),
+]
 Text = Annotated[str, AfterValidator(check_text)]
 Timestamp = Annotated[int, Field(ge=TIMESTAMP_RANGE[0], le=TIMESTAMP_RANGE[1])]
 
@@ -58,6 +65,9 @@ class EventIn(Strict):
     text: Text | None = None
     event_id: Annotated[Text, Field(min_length=1, max_length=128)] | None = Field(
         None, description="the client's id: a retry with the same user and event_id is stored once"
+    )
+    request_id: RequestId | None = Field(
+        None, description="the answer this event is an outcome of (a click on a recommendation)"
     )
 
     @field_validator("value")
@@ -97,9 +107,12 @@ class EventsOut(BaseModel):
 
 class RecommendedItem(BaseModel):
     item: str
-    score: float
+    score: float | None = Field(description="the model's score; null in an exploration slot")
     title: str
     categories: list[str]
+    exploration: bool = Field(
+        False, description="shown to give an item with little exposure a chance (--explore)"
+    )
 
 
 class RecommendationsOut(BaseModel):
@@ -107,6 +120,73 @@ class RecommendationsOut(BaseModel):
     items: list[RecommendedItem]
     source: Literal["model", "search", "popular"]
     model_version: str
+    request_id: str = Field(
+        description="name it in the impressions and outcomes (clicks) of this answer"
+    )
+    variant: str = Field(description='the A/B variant that answered ("main" without one)')
+
+
+class ImpressionsIn(Strict):
+    """What the client showed of an answer: the items in the order of their slots."""
+
+    request_id: RequestId
+    user: Id
+    items: list[Id] = Field(min_length=1, description="shown items, slot 0 first")
+    timestamp: Timestamp | None = Field(None, description="Unix seconds; default: now")
+
+
+class ImpressionsOut(BaseModel):
+    accepted: int = Field(description="impressions stored now (durable)")
+    duplicates: int = Field(description="impressions of this request and item already stored")
+
+
+class OnlineGroup(BaseModel):
+    group: str = Field(
+        description='the variant, model version or slot (0: first); "(unlinked)": impressions'
+        ' of a request the service never served; "all" with by=all'
+    )
+    window_start: int | None = Field(description="the clock window's start; null: all time")
+    impressions: int
+    requests: int
+    users: int
+    clicks: int = Field(description="impressions with an outcome other than a dismissal")
+    ctr: float | None
+    conversions: int = Field(description="impressions with a purchase")
+    conversion_rate: float | None
+    ndcg_on_clicks: float | None = Field(
+        description="mean over requests with a click of DCG(clicked slots) / ideal DCG"
+    )
+    dismissals: int
+    no_outcome: int = Field(description="impressions with no outcome at all")
+    unlinked_outcomes: int = Field(description="outcomes naming a request that match no impression")
+
+
+class ComparisonOut(BaseModel):
+    control: str
+    treatment: str
+    control_impressions: int
+    treatment_impressions: int
+    control_users: int
+    treatment_users: int
+    control_ctr: float | None
+    treatment_ctr: float | None
+    difference: float | None = Field(description="treatment CTR minus control CTR")
+    low: float | None = Field(description="95% bootstrap interval of the difference (users)")
+    high: float | None
+    p_value: float | None
+    verdict: Literal["better", "worse", "no difference found", "too small to decide"]
+
+
+class OnlineMetricsOut(BaseModel):
+    by: Literal["all", "variant", "model_version", "slot"]
+    window_seconds: int | None
+    groups: list[OnlineGroup]
+    impressions: int
+    unlinked_impressions: int = Field(description="impressions whose request has no served list")
+    unlinked_outcomes: int
+    comparisons: list[ComparisonOut] = Field(
+        description="with by=variant: each variant against the first (bootstrap over users)"
+    )
 
 
 class TopicShare(BaseModel):
@@ -220,6 +300,13 @@ class ErasedOut(BaseModel):
     note: str
 
 
+class VariantOut(BaseModel):
+    name: str
+    share: float
+    model: str
+    model_version: str
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"]
     model: str
@@ -227,6 +314,7 @@ class HealthOut(BaseModel):
     items: int
     index: Literal["exact", "approximate", "none"]
     store: str
+    variants: list[VariantOut]
 
 
 class MinuteOut(BaseModel):
@@ -280,6 +368,7 @@ class UsersOut(BaseModel):
 
 class ReloadIn(Strict):
     model_dir: str | None = Field(None, description="default: the directory served now")
+    variant: str | None = Field(None, description="the A/B variant to reload; default: the first")
 
 
 class ReloadOut(BaseModel):

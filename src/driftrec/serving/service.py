@@ -1,15 +1,21 @@
-"""What a running service holds: settings, the store, the tracker over the loaded model, metrics.
+"""What a running service holds: settings, the store, one tracker per served model (an A/B
+variant, or the one model), the feedback writers, metrics.
 
-Opening it loads the model directory, the catalog (the model's training dataset when it is still
-where it was, or ``--data``), builds the engine (index chosen by catalog size) and puts back the
-items clients added earlier. Reloading builds a new engine off the request path and swaps it in.
+Opening it loads each model directory, the catalog (the model's training dataset when it is
+still where it was, or ``--data``), builds the engine (index chosen by catalog size) and puts
+back the items clients added earlier. Reloading builds a new engine off the request path and
+swaps it in. A user is served by one variant, chosen by a stable hash of their stored id.
 """
 
 from __future__ import annotations
 
 import bisect
 import gc
+import logging
 import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -18,14 +24,21 @@ from threadpoolctl import threadpool_limits
 
 from driftrec.data.dataset import Dataset
 from driftrec.data.pseudonyms import pseudonymise_ids
+from driftrec.errors import InputError
+from driftrec.feedback.variants import Variant, assign
 from driftrec.models import load
 from driftrec.models.base import trained_on
 from driftrec.models.training import set_threads
 from driftrec.serving.metrics import Metrics
 from driftrec.serving.settings import Settings
-from driftrec.store import EventStore
+from driftrec.store import CatalogItem, EventStore, Impression, Served
+from driftrec.store.group import GroupCommit
 from driftrec.tracking import Catalog, Engine, Tracker, model_version
+from driftrec.tracking.exposure import Exposure
 from driftrec.tracking.tracker import finish_model_rewrite
+
+log = logging.getLogger("driftrec.serving")
+MAIN = "main"  # the variant's name when one model is served
 
 
 def _catalog(settings: Settings, model_dir: Path) -> Catalog:
@@ -33,25 +46,32 @@ def _catalog(settings: Settings, model_dir: Path) -> Catalog:
     return Catalog() if source is None else Catalog.from_dataset(Dataset.load(source))
 
 
+@dataclass
+class Arm:
+    """One served model: its variant's name and share of the users, and its tracker."""
+
+    name: str
+    share: float
+    tracker: Tracker
+    model_dir: Path
+
+
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self.store = EventStore(settings.db_url)
-        self.model_dir = settings.model_dir
-        catalog = _catalog(settings, self.model_dir)
-        self.tracker = Tracker(
-            self._engine(self.model_dir, catalog),
-            self.store,
-            catalog,
-            model_dir=self.model_dir,
-            capacity=settings.live_users,
-            short_half_life=settings.short_half_life,
-            long_half_life=settings.long_half_life,
-            stages=self.metrics.stage,
-            calibrate=settings.calibrate,
-        )
-        self.tracker.restore_items()
+        # impressions and ignored items, shared by the variants: exposure is the item's
+        self.exposure = Exposure(self.store.feedback, settings.live_users)
+        variants = settings.variants or (Variant(MAIN, settings.model_dir, 1.0),)
+        self.arms = [
+            Arm(v.name, v.share, self._tracker(v.model_dir), v.model_dir) for v in variants
+        ]
+        for arm in self.arms:
+            arm.tracker.restore_items()
+        # served lists are a log, written behind the answers; impressions are acknowledged
+        self._served: GroupCommit[Served, bool] = GroupCommit(self.store.feedback.log_served)
+        self._impressions: GroupCommit[Impression, bool] = GroupCommit(self._store_impressions)
         # Requests are small: numpy's BLAS and faiss's OpenMP pools, sized to every core,
         # only add wake-ups and spinning that collide with other requests on the same cores
         # (GET p99 at 10k items 9-13 ms with them, 5 ms without). Built once, before this.
@@ -65,6 +85,69 @@ class Service:
         # them on every full collection (a pause that grows with the catalog)
         gc.collect()
         gc.freeze()
+
+    def _tracker(self, model_dir: Path) -> Tracker:
+        settings = self.settings
+        catalog = _catalog(settings, model_dir)
+        return Tracker(
+            self._engine(model_dir, catalog),
+            self.store,
+            catalog,
+            model_dir=model_dir,
+            capacity=settings.live_users,
+            short_half_life=settings.short_half_life,
+            long_half_life=settings.long_half_life,
+            stages=self.metrics.stage,
+            calibrate=settings.calibrate,
+            exposure=self.exposure,
+            demote_ignored=settings.demote_ignored,
+            explore=settings.explore,
+            explore_below=settings.explore_below,
+            follow=not settings.frozen,
+        )
+
+    @property
+    def tracker(self) -> Tracker:
+        """The first variant's tracker: what answers for the catalog and the service as a
+        whole (health, overview, items)."""
+        return self.arms[0].tracker
+
+    def arm(self, user: str) -> Arm:
+        """The variant serving ``user`` (their store id): a stable hash, no state."""
+        if len(self.arms) == 1:
+            return self.arms[0]
+        return self.arms[assign(user, self.settings.variants, self.settings.salt)]
+
+    def log_served(self, answer: Served) -> None:
+        """Record a served list without waiting for it (a failure is logged, never raised
+        into the answer that was already given)."""
+        self._served.submit([answer]).add_done_callback(_log_failure)
+
+    def submit_impressions(self, shown: Sequence[Impression]) -> Future[list[bool]]:
+        """Store impressions durably (the future completes once they are)."""
+        return self._impressions.submit(shown)
+
+    def _store_impressions(self, shown: Sequence[Impression]) -> list[bool]:
+        new = self.store.feedback.add_impressions(shown)
+        self.exposure.record(shown, new)
+        return new
+
+    def add_items(self, items: list[CatalogItem]) -> dict[str, object]:
+        """Add or update catalog items in every variant's catalog (stored once)."""
+        results = [arm.tracker.add_items(items) for arm in self.arms]
+        first = results[0]
+        return {**first, "recommendable": all(r["recommendable"] for r in results)}
+
+    def forget(self, user: str) -> dict[str, object]:
+        """Erase the user from the store, every variant's live state and every served model."""
+        results = [arm.tracker.forget(user) for arm in self.arms]
+        return {
+            "events": sum(int(r["events"]) for r in results),
+            **{
+                key: any(r[key] for r in results)
+                for key in ("live_state", "training_history", "model_directory_rewritten")
+            },
+        }
 
     def _engine(self, model_dir: Path, catalog: Catalog) -> Engine:
         finish_model_rewrite(model_dir)  # an erasure a crash interrupted
@@ -117,25 +200,39 @@ class Service:
             found.append(user)
         return found
 
-    def reload(self, model_dir: Path | None = None) -> tuple[str, str]:
-        """Load ``model_dir`` (default: the one served) and swap it in; in-flight requests
-        finish on the old model. Returns (previous version, new version)."""
+    def reload(self, model_dir: Path | None = None, variant: str | None = None) -> tuple[str, str]:
+        """Load ``model_dir`` (default: the one served) into ``variant`` (default: the first)
+        and swap it in; in-flight requests finish on the old model. Returns (previous version,
+        new version)."""
+        arms = {arm.name: arm for arm in self.arms}
+        if variant is not None and variant not in arms:
+            raise InputError(f"unknown variant {variant!r}; served: {', '.join(arms)}")
+        arm = arms[variant] if variant is not None else self.arms[0]
         with self._reloading:
-            directory = model_dir or self.model_dir
+            directory = model_dir or arm.model_dir
             catalog = _catalog(self.settings, directory)
             catalog.put(self.store.items())
-            previous = self.tracker.engine.version
-            engine = self.tracker.swap(lambda: self._engine(directory, catalog))
-            self.tracker.catalog = catalog
-            self.tracker.model_dir = directory
-            self.tracker.restore_items()
-            self.model_dir = directory
+            tracker = arm.tracker
+            previous = tracker.engine.version
+            engine = tracker.swap(lambda: self._engine(directory, catalog))
+            tracker.catalog = catalog
+            tracker.model_dir = directory
+            tracker.restore_items()
+            arm.model_dir = directory
             self._describe()
             return previous, engine.version
 
     def close(self) -> None:
-        self.tracker.close()  # acknowledges what is queued before the store goes
+        for arm in self.arms:
+            arm.tracker.close()  # acknowledges what is queued before the store goes
+        self._impressions.close()
+        self._served.close()
         self.store.close()
+
+
+def _log_failure(done: Future[list[bool]]) -> None:
+    if done.exception() is not None:
+        log.error("a served list could not be logged", exc_info=done.exception())
 
 
 __all__ = ["Service"]

@@ -8,8 +8,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from driftrec.feedback.variants import Variant
 from driftrec.tracking.engine import EXACT_MAX_ITEMS
 from driftrec.tracking.profiles import LONG_HALF_LIFE, SHORT_HALF_LIFE
+from driftrec.tracking.tracker import EXPLORE_BELOW
 
 API_KEY_ENV = "DRIFTREC_API_KEY"
 
@@ -30,6 +32,13 @@ class Settings:
     short_half_life: float = SHORT_HALF_LIFE
     long_half_life: float = LONG_HALF_LIFE
     calibrate: float = 0.0  # answers re-ranked towards the short-term topic mix (0: off)
+    # the feedback loop (docs/feedback.md)
+    variants: tuple[Variant, ...] = ()  # A/B variants; none: model_dir alone, as "main"
+    salt: str = ""  # the experiment's salt: a new one reshuffles users between variants
+    frozen: bool = False  # answer from training state only (the comparison for live tracking)
+    demote_ignored: float = 0.0  # lower items shown to a user and ignored (0: off)
+    explore: float = 0.0  # share of slots for items with little exposure (0: off)
+    explore_below: int = EXPLORE_BELOW  # interactions + impressions under which an item is explored
     # threads of torch, BLAS and OpenMP per request: a request is one short sequence, too
     # small to split; requests run side by side instead, and one thread each has the lowest
     # tail latency (SASRec's query vector p99 1.7 ms against 3.2 ms with two torch threads;

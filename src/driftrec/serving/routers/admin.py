@@ -16,12 +16,24 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[KeyDep])
 
 @router.post("/reload")
 def reload(body: ReloadIn, service: ServiceDep) -> ReloadOut:
-    """Load the model directory (default: the one served, e.g. retrained in place) and serve it
-    from the next request on; requests in flight finish on the old one. SIGHUP does the same."""
+    """Load the model directory (default: the one served, e.g. retrained in place or by
+    `driftrec train --from`) and serve it from the next request on, in ``variant`` (default:
+    the first); requests in flight finish on the old one. SIGHUP does the same for the first."""
+    arms = {arm.name: arm for arm in service.arms}
+    if body.variant is not None and body.variant not in arms:
+        raise refused(
+            422,
+            ["body", "variant"],
+            f"unknown variant {body.variant!r}; served: {', '.join(arms)}",
+            "not_found",
+        )
     try:
-        previous, version = service.reload(Path(body.model_dir) if body.model_dir else None)
+        previous, version = service.reload(
+            Path(body.model_dir) if body.model_dir else None, body.variant
+        )
     except (InputError, OSError) as err:  # not a model directory: the old model keeps serving
         raise refused(422, ["body", "model_dir"], str(err), "bad_model") from None
+    arm = arms[body.variant] if body.variant is not None else service.arms[0]
     return ReloadOut(
-        model=service.tracker.engine.model.name, model_version=version, previous_version=previous
+        model=arm.tracker.engine.model.name, model_version=version, previous_version=previous
     )

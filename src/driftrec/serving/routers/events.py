@@ -12,6 +12,7 @@ from driftrec.serving.deps import KeyDep, ServiceDep
 from driftrec.serving.errors import problem, refused, too_long
 from driftrec.serving.schemas import EventBatch, EventsIn, EventsOut, Rejected
 from driftrec.store import StoredEvent
+from driftrec.tracking.tracker import Rejection
 
 router = APIRouter(tags=["events"])
 
@@ -58,18 +59,44 @@ async def post_events(
                 e.item, e.timestamp if e.timestamp is not None else now, e.event, e.value, e.text
             ),
             e.event_id,
+            e.request_id,
         )
         for e in events
     ]
-    tracker = service.tracker
-    rejected = tracker.check(stored)
+    # each user's events go to the variant that serves them (one, without A/B variants)
+    by_arm: dict[int, list[int]] = {}
+    arms = service.arms
+    for n, s in enumerate(stored):
+        arm = 0 if len(arms) == 1 else arms.index(service.arm(s.user))
+        by_arm.setdefault(arm, []).append(n)
+    rejected = sorted(
+        (
+            Rejection(rows[r.index], r.field, r.reason)
+            for arm, rows in by_arm.items()
+            for r in arms[arm].tracker.check([stored[n] for n in rows])
+        ),
+        key=lambda r: r.index,
+    )
     if rejected and atomic:
         raise HTTPException(
             422, [problem(at(r.index, r.field), r.reason, "rejected") for r in rejected]
         )
     rejected_at = {r.index for r in rejected}
-    kept = [s for n, s in enumerate(stored) if n not in rejected_at]
-    new = await asyncio.wrap_future(tracker.submit(kept))
+    kept_rows = {arm: [n for n in rows if n not in rejected_at] for arm, rows in by_arm.items()}
+    answers = await asyncio.gather(
+        *(
+            asyncio.wrap_future(arms[arm].tracker.submit([stored[n] for n in rows]))
+            for arm, rows in kept_rows.items()
+        )
+    )
+    fresh_at = {
+        n: fresh
+        for rows, answer in zip(kept_rows.values(), answers, strict=True)
+        for n, fresh in zip(rows, answer, strict=True)
+    }
+    kept = [stored[n] for n in sorted(fresh_at)]
+    new = [fresh_at[n] for n in sorted(fresh_at)]
+    service.exposure.engaged([s for s, fresh in zip(kept, new, strict=True) if fresh])
     accepted = sum(new)
     service.metrics.activity.events(
         accepted, (s.user for s, fresh in zip(kept, new, strict=True) if fresh)
@@ -81,5 +108,5 @@ async def post_events(
         accepted=accepted,
         duplicates=len(new) - accepted,
         rejected=[Rejected(index=r.index, field=r.field, reason=r.reason) for r in rejected],
-        model_version=tracker.engine.version,
+        model_version=service.tracker.engine.version,
     )

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from driftrec.serving.deps import ServiceDep
-from driftrec.serving.schemas import HealthOut
+from driftrec.serving.schemas import HealthOut, VariantOut
 
 router = APIRouter(tags=["health"])
 
@@ -22,6 +22,15 @@ def health(service: ServiceDep) -> HealthOut:
         items=engine.model.n_items,
         index=index,
         store=service.store.engine.dialect.name,
+        variants=[
+            VariantOut(
+                name=arm.name,
+                share=arm.share,
+                model=arm.tracker.engine.model.name,
+                model_version=arm.tracker.engine.version,
+            )
+            for arm in service.arms
+        ],
     )
 
 

@@ -49,7 +49,7 @@ def _put(service: ServiceDep, items: list[ItemWithId], prefix: list[object]) -> 
                 errors.append(too_long([*where, name], limits.max_text))
     if errors:
         raise HTTPException(422, errors)
-    result = service.tracker.add_items(
+    result = service.add_items(
         [CatalogItem(i.item, i.title, i.text, tuple(i.categories)) for i in items]
     )
     return ItemsOut(**result, model_version=service.tracker.engine.version)

@@ -4,6 +4,7 @@ timeline, why) and erasure."""
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -23,6 +24,7 @@ from driftrec.serving.schemas import (
     WhyOut,
     check_text,
 )
+from driftrec.store import Served
 
 router = APIRouter(prefix="/users", tags=["users"], dependencies=[KeyDep])
 
@@ -62,30 +64,45 @@ def recommendations(
     text_weight: Annotated[float, Query(ge=0, le=1)] = 0.5,
 ) -> RecommendationsOut:
     """The user's top k now: every event they posted counts. A user with no events gets
-    what their searches describe, else popular recent items."""
+    what their searches describe, else popular recent items. The answer's ``request_id``
+    links the impressions and clicks a client reports back to it (docs/feedback.md)."""
     limits = service.settings
     if k > limits.max_k:
         raise refused(422, ["query", "k"], f"k is at most {limits.max_k:,} (--max-k)", "too_large")
     if text is not None and len(text) > limits.max_text:
         raise HTTPException(422, [too_long(["query", "text"], limits.max_text)])
+    key = service.user_key(user)
+    arm = service.arm(key)
     try:
-        answer = service.tracker.recommend(
-            service.user_key(user), k, exclude_seen, diversify, text, text_weight
-        )
+        answer = arm.tracker.recommend(key, k, exclude_seen, diversify, text, text_weight)
     except InputError as err:  # text given to a model that does not read text
         raise refused(422, ["query", "text"], str(err), "unsupported") from None
     start = time.perf_counter()
-    catalog = service.tracker.catalog
+    catalog = arm.tracker.catalog
+    explored = set(answer.explored)
     items = []
-    for item, score in zip(answer.items, answer.scores, strict=True):
+    for slot, (item, score) in enumerate(zip(answer.items, answer.scores, strict=True)):
         known = catalog.get(item)
         items.append(
             RecommendedItem(
-                item=item, score=score, title=known.title, categories=list(known.categories)
+                item=item,
+                score=score,
+                title=known.title,
+                categories=list(known.categories),
+                exploration=slot in explored,
             )
         )
+    request_id = uuid.uuid4().hex
+    service.log_served(
+        Served(request_id, key, arm.name, answer.version, tuple(answer.items), int(time.time()))
+    )
     out = RecommendationsOut(
-        user=user, items=items, source=answer.source, model_version=answer.version
+        user=user,
+        items=items,
+        source=answer.source,
+        model_version=answer.version,
+        request_id=request_id,
+        variant=arm.name,
     )
     service.metrics.stage("serialise", time.perf_counter() - start)
     return out
@@ -99,7 +116,8 @@ def interests(
 ) -> InterestsOut:
     """Long- and short-term interest shares over topics, the drift score between them, and
     the recent events that weigh most in the current recommendations."""
-    result = service.tracker.interests(service.user_key(user), top)
+    key = service.user_key(user)
+    result = service.arm(key).tracker.interests(key, top)
     return InterestsOut(**{**result, "user": user})
 
 
@@ -112,9 +130,8 @@ def timeline(
 ) -> TimelineOut:
     """How the user's interest moved: short- and long-term shares of their main topics, the
     drift score and the detector's evidence over their events, and where it raised alarms."""
-    return TimelineOut(
-        **{**service.tracker.timeline(service.user_key(user), points, top), "user": user}
-    )
+    key = service.user_key(user)
+    return TimelineOut(**{**service.arm(key).tracker.timeline(key, points, top), "user": user})
 
 
 @router.get("/{user}/recommendations/{item}/why")
@@ -125,7 +142,8 @@ def why(
 ) -> WhyOut:
     """Which of the user's recent events raise (or lower) the item's score, and by how much."""
     try:
-        result = service.tracker.why(service.user_key(user), item)
+        key = service.user_key(user)
+        result = service.arm(key).tracker.why(key, item)
     except UnknownIdError:
         raise refused(404, ["path", "item"], f"unknown item {item!r}", "not_found") from None
     return WhyOut(**{**result, "user": user})
@@ -135,7 +153,7 @@ def why(
 def erase(user: UserPath, service: ServiceDep) -> ErasedOut:
     """Erase the user everywhere: stored events, live state, and their training history and
     factors in the served model directory. Their next answers are cold-start ones."""
-    erased = service.tracker.forget(service.user_key(user))
+    erased = service.forget(service.user_key(user))
     note = (
         "the training dataset the model was built from is not touched: re-import it without"
         " this user before retraining"
