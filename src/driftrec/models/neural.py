@@ -59,9 +59,11 @@ from driftrec.text import get_encoder, item_features, item_texts
 FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to the id
 CALIBRATION_SHARE = 0.1  # of the known items, held out of the cold adapter's training
 COLD_SHIFTS = torch.arange(-6.0, 3.01, 0.25)  # cold-logit shifts `_cold_shift` chooses from
-# `partial_fit`'s defaults: at most this many epochs on the new windows and this many replayed
-# older windows per new one (benchmarks/incremental.py; BENCHMARKS.md)
-INCREMENTAL_EPOCHS = 30
+# `partial_fit`'s defaults: at most this many epochs, stopping after this many without a better
+# validation score (it starts from a trained model), on the new windows and this many replayed
+# older windows per new one (chosen on ml-100k: benchmarks/incremental.py, BENCHMARKS.md)
+INCREMENTAL_EPOCHS = 20
+INCREMENTAL_PATIENCE = 5
 INCREMENTAL_REPLAY = 3.0
 
 
@@ -245,7 +247,7 @@ class NeuralSequenceModel(Recommender):
         valid: EvalSet | None = None,
         *,
         epochs: int = INCREMENTAL_EPOCHS,
-        patience: int | None = None,
+        patience: int = INCREMENTAL_PATIENCE,
         replay: float = INCREMENTAL_REPLAY,
         learning_rate: float | None = None,
     ) -> Self:
@@ -258,10 +260,9 @@ class NeuralSequenceModel(Recommender):
         model reads content, their features). Then at most ``epochs`` epochs on the training
         windows whose newest event is after ``since`` (default `trained_until_`), plus
         ``replay`` times as many older windows drawn at random so that it does not forget,
-        stopping early on ``valid`` as `fit` does (``patience`` epochs, default the model's),
-        and keeping the starting weights unless an epoch beats them on ``valid``.
+        stopping early on ``valid`` as `fit` does (after ``patience`` epochs without a better
+        score), and keeping the starting weights unless an epoch beats them on ``valid``.
         ``learning_rate`` defaults to the model's."""
-        patience = self.train_config.patience if patience is None else patience
         integer(1).check(epochs, "epochs")
         integer(1).check(patience, "patience")
         NON_NEGATIVE.check(replay, "replay")
@@ -698,6 +699,7 @@ class NeuralSequenceModel(Recommender):
             "best_epoch": log.best_epoch,
             "best_valid_ndcg@10": log.best_score if log.epochs[-1]["valid"] is not None else None,
             "train_seconds": log.seconds,
+            "trained_positions": log.positions * len(log.epochs),
             "stopped_early": log.stopped_early,
             **({} if log.start_score is None else {"start_valid_ndcg@10": log.start_score}),
             "cold_shift": self.cold_shift_,

@@ -56,6 +56,7 @@ class TrainLog:
     stopped_early: bool = False
     resumed_from: int = 0
     start_score: float | None = None  # of the weights training started from, when scored
+    positions: int = 0  # next-item targets trained per epoch: the work, whatever the machine
 
     @property
     def seconds(self) -> float:
@@ -125,13 +126,19 @@ def fit_network(
     )
     generator = torch.Generator().manual_seed(config.seed)
     groups = clip_groups(net)  # the network's parameters do not change while it trains
-    log = TrainLog()
+    log = TrainLog(positions=int(sizes.sum()) if sizes is not None else n)
     best_state = copy.deepcopy(net.state_dict())
     bad_epochs = 0
     checkpoint = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     if checkpoint is not None and (checkpoint / "trainer_state.json").is_file():
         state = _load_checkpoint(checkpoint, net, optimizer, scheduler, generator)
-        log = TrainLog(**{**state["log"], "resumed_from": state["log"]["epochs"][-1]["epoch"]})
+        log = TrainLog(
+            **{
+                **state["log"],
+                "resumed_from": state["log"]["epochs"][-1]["epoch"],
+                "positions": log.positions,
+            }
+        )
         best_state = load_file(str(checkpoint / "best.safetensors"))
         bad_epochs = state["bad_epochs"]
     elif keep_start and validate is not None:
