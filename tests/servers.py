@@ -51,18 +51,20 @@ class Server:
 
 
 def start_server(
-    model_dir: Path,
+    model_dir: Path | None,
     db_url: str,
     log: Path,
     *args: str,
     env: dict[str, str] | None = None,
     timeout: float = START_TIMEOUT,
 ) -> Server:
-    """`driftrec serve --model model_dir --db db_url ARGS` as its own process."""
+    """`driftrec serve --model model_dir --db db_url ARGS` as its own process (no --model
+    when ``model_dir`` is None: ARGS name the models, e.g. with --variant)."""
     port = free_port()
+    model = [] if model_dir is None else ["--model", str(model_dir)]
     command = [
         sys.executable, "-c", "from driftrec.cli.main import main; main()", "serve",
-        "--model", str(model_dir), "--db", db_url, "--port", str(port), *args,
+        *model, "--db", db_url, "--port", str(port), *args,
     ]  # fmt: skip
     handle = log.open("ab")
     process = subprocess.Popen(

@@ -7,10 +7,8 @@ CI's included, runs; each test gets a schema of its own, dropped afterwards.
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,27 +17,6 @@ from driftrec.data.events import Event
 from driftrec.errors import InputError
 from driftrec.store import CatalogItem, EventStore, StoredEvent
 from driftrec.store.group import GroupCommit
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    if request.param == "sqlite":
-        store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
-        yield store
-        store.close()
-        return
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    store = EventStore(POSTGRES, schema=schema)
-    yield store
-    store.close()
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def test_events_come_back_in_time_order_with_every_field(store: EventStore) -> None:

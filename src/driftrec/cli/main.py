@@ -612,10 +612,45 @@ def serve_(
         ),
     ] = 0.0,
     threads: Annotated[int, typer.Option(help="Torch threads per request.")] = 1,
+    variant: Annotated[
+        list[str],
+        typer.Option(
+            help="A/B test: NAME=MODEL_DIR:SHARE, repeated (shares add up to 1); replaces"
+            " --model. Users are split by a stable hash of their id."
+        ),
+    ] = [],  # noqa: B006
+    salt: Annotated[
+        str, typer.Option(help="The A/B split's salt: a new one reshuffles users.")
+    ] = "",
+    frozen: Annotated[
+        bool,
+        typer.Option(
+            help="Answer from the model's training state only: events are stored, never"
+            " followed (the comparison that shows what live tracking is worth)."
+        ),
+    ] = False,
+    demote_ignored: Annotated[
+        float,
+        typer.Option(
+            help="0..1: lower items a user was shown and did not act on, by this share of the"
+            " score range at most (0: off)."
+        ),
+    ] = 0.0,
+    explore: Annotated[
+        float,
+        typer.Option(
+            help="0..1: share of the slots given to items with little exposure (new items"
+            " first); 0: off."
+        ),
+    ] = 0.0,
+    explore_below: Annotated[
+        int, typer.Option(help="Items with fewer interactions + impressions are explored.")
+    ] = 50,
 ) -> None:
     """Serve recommendations over HTTP; every posted event counts on the next request. The API
     key, when wanted, comes from DRIFTREC_API_KEY."""
     from driftrec.cli.serve import default_db, default_model, serve
+    from driftrec.feedback.variants import check_variants, parse_variant
     from driftrec.serving import Settings
 
     for name, value in (
@@ -627,6 +662,7 @@ def serve_(
         ("--port", port),
         ("--threads", threads),
         ("--max-k", max_k),
+        ("--explore-below", explore_below),
     ):
         if value < 1:
             raise InputError(f"{name} must be a positive integer, not {value}")
@@ -636,10 +672,23 @@ def serve_(
     ):
         if not value > 0:
             raise InputError(f"{name} must be positive, not {value}")
-    if not 0 <= calibrate <= 1:
-        raise InputError(f"--calibrate must be between 0 and 1, not {calibrate}")
-    model_dir = model if model is not None else default_model()
-    read_config(model_dir)  # a one-line error now rather than from inside the server
+    for name, value in (
+        ("--calibrate", calibrate),
+        ("--demote-ignored", demote_ignored),
+        ("--explore", explore),
+    ):
+        if not 0 <= value <= 1:
+            raise InputError(f"{name} must be between 0 and 1, not {value}")
+    variants = tuple(parse_variant(v) for v in variant)
+    if variants:
+        if model is not None:
+            raise InputError("--variant replaces --model: give the model of each variant")
+        check_variants(variants)
+    model_dir = (
+        variants[0].model_dir if variants else model if model is not None else default_model()
+    )
+    for directory in [model_dir, *(v.model_dir for v in variants)]:
+        read_config(directory)  # a one-line error now rather than from inside the server
     settings = Settings(
         model_dir=model_dir,
         db_url=db or default_db(model_dir),
@@ -656,6 +705,12 @@ def serve_(
         long_half_life=long_half_life,
         calibrate=calibrate,
         threads=threads,
+        variants=variants,
+        salt=salt,
+        frozen=frozen,
+        demote_ignored=demote_ignored,
+        explore=explore,
+        explore_below=explore_below,
     )
     serve(settings, host, port)
 

@@ -49,7 +49,7 @@ SEARCH_WEIGHT = 0.3  # how much they weigh against the model's own scores
 MMR_POOL = 4  # diversified answers pick from this many times k candidates
 CALIBRATION_POOL = 20  # calibrated answers pick from this many times k candidates
 RECENT_SHIFT = 10  # /interests says a shift is under way when an alarm is this many events old
-DEMOTE_POOL = 2  # demoting ignored items picks from this many times k candidates
+DEMOTE_POOL = 5  # demoting ignored items picks from this many times k candidates
 EXPLORE_BELOW = 50  # items with fewer interactions and impressions than this are explored
 EXPLORE_FLOOR = 0.05  # an item off the user's topics still has this much chance to explore
 
