@@ -530,6 +530,59 @@ def replay_(
         console.print(f"results -> {json_out}")
 
 
+@app.command("simulate")
+@guarded
+def simulate_(
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name(s), trained here on the events before the simulation, or a model"
+            " directory trained on them.",
+        ),
+    ] = ["gru4rec", "als", "pop"],  # noqa: B006
+    users: Annotated[int, typer.Option(help="Synthetic users with drifting interests.")] = 200,
+    days: Annotated[int, typer.Option(help="Simulated days.")] = 10,
+    sessions_per_day: Annotated[int, typer.Option(help="Sessions of each user a day.")] = 4,
+    frozen: Annotated[
+        bool, typer.Option(help="Also serve each model frozen at its training state.")
+    ] = False,
+    explore: Annotated[
+        list[float], typer.Option(help="Exploration share(s) of the slots; one run each.")
+    ] = [0.0],  # noqa: B006
+    demote_ignored: Annotated[
+        float, typer.Option(help="As `driftrec serve --demote-ignored`.")
+    ] = 0.0,
+    new_items: Annotated[
+        float, typer.Option(help="Share of the items withheld from training (new items).")
+    ] = 0.0,
+    k: Annotated[int, typer.Option("--k", "-k", help="Items shown per session.")] = 10,
+    seed: Annotated[int, typer.Option(help="Synthetic data and clicks.")] = 0,
+    home: Annotated[Path, typer.Option(help="Where the data, models and service logs go.")] = Path(
+        "runs/simulate"
+    ),
+    param: Annotated[
+        list[str], typer.Option("--param", "-p", help="Hyper-parameter of the models trained here.")
+    ] = [],  # noqa: B006
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Simulated users whose true interests drift at known times, against real `driftrec
+    serve` processes over HTTP: CTR over time, recovery after shifts, coverage, new items."""
+    from driftrec.cli.simulate import run_simulation
+
+    if json_out is not None:
+        check_output_file(json_out)
+    result = run_simulation(
+        model, users, days, sessions_per_day, frozen, explore, demote_ignored, new_items, seed, k,
+        home, _parse_pairs(param, "--param"),
+    )  # fmt: skip
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2, default=str))
+        console.print(f"results -> {json_out}")
+
+
 @app.command("report")
 @guarded
 def report_(

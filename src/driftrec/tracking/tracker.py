@@ -352,15 +352,18 @@ class Tracker:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``items`` with exploration slots: items with fewer than ``explore_below``
         interactions (training events and impressions) the user has not seen, drawn in
-        proportion to how little they were shown and how well they fit the user's short-term
-        topics (docs/feedback.md, "New-item exploration")."""
+        proportion to e^(-10·interactions/explore_below) times how well they fit the user's
+        short-term topics (docs/feedback.md, "New-item exploration")."""
         if self._exposure_map is None or self._exposure_map[0] != engine.serial:
             model = engine.model
             trained = np.bincount(model.history_.items, minlength=model.n_items)
             self._exposure_map = (engine.serial, self.exposure.slots(model.item_ids_), trained)
         _, slots, trained = self._exposure_map
         experience = trained + self.exposure.counts(slots)
-        weights = 1.0 - experience / self.explore_below
+        # an uncertainty bonus that decays with experience: an item nobody has seen yet
+        # outweighs one seen a few times (e^-1 at a tenth of the bound), so new items go first
+        weights = np.exp(-10.0 * experience / self.explore_below)
+        weights[experience >= self.explore_below] = 0.0
         weights[view.seen] = 0.0
         weights[items] = 0.0
         if engine.topics is not None and len(view.seen):
