@@ -52,6 +52,7 @@ RECENT_SHIFT = 10  # /interests says a shift is under way when an alarm is this 
 DEMOTE_POOL = 5  # demoting ignored items picks from this many times k candidates
 EXPLORE_BELOW = 50  # items with fewer interactions and impressions than this are explored
 EXPLORE_FLOOR = 0.05  # an item off the user's topics still has this much chance to explore
+EXPLORE_DECAY = 1.0  # interactions that divide an item's exploration chance by e
 
 
 @dataclass(frozen=True)
@@ -352,17 +353,17 @@ class Tracker:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``items`` with exploration slots: items with fewer than ``explore_below``
         interactions (training events and impressions) the user has not seen, drawn in
-        proportion to e^(-10·interactions/explore_below) times how well they fit the user's
-        short-term topics (docs/feedback.md, "New-item exploration")."""
+        proportion to e^(-interactions) times how well they fit the user's short-term topics
+        (docs/feedback.md, "New-item exploration")."""
         if self._exposure_map is None or self._exposure_map[0] != engine.serial:
             model = engine.model
             trained = np.bincount(model.history_.items, minlength=model.n_items)
             self._exposure_map = (engine.serial, self.exposure.slots(model.item_ids_), trained)
         _, slots, trained = self._exposure_map
         experience = trained + self.exposure.counts(slots)
-        # an uncertainty bonus that decays with experience: an item nobody has seen yet
-        # outweighs one seen a few times (e^-1 at a tenth of the bound), so new items go first
-        weights = np.exp(-10.0 * experience / self.explore_below)
+        # an uncertainty bonus that decays with experience: each interaction divides an
+        # item's chance by e, so items nobody has seen yet go first, then the least seen
+        weights = np.exp(-experience / EXPLORE_DECAY)
         weights[experience >= self.explore_below] = 0.0
         weights[view.seen] = 0.0
         weights[items] = 0.0
