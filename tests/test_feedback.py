@@ -19,10 +19,12 @@ from driftrec.client import ServiceError
 from driftrec.data.events import Event
 from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
 from driftrec.errors import InputError
+from driftrec.evaluation.replay import scratch_tracker
 from driftrec.feedback import compare, online_metrics
 from driftrec.feedback.variants import Variant, assign, bucket, check_variants, parse_variant
 from driftrec.models import create
 from driftrec.store import EventStore, Impression, Served, StoredEvent
+from driftrec.tracking import Catalog
 from driftrec.tracking.exposure import Exposure
 from driftrec.tracking.rerank import demote, explore
 
@@ -198,6 +200,24 @@ def test_demotion_by_hand_and_exploration_slots() -> None:
         assert rest.tolist() == list(range(9))  # the rest keep their order; the last gave way
     none, slots = explore(listed, np.array([], np.int64), np.array([]), 0.5, rng)
     assert none.tolist() == listed.tolist() and len(slots) == 0
+
+
+def test_a_dismissed_item_is_never_shown_again_nor_read_as_interest(tmp_path: Path) -> None:
+    data = generate(SyntheticConfig(n_users=30, n_items=80, seed=2))
+    model = create("als", factors=8, seed=0).fit(data.dataset)
+    tracker = scratch_tracker(model, Catalog.from_dataset(data.dataset), tmp_path / "s.db", 30)
+    user = str(data.dataset.user_ids[0])
+    try:
+        before = tracker.recommend(user, 10)
+        events = tracker.interests(user)["events"]
+        top = before.items[0]
+        tracker.ingest([StoredEvent(user, Event(top, 2_000_000_000, "dismiss"), request_id="r")])
+        assert top not in tracker.recommend(user, 10).items
+        assert top not in tracker.recommend(user, 10, exclude_seen=False).items
+        assert tracker.interests(user)["events"] == events  # not an interest event
+    finally:
+        tracker.close()
+        tracker.store.close()
 
 
 # ---------------------------------------------------------------- the real service

@@ -82,6 +82,7 @@ class _View:
     recent: list[Event]  # the newest of them, as many as the model reads
     searches: list[str]  # texts of recent item-less events (searches), oldest first
     seen: np.ndarray  # item indices of `known`
+    hidden: np.ndarray  # item indices the user dismissed: never shown again
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -193,7 +194,10 @@ class Tracker:
             searches = [e.text for e in latest if e.item is None and e.text]
             window = engine.model.history_window
             recent = known[-window:] if window is not None else known
-            return _View(known, recent, searches, seen)
+            dismissed = engine.model.item_indices(
+                [str(e.item) for e in events if e.event == DISMISS and e.item is not None]
+            )
+            return _View(known, recent, searches, seen, np.unique(dismissed[dismissed >= 0]))
 
         return state.cached(("view", engine.serial), split)
 
@@ -264,15 +268,21 @@ class Tracker:
         )
         ranked: dict[int, tuple[np.ndarray, np.ndarray, str]] = {}  # by row
         indexed, exact = [], []  # rows the index answers, rows the model scores in one batch
+        # what each row must not get: the whole history (not only the window) unless asked,
+        # and what the user dismissed, always
+        excluded = [
+            np.concatenate([view.seen, view.hidden]) if exclude_seen else view.hidden
+            for _, view in rows
+        ]
         for n, (_, view) in enumerate(rows):
-            seen = view.seen if exclude_seen else ()  # the whole history, not only the window
+            seen = excluded[n]
             row_text, row_weight = text, text_weight
             if row_text is None and view.searches and model.reads_text:
                 row_text, row_weight = ". ".join(view.searches), SEARCH_WEIGHT
             if not view.known and row_text is None:
                 ranked[n] = (*self._popular(engine, seen, wanted), "popular")
             elif not view.known:
-                recs = model.recommend(text=row_text, k=wanted + len(view.seen), exclude_seen=False)
+                recs = model.recommend(text=row_text, k=wanted + len(seen), exclude_seen=False)
                 ranked[n] = (*_drop_seen(recs, 0, seen), "search")
             elif row_text is None and exclude_seen and engine.index is not None:
                 indexed.append(n)
@@ -291,7 +301,7 @@ class Tracker:
             start = time.perf_counter()
             queries = self._queries(engine, [rows[n] for n in indexed])
             searched = time.perf_counter()
-            found = engine.index.search(queries, wanted, exclude=[rows[n][1].seen for n in indexed])
+            found = engine.index.search(queries, wanted, exclude=[excluded[n] for n in indexed])
             self.stages("query", searched - start)
             self.stages("retrieval", time.perf_counter() - searched)
             for r, n in enumerate(indexed):
@@ -299,12 +309,12 @@ class Tracker:
                 ranked[n] = (found.items[r][real], found.scores[r][real], "model")
         if exact:
             views = [rows[n][1] for n in exact]
-            most_seen = max(len(v.seen) for v in views) if exclude_seen else 0
+            most_seen = max(len(excluded[n]) for n in exact)
             recs = model.recommend(
                 events=[v.recent for v in views], k=wanted + most_seen, exclude_seen=exclude_seen
             )
-            for r, (n, v) in enumerate(zip(exact, views, strict=True)):
-                ranked[n] = (*_drop_seen(recs, r, v.seen if exclude_seen else ()), "model")
+            for r, n in enumerate(exact):
+                ranked[n] = (*_drop_seen(recs, r, excluded[n]), "model")
         answers = []
         for n in range(len(rows)):
             items, scores, source = ranked[n]
@@ -366,6 +376,7 @@ class Tracker:
         weights = np.exp(-experience / EXPLORE_DECAY)
         weights[experience >= self.explore_below] = 0.0
         weights[view.seen] = 0.0
+        weights[view.hidden] = 0.0
         weights[items] = 0.0
         if engine.topics is not None and len(view.seen):
             short = interest_shares(engine.topics, view.seen, self.short_half_life)
