@@ -5,8 +5,8 @@ does it find a real difference?
   depend on the model, and ALS's sessions are the cheapest), users split by the service's
   stable hash with a new salt per run, 20 runs (each its own click draws): the share of runs in
   which the comparison declares a difference at alpha 0.05 (target: at most 10%).
-- A/B: SASRec in one arm, popularity in the other: the verdict, the CTR difference and its 95%
-  interval, over a few runs.
+- A/B: SASRec in one arm (the service's default model: reading item text), popularity in the
+  other: the verdict, the CTR difference and its 95% interval, over a few runs.
 
 Users are the synthetic generator's, in closed loop with the service's tracker in this process
 (`evaluation.simulation.TrackerPlatform`, the same tracker `driftrec serve` runs); the
@@ -104,7 +104,7 @@ def main() -> None:
     truth = Truth.from_synthetic(generate(SyntheticConfig(n_users=args.users, seed=0)))
     train, people = Population.split(truth, 0.5)
     began = time.perf_counter()
-    sasrec = train_model(create("sasrec", seed=0), train)
+    sasrec = train_model(create("sasrec", features="text", seed=0), train)
     pop = train_model(create("pop"), train)
     same = sasrec if args.aa_model == "sasrec" else train_model(create(args.aa_model), train)
     trained = time.perf_counter() - began
@@ -112,12 +112,12 @@ def main() -> None:
     for run in track(range(args.runs), args.runs, "A/A runs"):
         impressions = one_run([same, same], truth, people, f"aa{run}", seed=run)
         result = compare(impressions, "arm0", "arm1", seed=run).to_dict()
-        arms = f"{args.aa_model} | {args.aa_model}"
+        arms = f"{args.aa_model} vs {args.aa_model}"
         records.append({"test": "A/A", "run": run, "arms": arms, **result})
     for run in track(range(args.ab_runs), args.ab_runs, "A/B runs"):
         impressions = one_run([sasrec, pop], truth, people, f"ab{run}", seed=run)
         result = compare(impressions, "arm1", "arm0", seed=run).to_dict()  # SASRec vs pop
-        records.append({"test": "A/B", "run": run, "arms": "pop (control) | sasrec", **result})
+        records.append({"test": "A/B", "run": run, "arms": "pop (control) vs sasrec", **result})
     seconds = time.perf_counter() - began - trained
     aa = [r for r in records if r["test"] == "A/A"]
     ab = [r for r in records if r["test"] == "A/B"]
