@@ -89,6 +89,13 @@ def test_a_live_tracker_keeps_users_clicking_where_a_frozen_model_does_not(popul
     # the frozen model shows the same items again; users do not click what they already had
     assert live.ctr() > 1.4 * frozen.ctr(), (live.summary(), frozen.summary())
     assert live.summary()["expected_ctr"] > 1.4 * frozen.summary()["expected_ctr"]
-    assert set(live.recovery().columns) == {"user", "kind", "level", "sessions", "censored"}
+    assert set(live.recovery().columns) == {
+        "user",
+        "kind",
+        "level",
+        "sessions",
+        "events",
+        "censored",
+    }
     assert (live.best >= live.expected - 1e-12).all()  # nothing beats the best list
     assert live.best == pytest.approx(frozen.best)  # the same users, the same interests

@@ -232,7 +232,10 @@ def _record(
         "frozen": run.frozen,
         "explore": run.explore,
         "demote_ignored": run.demote_ignored,
-        **result.summary(reference),
+        **(summary := result.summary(reference)),
+        "median_recovery_hours": None
+        if summary["median_recovery_sessions"] is None
+        else summary["median_recovery_sessions"] * 24 / sessions_per_day,
         "recovery_reference": "the live run's pre-shift level" if reference else "its own",
         "service_ctr_per_impression": service.get("ctr"),
         "service_impressions": online["impressions"],
@@ -247,7 +250,8 @@ def _record(
 
 def _summary_table(records: list[dict[str, Any]]) -> Table:
     table = Table(title="simulated users: every session")
-    for column in ("run", "CTR", "expected / best", "median recovery (sessions)", "censored",
+    for column in ("run", "CTR", "expected / best", "median recovery: sessions / events / hours",
+                   "censored",
                    "coverage", "service CTR/impression", "sessions/s"):  # fmt: skip
         table.add_column(column, justify="left" if column == "run" else "right")
     for r in records:
@@ -256,12 +260,12 @@ def _summary_table(records: list[dict[str, Any]]) -> Table:
             r["run"],
             f"{r['ctr']:.3f}",
             f"{r['expected_ctr'] / r['best_ctr']:.3f}",
-            "-" if recovery is None else f"{recovery:g}",
+            "-"
+            if recovery is None
+            else f"{recovery:g} / {r['median_recovery_events']:g} / {r['median_recovery_hours']:g}",
             f"{r['censored']}/{r['abrupt_shifts']}",
             f"{r['coverage']:.3f}",
-            "-"
-            if r["service_ctr_per_impression"] is None
-            else f"{r['service_ctr_per_impression']:.4f}",
+            _maybe(r["service_ctr_per_impression"], ".4f"),
             f"{r['sessions_per_second']:.0f}",
         )
     return table

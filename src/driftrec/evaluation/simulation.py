@@ -199,21 +199,26 @@ class Simulation:
             order = np.argsort(self.sessions[mine], kind="stable")
             expected = own[mine][order]
             before = level_from[mine][order]
+            clicked = self.clicked[mine][order] >= 0
             if s.session < BEFORE_SHIFT or s.session >= len(expected):
                 continue
             level = float(before[s.session - BEFORE_SHIFT : s.session].mean())
             after = expected[s.session :]
             back = np.flatnonzero(after >= RECOVERED * level)
+            sessions = int(back[0]) if len(back) else len(after)
+            # the user's events meanwhile: their own one a session, and their clicks
+            events = sessions + int(clicked[s.session : s.session + sessions].sum())
             out.append(
                 {
                     "user": self.population.users[s.user],
                     "kind": s.kind,
                     "level": level,
-                    "sessions": int(back[0]) if len(back) else len(after),
+                    "sessions": sessions,
+                    "events": events,
                     "censored": not len(back),
                 }
             )
-        return pd.DataFrame(out, columns=["user", "kind", "level", "sessions", "censored"])
+        return pd.DataFrame(out, columns=_RECOVERY)
 
     def _share(self) -> np.ndarray:
         """(sessions,) expected CTR as a share of the best list's."""
@@ -227,6 +232,7 @@ class Simulation:
         rec = self.recovery(reference)
         abrupt = rec[rec["kind"] == "abrupt"]
         sessions = np.where(abrupt["censored"], np.inf, abrupt["sessions"]).astype(float)
+        events = np.where(abrupt["censored"], np.inf, abrupt["events"]).astype(float)
         return {
             "sessions": len(self.clicked),
             "ctr": self.ctr(),
@@ -235,8 +241,12 @@ class Simulation:
             "coverage": self.coverage(),
             "abrupt_shifts": len(abrupt),
             "median_recovery_sessions": float(np.median(sessions)) if len(abrupt) else None,
+            "median_recovery_events": float(np.median(events)) if len(abrupt) else None,
             "censored": int(abrupt["censored"].sum()),
         }
+
+
+_RECOVERY = ["user", "kind", "level", "sessions", "events", "censored"]
 
 
 class Platform(Protocol):
