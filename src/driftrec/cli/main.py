@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
+import pandas as pd
 import typer
 
 from driftrec.cli.output import (
@@ -205,9 +208,17 @@ def _model_params(params: list[str], config: Path | None) -> dict[str, Any]:
 @app.command()
 @guarded
 def train(
-    data: Annotated[Path, typer.Argument(help="Dataset directory (or any importable source).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name, see `models`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Dataset directory (or any importable source); with --from, every event: those"
+            " the model learned from and newer ones."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name, see `models`.")
+    ] = None,
     param: Annotated[
         list[str], typer.Option("--param", "-p", help="Hyper-parameter, e.g. factors=128.")
     ] = [],  # noqa: B006
@@ -220,11 +231,44 @@ def train(
             " to `evaluate` the model on held-out events."
         ),
     ] = "all",
+    from_: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="A model directory to train further on the events that arrived since it was"
+            " trained (new users and items added) instead of from scratch: SASRec, GRU4Rec,"
+            " fused, ALS.",
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="With --from: the service's event store (sqlite:///file.db or"
+            " postgresql+psycopg://...), whose events join the model's training dataset"
+            " (or DATA)."
+        ),
+    ] = None,
 ) -> None:
     """Train a model on a dataset and save it for `recommend` (or, with --protocol loo|temporal,
-    for `evaluate`)."""
+    for `evaluate`); with --from, train a saved model further on the newer events."""
     from driftrec.models import create
 
+    if from_ is not None:
+        given = [f for f, v in (("--model", model), ("--param", param), ("--config", config)) if v]
+        if given or protocol != "all":
+            flag = given[0] if given else "--protocol"
+            raise InputError(
+                f"{flag} does not apply with --from: the saved model's own configuration is"
+                " trained further, on every event"
+            )
+        _train_further(from_, data, db, out)
+        return
+    if db is not None:
+        raise InputError("--db only applies with --from (training a saved model further)")
+    if data is None or model is None:
+        raise InputError(
+            "give a dataset and --model, or --from MODEL_DIR to train a saved model further"
+        )
     check_protocol(protocol, TRAIN_PROTOCOLS)
     check_output_directory(out, MODEL_MARK)
     recommender = create(model, **_model_params(param, config))
@@ -238,15 +282,138 @@ def train(
         "pseudonymised": bool(preprocessing.get("pseudonymised")),
     }
     if isinstance(recommender, ReportsTraining):
-        info["training"] = training = recommender.training_summary()
-        best = training["best_valid_ndcg@10"]
-        console.print(
-            f"  best epoch {training['best_epoch']} of {training['epochs_run']},"
-            + (f" validation NDCG@10 {best:.4f}," if best is not None else " no validation,")
-            + f" {training['train_seconds']:.0f} s"
-        )
+        info["training"] = _training_line(recommender)
     recommender.save(out, info=info)
     console.print(f"trained [bold]{recommender!r}[/bold] -> {out}")
+
+
+def _training_line(recommender: ReportsTraining) -> dict[str, Any]:
+    """Print how training went (best epoch, validation score, seconds); returns the summary."""
+    training = recommender.training_summary()
+    best = training["best_valid_ndcg@10"]
+    start = training.get("start_valid_ndcg@10")
+    console.print(
+        f"  best epoch {training['best_epoch']} of {training['epochs_run']},"
+        + (f" validation NDCG@10 {best:.4f}," if best is not None else " no validation,")
+        + (f" {start:.4f} before," if start is not None else "")
+        + f" {training['train_seconds']:.0f} s"
+    )
+    return training
+
+
+def _train_further(source: Path, data: Path | None, db: str | None, out: Path) -> None:
+    """`train --from`: the saved model trained further on DATA, or on its training dataset
+    joined with the event store's events (`--db`), and saved to ``out``."""
+    from driftrec import models
+    from driftrec.evaluation.experiment import continue_training, moment
+    from driftrec.models.capabilities import ContinuesTraining
+
+    check_output_directory(out, MODEL_MARK)
+    recorded = read_config(source).get("info", {})
+    recommender = models.load(source)
+    if not isinstance(recommender, ContinuesTraining):
+        raise InputError(
+            f"{source}: a {recommender.name!r} model cannot be trained further; train it from"
+            f" scratch with --model {recommender.name}"
+        )
+    if data is None and db is None:
+        raise InputError(
+            "--from needs the newer events: give DATA (every event) or --db URL (the service's"
+            " event store)"
+        )
+    base = data if data is not None else trained_on(source)
+    if base is None:
+        raise InputError(
+            f"{source}: the dataset it was trained on ({recorded.get('dataset') or 'not recorded'})"
+            " is not there any more; give it as DATA"
+        )
+    dataset = _open_dataset(base)
+    info: dict[str, Any] = {}
+    if db is not None:
+        events, items, shown = _store_frames(db)
+        dataset = dataset.appended(events, items)
+        info["store"] = {"url": shown, "events": len(events)}
+    since = recommender.trained_until_
+    newer = int((dataset.item_events()["timestamp"].to_numpy() > since).sum())
+    users, items_before = len(recommender.user_ids_), recommender.n_items
+    console.print(
+        f"training {recommender.name} from {source} further: {newer:,} item events after"
+        f" {moment(since, dataset)} (the newest it learned from), {dataset.n_events:,} in all"
+    )
+    start = time.perf_counter()
+    continue_training(recommender, dataset)
+    seconds = time.perf_counter() - start
+    added = {
+        "users": len(recommender.user_ids_) - users,
+        "items": recommender.n_items - items_before,
+        "events": newer,
+    }
+    console.print(
+        f"  added {added['users']:,} new users, {added['items']:,} new items and {newer:,} new"
+        f" item events in {seconds:.1f} s"
+    )
+    preprocessing = dataset.info.get("preprocessing", {})
+    info = {
+        "dataset": str(base.resolve()),
+        "protocol": "all",
+        "pseudonymised": bool(preprocessing.get("pseudonymised")),
+        "continued_from": str(source.resolve()),
+        "added": added,
+        "seconds": seconds,
+        **info,
+    }
+    if isinstance(recommender, ReportsTraining):
+        info["training"] = _training_line(recommender)
+    recommender.save(out, info=info)
+    console.print(f"trained [bold]{recommender!r}[/bold] further -> {out}")
+
+
+def _store_frames(url: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Every event and catalog item of the event store at ``url`` as raw frames (external ids),
+    and the URL as it may be shown (no password). A one-line error when it is not a store."""
+    import sqlalchemy as sa
+
+    from driftrec.store import EventStore
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise InputError(f"--db {url!r} is not a database URL") from None
+    shown = parsed.render_as_string(hide_password=True)
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(file).is_file():
+        # opening it would create an empty store
+        raise InputError(f"--db {shown}: no such SQLite file {file}")
+    try:
+        store = EventStore(url)
+        try:
+            stored, catalog = store.all_events(), store.items()
+        finally:
+            store.close()
+    except sa.exc.SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise InputError(f"--db {shown}: cannot read the event store ({reason})") from None
+    if not stored:
+        raise InputError(f"--db {shown}: the event store holds no events")
+    events = pd.DataFrame(
+        {
+            "user": [e.user for e in stored],
+            "item": [e.event.item for e in stored],
+            "timestamp": np.array([e.event.timestamp for e in stored], np.int64),
+            "event": [e.event.event for e in stored],
+            "value": np.array([e.event.value for e in stored], np.float64),
+            "text": [e.event.text for e in stored],
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "item": [i.item for i in catalog],
+            "title": [i.title for i in catalog],
+            "text": [i.text for i in catalog],
+            "categories": [list(i.categories) for i in catalog],
+        }
+    )
+    return events, items, shown
 
 
 @app.command("evaluate")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,99 @@ class Dataset:
             info={**self.info, **info},
         )
 
+    def to_frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """Events, catalog and user attributes with external ids and event type names, as
+        `from_frames` takes them: the way back to raw frames, to add events from elsewhere."""
+        ev = self.events
+        codes = ev["item"].to_numpy()
+        events = pd.DataFrame(
+            {
+                "user": self.user_ids[ev["user"].to_numpy()],
+                "item": np.where(codes == NO_ITEM, None, self.item_ids[np.maximum(codes, 0)]),
+                "timestamp": ev["timestamp"].to_numpy(np.int64),
+                "event": np.asarray(self.event_types, dtype=object)[ev["event"].to_numpy()],
+                "value": ev["value"].to_numpy(np.float32),
+                "text": ev["text"].to_numpy(object),
+            }
+        )
+        items = self.items.copy()
+        items.insert(0, "item", self.item_ids)
+        users = self.users.copy()
+        users.insert(0, "user", self.user_ids)
+        return events, items.reset_index(drop=True), users.reset_index(drop=True)
+
+    def reindexed(
+        self,
+        user_ids: Sequence[str] | np.ndarray,
+        item_ids: Sequence[str] | np.ndarray,
+        event_types: Sequence[str] = (),
+    ) -> Dataset:
+        """The same data with ``user_ids``, ``item_ids`` and ``event_types`` at indices 0, 1, ...
+        in the order given, and this dataset's other ones after them in its own order: how a
+        model reads a grown dataset in the indices it learned (incremental training). A given id
+        the dataset lacks has no events (and an empty catalog row)."""
+        users, user_at = _ids_first(user_ids, self.user_ids)
+        items, item_at = _ids_first(item_ids, self.item_ids)
+        types, type_at = _ids_first(event_types, self.event_types)
+        ev = self.events
+        codes = ev["item"].to_numpy()
+        events = ev.assign(
+            user=user_at[ev["user"].to_numpy()].astype(np.int32),
+            item=np.where(codes == NO_ITEM, NO_ITEM, item_at[np.maximum(codes, 0)]).astype(
+                np.int32
+            ),
+            event=type_at[ev["event"].to_numpy()].astype(np.int8),
+        )
+        catalog = pd.DataFrame(
+            {
+                col: (
+                    _list_array([[] for _ in range(len(items))])
+                    if col in LIST_COLUMNS
+                    else np.full(len(items), "", dtype=object)
+                )
+                for col in ITEM_COLUMNS
+            }
+        )
+        for col in self.items.columns:
+            if col not in catalog:
+                catalog[col] = np.full(len(items), None, dtype=object)
+            values = catalog[col].to_numpy(object).copy()
+            values[item_at] = self.items[col].to_numpy(object)
+            catalog[col] = values
+        attributes = pd.DataFrame(index=pd.RangeIndex(len(users)))
+        for col in self.users.columns:
+            values = np.full(len(users), None, dtype=object)
+            values[user_at] = self.users[col].to_numpy(object)
+            attributes[col] = values
+        return Dataset(
+            events=self._time_ordered(events),
+            user_ids=users,
+            item_ids=items,
+            items=catalog,
+            users=attributes,
+            event_types=tuple(str(t) for t in types),
+            name=self.name,
+            info=dict(self.info),
+        )
+
+    def appended(self, events: pd.DataFrame, items: pd.DataFrame | None = None) -> Dataset:
+        """This dataset with more events (external ids, as `from_frames` takes them) and the
+        catalog items they bring: its users, items and event types keep their indices, new ones
+        come after them, so a model fitted on it reads the grown dataset as it learned it.
+        Catalog rows of items it already lists stay as they are."""
+        own_events, own_items, own_users = self.to_frames()
+        if items is not None and "item" in items:
+            known = pd.Series(clean_strings(items["item"]), dtype=object).isin(self.item_ids)
+            items = items[~known.to_numpy()]
+        merged = Dataset.from_frames(
+            pd.concat([own_events, events], ignore_index=True),
+            pd.concat([own_items, items], ignore_index=True) if items is not None else own_items,
+            name=self.name,
+            info=self.info,
+            users=own_users,
+        )
+        return merged.reindexed(self.user_ids, self.item_ids, self.event_types)
+
     def histories(self, users: np.ndarray | None = None) -> Histories:
         """Each user's item events, oldest first; every user in index order unless ``users``."""
         ev = self.item_events()
@@ -433,6 +527,19 @@ def _list_array(lists: list[list[str]]) -> np.ndarray:
     for i, values in enumerate(lists):
         out[i] = values
     return out
+
+
+def _ids_first(
+    first: Sequence[str] | np.ndarray, own: Sequence[str] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``first`` (unique ids), then ``own``'s ids not among them in ``own``'s order: the merged
+    (n,) object array, and (len(own),) int64 where each of ``own``'s ids landed in it."""
+    first = np.asarray([str(i) for i in first], dtype=object)
+    own = np.asarray([str(i) for i in own], dtype=object)
+    at = pd.Index(first).get_indexer(own).astype(np.int64)
+    extra = at < 0
+    at[extra] = len(first) + np.arange(int(extra.sum()))
+    return np.concatenate([first, own[extra]]), at
 
 
 def _lookup(vocabulary: np.ndarray, ids: list[str] | np.ndarray, kind: str) -> np.ndarray:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from driftrec.data.dataset import Dataset
-from driftrec.data.split import PROTOCOLS, Split, check_protocol, make_split
+from driftrec.data.split import PROTOCOLS, EvalSet, Split, check_protocol, make_split
+from driftrec.errors import InputError
 from driftrec.evaluation.evaluator import evaluate
 from driftrec.models import create
 from driftrec.models.base import Recommender
-from driftrec.models.capabilities import ReportsTraining
+from driftrec.models.capabilities import ContinuesTraining, ReportsTraining
 
 # `train` also takes "all": learn from every event, for a model that is going to be used.
 TRAIN_PROTOCOLS = ("all", *PROTOCOLS)
@@ -35,6 +39,57 @@ def train_model(recommender: Recommender, dataset: Dataset, protocol: str = "all
     if protocol == "all":
         recommender.update_histories(dataset)
     return recommender
+
+
+def continue_training(
+    recommender: Recommender, dataset: Dataset, since: int | None = None, **options: Any
+) -> Recommender:
+    """Train a fitted ``recommender`` further on ``dataset`` (every event: those it learned
+    from and newer ones, new users and items too) to be used, as `train_model` trains with
+    "all": a model that stops early continues on the leave-one-out training part, stops on its
+    validation events and then takes every user's whole history. ``options`` go to
+    `partial_fit`. An `InputError` when the model cannot continue or nothing is newer than
+    ``since`` (default: the newest event it learned from)."""
+    if not isinstance(recommender, ContinuesTraining):
+        raise InputError(
+            f"a {recommender.name!r} model cannot continue training; train it from scratch"
+        )
+    since = recommender.trained_until_ if since is None else since
+    grown = dataset.reindexed(
+        recommender.user_ids_, recommender.item_ids_, recommender.event_types_
+    )
+    if not (grown.item_events()["timestamp"].to_numpy() > since).any():
+        raise InputError(
+            f"dataset {dataset.name!r} has no item events after {moment(since, dataset)},"
+            " the newest the model learned from: nothing new to train on"
+        )
+    if not recommender.stops_early:
+        return recommender.partial_fit(grown, since, **options)
+    split = make_split(grown, "loo")
+    if not len(split.valid):  # nobody to stop on: the fixed number of epochs
+        return recommender.partial_fit(grown, since, **options)
+    valid = _newer_rows(split.valid, grown, since)
+    recommender.partial_fit(split.train, since, valid=valid, **options)
+    return recommender.update_histories(grown)
+
+
+def _newer_rows(valid: EvalSet, dataset: Dataset, since: int) -> EvalSet:
+    """The leave-one-out validation rows of ``dataset`` whose held-out event (the user's
+    second-to-last item event) is after ``since``: what the model has yet to learn, which is
+    what training further should stop on (on every row, the many users with nothing new would
+    drown the change); every row when none is."""
+    history = dataset.histories()
+    users = valid.histories.users  # (n,) each row's user, with at least 3 item events
+    held_out = history.timestamps[history.indptr[users + 1] - 2]
+    newer = np.flatnonzero(held_out > since)
+    return valid.take(newer) if len(newer) else valid
+
+
+def moment(timestamp: int, dataset: Dataset) -> str:
+    """A dataset time as people read it: UTC date and time, or a position in sequences."""
+    if dataset.info.get("has_timestamps") is False:
+        return f"position {timestamp}"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def fit_and_evaluate(

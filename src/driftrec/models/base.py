@@ -165,6 +165,7 @@ class Recommender(ABC):
     # look-up tables of the current id arrays (see _indices); not saved
     _id_indexes: dict[str, tuple[np.ndarray, dict[str, int]]] = {}  # noqa: RUF012 - replaced
     history_: Histories  # every training user's item events, oldest first
+    trained_until_: int  # time of the newest event learned from: later ones are new to it
 
     # ------------------------------------------------------------------ configuration
     @classmethod
@@ -209,12 +210,17 @@ class Recommender(ABC):
         history = dataset.histories()
         if len(history.items) == 0:
             raise InputError(f"dataset {dataset.name!r} has no item events to learn from")
+        self._adopt(dataset, history)
+        self._fit(dataset, valid)
+        return self
+
+    def _adopt(self, dataset: Dataset, history: Histories) -> None:
+        """Take ``dataset``'s ids and event types and its ``history`` as the ones learned from."""
         self.user_ids_ = np.asarray(dataset.user_ids, dtype=object)
         self.item_ids_ = np.asarray(dataset.item_ids, dtype=object)
         self.event_types_ = tuple(dataset.event_types)
         self.history_ = history
-        self._fit(dataset, valid)
-        return self
+        self.trained_until_ = int(history.timestamps.max())
 
     @abstractmethod
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None: ...
@@ -231,6 +237,33 @@ class Recommender(ABC):
             )
         self.history_ = dataset.histories()
         return self
+
+    def _growth(self, dataset: Dataset, since: int) -> Histories:
+        """The histories of ``dataset``, which holds what the model learned from and newer
+        events, checked as data to continue training on (`capabilities.ContinuesTraining`;
+        `_adopt` it then): an `InputError` when its ids do not start with the model's, in order
+        (`Dataset.reindexed` puts them first), or it has no item event after ``since``."""
+        if not self.is_fitted:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+        self._validate_params()
+        users, items, types = len(self.user_ids_), self.n_items, len(self.event_types_)
+        if not (
+            np.array_equal(dataset.user_ids[:users], self.user_ids_)
+            and np.array_equal(dataset.item_ids[:items], self.item_ids_)
+            and tuple(dataset.event_types[:types]) == self.event_types_
+        ):
+            raise InputError(
+                f"dataset {dataset.name!r} does not list the model's users, items and event"
+                " types first, in the model's order; pass dataset.reindexed(model.user_ids_,"
+                " model.item_ids_, model.event_types_)"
+            )
+        history = dataset.histories()
+        if not (history.timestamps > since).any():
+            raise InputError(
+                f"dataset {dataset.name!r} has no item events after time {since}: nothing new"
+                " to continue training on"
+            )
+        return history
 
     def has_ids_of(self, dataset: Dataset) -> bool:
         """Whether ``dataset`` maps users and items to the indices this model was fitted with."""
@@ -506,6 +539,7 @@ class Recommender(ABC):
             "params": self.get_params(),
             "driftrec_version": __version__,
             "info": info or {},
+            "trained_until": self.trained_until_,
             "fitted": self._get_fitted(),
         }
         (path / MODEL_MARKER).write_text(json.dumps(config, indent=2, allow_nan=False))
@@ -535,6 +569,13 @@ class Recommender(ABC):
         except ValueError as err:  # Histories checks that its arrays agree
             raise DataFormatError(f"{state.path}: corrupted training histories ({err})") from None
         model._set_state(state)
+        until = config.get("trained_until")
+        if until is None:  # saved before it was recorded: the newest event of its histories
+            times = model.history_.timestamps
+            until = int(times.max()) if len(times) else 0
+        if not isinstance(until, int) or isinstance(until, bool):
+            raise DataFormatError(f"{path / MODEL_MARKER}: 'trained_until' must be an integer")
+        model.trained_until_ = until
         fitted = config.get("fitted", {})
         try:
             if not isinstance(fitted, dict):

@@ -58,12 +58,7 @@ def training_windows(
     Returns inputs (items, times, events) and ``targets`` (the next item, shifted by one, 0 where
     there is none), each (n_windows, length); with ``prefix_len``, also ``prefix``: the items of
     up to ``prefix_len`` events before each window, (n_windows, prefix_len), left-padded."""
-    lengths = histories.lengths
-    n_windows = np.maximum(0, np.ceil((lengths - 1) / length)).astype(np.int64)
-    user = np.repeat(np.arange(len(histories)), n_windows)
-    k = np.arange(int(n_windows.sum())) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
-    ends = histories.indptr[1:][user] - k * length  # exclusive end of each window's events
-    starts = np.maximum(histories.indptr[:-1][user], ends - length - 1)
+    user, starts, ends = _window_bounds(histories, length)
     windows = histories.slices(starts, ends, histories.users[user])
     gaps = event_gaps(histories)[ragged_positions(starts, ends)[1]]  # real gaps, not from 0
     full = padded(windows, length + 1, gaps=gaps)  # (n_windows, length + 1)
@@ -74,6 +69,25 @@ def training_windows(
         prefix = histories.slices(histories.indptr[:-1][user], starts, histories.users[user])
         tensors["prefix"] = padded(prefix, prefix_len)["items"]
     return tensors
+
+
+def _window_bounds(histories: Histories, length: int) -> tuple[np.ndarray, ...]:
+    """Row, first and exclusive last event position of every `training_windows` window (each
+    (n_windows,) int64), windows of ``length`` inputs cut from each row's newest end backwards."""
+    lengths = histories.lengths
+    n_windows = np.maximum(0, np.ceil((lengths - 1) / length)).astype(np.int64)
+    user = np.repeat(np.arange(len(histories)), n_windows)
+    k = np.arange(int(n_windows.sum())) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
+    ends = histories.indptr[1:][user] - k * length  # exclusive end of each window's events
+    starts = np.maximum(histories.indptr[:-1][user], ends - length - 1)
+    return user, starts, ends
+
+
+def window_times(histories: Histories, length: int) -> np.ndarray:
+    """(n_windows,) int64 time of each `training_windows` window's newest event, in the same
+    order: which windows hold events newer than a model has learned from."""
+    ends = _window_bounds(histories, length)[2]
+    return histories.timestamps[ends - 1]
 
 
 def length_batches(histories: Histories, batch_size: int) -> list[np.ndarray]:

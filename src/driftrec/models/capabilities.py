@@ -12,8 +12,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from driftrec.data.dataset import Dataset
 from driftrec.data.events import Event
 from driftrec.data.histories import Histories
+from driftrec.data.split import EvalSet
 
 
 @runtime_checkable
@@ -106,8 +108,28 @@ class Incremental(Protocol):
         ...
 
 
+@runtime_checkable
+class ContinuesTraining(Protocol):
+    """Trains further on a grown dataset instead of from scratch (scikit-learn's
+    ``partial_fit``): the neural sequence models and ALS. A full retrain costs the whole
+    training again each time new events arrive; continuing costs in proportion to what is new.
+
+    ``dataset`` holds every event, those the model learned from and newer ones, with the
+    model's users, items and event types first in its order and new ones after them
+    (`Dataset.reindexed`); the model grows by the new users and items and learns the events
+    after ``since`` (default: its `trained_until_`, the newest event it learned from).
+    """
+
+    def partial_fit(
+        self, dataset: Dataset, since: int | None = None, valid: EvalSet | None = None
+    ) -> Any:
+        """The model, trained further on ``dataset``; ``valid`` stops it early where it can."""
+        ...
+
+
 __all__ = [
     "AddsItems",
+    "ContinuesTraining",
     "Factorised",
     "HasDriftGate",
     "Incremental",

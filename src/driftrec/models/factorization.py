@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
@@ -24,7 +24,9 @@ from driftrec.data.histories import Histories
 from driftrec.data.split import EvalSet
 from driftrec.errors import DataFormatError
 from driftrec.models.base import Recommender, SavedState, read_only
-from driftrec.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, SIZE, Rule
+from driftrec.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, SIZE, Rule, integer
+
+INCREMENTAL_ITERATIONS = 2  # rounds of `ALS.partial_fit`: touched items, then touched users
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,50 @@ class ALS(_ImplicitFactorization):
         super()._fit(dataset, valid)
         self.learned_items_ = self.history_.item_set_fingerprints(self.n_items)
         self.gram_ = self._gram()
+
+    def partial_fit(
+        self,
+        dataset: Dataset,
+        since: int | None = None,
+        valid: EvalSet | None = None,
+        *,
+        iterations: int = INCREMENTAL_ITERATIONS,
+    ) -> Self:
+        """Continue on ``dataset`` (`capabilities.ContinuesTraining`): the factors of the users
+        with item events after ``since`` (default `trained_until_`) and of the items those
+        events name, new ones included, are solved again, ``iterations`` times in turn
+        (implicit's ``partial_fit_items`` / ``partial_fit_users``), every other factor held,
+        so a touched user's vector is the fold-in of their items, as `user_vectors` makes it.
+        Exact for the rows it touches, and in proportion to them: a full fit sweeps every row
+        ``self.iterations`` times. ``valid`` is not used (ALS does not stop early)."""
+        integer(1).check(iterations, "iterations")
+        since = self.trained_until_ if since is None else since
+        history = self._growth(dataset, since)
+        users, items = len(self.user_ids_), self.n_items
+        self._adopt(dataset, history)
+        new = history.timestamps > since
+        touched_users = np.unique(history.event_rows()[new])
+        touched_items = np.unique(history.items[new]).astype(np.int64)
+        model = self._make()
+        # New rows start at zero, and count for nothing until solved.
+        model.user_factors = np.zeros((dataset.n_users, self.factors), np.float32)
+        model.user_factors[:users] = self.user_factors_
+        model.item_factors = np.zeros((dataset.n_items, self.factors), np.float32)
+        model.item_factors[:items] = self.item_factors_
+        matrix = dataset.interactions()  # (n_users, n_items), as `fit` reads it
+        by_item = matrix.T.tocsr()
+        with threadpool_limits(1, "blas"):
+            for _ in range(iterations):  # items first, so the touched users end exact
+                model.partial_fit_items(touched_items, by_item[touched_items])
+                model.partial_fit_users(touched_users, matrix[touched_users])
+        self.user_factors_ = np.asarray(model.user_factors, np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, np.float32)
+        learned = np.zeros(dataset.n_users, np.uint64)  # untouched users: learned as before
+        learned[:users] = self.learned_items_
+        learned[touched_users] = history.take(touched_users).item_set_fingerprints(self.n_items)
+        self.learned_items_ = learned
+        self.gram_ = self._gram()
+        return self
 
     def _gram(self) -> np.ndarray:
         """(f, f) YᵀY + λI, the part of every fold-in that depends only on the model."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -31,6 +31,7 @@ from driftrec.models.batching import (
     seen_index,
     training_windows,
     trim_padding,
+    window_times,
 )
 from driftrec.models.items import ItemEmbedding
 from driftrec.models.training import TrainConfig, TrainLog, fit_network, set_threads
@@ -53,11 +54,15 @@ from driftrec.params import (
     optional,
 )
 from driftrec.text import FEATURE_KINDS as CONTENT_KINDS
-from driftrec.text import get_encoder, item_features
+from driftrec.text import get_encoder, item_features, item_texts
 
 FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to the id
 CALIBRATION_SHARE = 0.1  # of the known items, held out of the cold adapter's training
 COLD_SHIFTS = torch.arange(-6.0, 3.01, 0.25)  # cold-logit shifts `_cold_shift` chooses from
+# `partial_fit`'s defaults: at most this many epochs on the new windows and this many replayed
+# older windows per new one (benchmarks/incremental.py; BENCHMARKS.md)
+INCREMENTAL_EPOCHS = 30
+INCREMENTAL_REPLAY = 3.0
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -165,48 +170,202 @@ class NeuralSequenceModel(Recommender):
                 item_features(dataset, self.features, self.text_model, progress=self.progress)
             )
         torch.manual_seed(self.train_config.seed)
-        self.cold_generator_ = torch.Generator().manual_seed(self.train_config.seed)
-        self.calibration_items_ = _calibration_items(counts > 0, self.cold_generator_)
+        self._draw_calibration(counts > 0)
         self.net_ = self._network(
             dataset.n_items,
             features,
             torch.from_numpy(counts > 0),
             torch.from_numpy(np.log1p(counts)).float(),
         )
-        if features is not None and self.cold_prior_weight is not None:
-            # A fixed weight of the popularity prior: calibrated around, never fitted.
-            prior_weight = self.net_.item_emb.cold.prior_weight.requires_grad_(False)
-            with torch.no_grad():
-                prior_weight.fill_(self.cold_prior_weight)
-        # Sampling distribution for sampled softmax: popularity^0.75, as in word2vec. With content
-        # features, items without training events are not drawn (see `_loss`).
-        q = np.concatenate([[0.0], (counts + 1.0) ** 0.75])
-        if features is not None:
-            q[1:][counts == 0] = 0.0
-        self.sample_probs_ = torch.from_numpy(q / q.sum()).float()
+        self._set_sampling(counts)
         tensors = self._training_tensors()
+        self.log_ = self._train(tensors, valid, self.train_config, f"training {self.name}")
+        self.cold_shift_ = self._shift_cold(valid)
+
+    def _draw_calibration(self, known: np.ndarray) -> None:
+        """The cold adapter's own random stream and its calibration items, drawn among the
+        ``known`` (n_items,) items: not saved, so drawn again when training continues."""
+        self.cold_generator_ = torch.Generator().manual_seed(self.train_config.seed)
+        self.calibration_items_ = _calibration_items(known, self.cold_generator_)
+
+    def _set_sampling(self, counts: np.ndarray) -> None:
+        """Sampling distribution for sampled softmax from (n_items,) training event counts:
+        popularity^0.75, as in word2vec. With content features, items without training events
+        are not drawn (see `_loss`)."""
+        q = np.concatenate([[0.0], (counts + 1.0) ** 0.75])
+        if self.net_.item_emb.adapter is not None:
+            q[1:][self.net_.item_emb.known[1:].numpy() == 0] = 0.0
+        self.sample_probs_ = torch.from_numpy(q / q.sum()).float()
+
+    def _train(
+        self,
+        tensors: dict[str, torch.Tensor],
+        valid: EvalSet | None,
+        config: TrainConfig,
+        description: str,
+        keep_start: bool = False,
+    ) -> TrainLog:
+        """`fit_network` on these training windows, stopping early on ``valid``."""
         validate = None if valid is None else lambda: self.validation_ndcg(valid)
-        self.log_: TrainLog = fit_network(
+        return fit_network(
             self.net_,
             tensors,
             self._loss,
             validate,
-            self.train_config,
-            f"training {self.name}",
+            config,
+            description,
             sizes=(tensors["targets"] > 0).sum(dim=1),
+            keep_start=keep_start,
         )
-        self.cold_shift_ = 0.0
-        absent = counts == 0
-        if features is not None and self.cold_budget is not None and bool(absent.any()):
-            # The rows whose top 10 the budget protects: the validation rows when given (with
-            # what those users really consumed), else every user's next request.
-            if valid is None:
-                rows, seen = self.history_, self.history_
-            else:
-                rows, seen = valid.histories, valid.histories if valid.seen is None else valid.seen
-            self.cold_shift_ = self._cold_shift(rows, seen, torch.from_numpy(absent))
-            with torch.no_grad():
-                self.net_.item_emb.cold.offset += self.cold_shift_
+
+    def _shift_cold(self, valid: EvalSet | None) -> float:
+        """Shift the cold items' offset by `_cold_shift` (with content features and a
+        ``cold_budget``, when some items have no training events); returns the shift."""
+        item_emb = self.net_.item_emb
+        if item_emb.adapter is None or self.cold_budget is None:
+            return 0.0
+        absent = item_emb.known[1:] == 0  # (n_items,)
+        if not bool(absent.any()):
+            return 0.0
+        # The rows whose top 10 the budget protects: the validation rows when given (with
+        # what those users really consumed), else every user's next request.
+        if valid is None:
+            rows, seen = self.history_, self.history_
+        else:
+            rows, seen = valid.histories, valid.histories if valid.seen is None else valid.seen
+        shift = self._cold_shift(rows, seen, absent)
+        with torch.no_grad():
+            item_emb.cold.offset += shift
+        return shift
+
+    def partial_fit(
+        self,
+        dataset: Dataset,
+        since: int | None = None,
+        valid: EvalSet | None = None,
+        *,
+        epochs: int = INCREMENTAL_EPOCHS,
+        patience: int | None = None,
+        replay: float = INCREMENTAL_REPLAY,
+        learning_rate: float | None = None,
+    ) -> Self:
+        """Continue training on ``dataset``: what the model learned from plus newer events,
+        new users and items listed after the known ones (`Dataset.reindexed`). A full retrain
+        learns every window again from a random start; this starts from the learned weights and
+        trains only on what is new, so it takes a fraction of the time.
+
+        New items get embedding rows initialised as `fit` initialises them (and, where the
+        model reads content, their features). Then at most ``epochs`` epochs on the training
+        windows whose newest event is after ``since`` (default `trained_until_`), plus
+        ``replay`` times as many older windows drawn at random so that it does not forget,
+        stopping early on ``valid`` as `fit` does (``patience`` epochs, default the model's),
+        and keeping the starting weights unless an epoch beats them on ``valid``.
+        ``learning_rate`` defaults to the model's."""
+        patience = self.train_config.patience if patience is None else patience
+        integer(1).check(epochs, "epochs")
+        integer(1).check(patience, "patience")
+        NON_NEGATIVE.check(replay, "replay")
+        if learning_rate is not None:
+            POSITIVE.check(learning_rate, "learning_rate")
+        since = self.trained_until_ if since is None else since
+        history = self._growth(dataset, since)
+        newest = window_times(history, self.max_len)  # (n_windows,)
+        fresh = np.flatnonzero(newest > since)
+        if len(fresh) == 0:
+            raise InputError(
+                f"dataset {dataset.name!r}: no user has an event after time {since} that"
+                " follows another of theirs, so there is no new transition to learn from"
+            )
+        item_emb = self.net_.item_emb
+        content = None
+        if item_emb.adapter is not None:  # before anything changes: it may refuse the dataset
+            content = torch.from_numpy(self._new_item_features(dataset, item_emb.features[1:]))
+        self._adopt(dataset, history)
+        counts = np.bincount(history.items, minlength=self.n_items).astype(np.float64)
+        features = known = None
+        if content is not None:
+            features = torch.cat([item_emb.features[1:], content])
+            known = torch.cat([item_emb.known[1:] > 0, torch.zeros(len(content), dtype=torch.bool)])
+            known |= torch.from_numpy(counts > 0)
+        torch.manual_seed(self.train_config.seed)  # new rows drawn as `fit` draws them
+        self.net_ = self._grown(
+            len(counts), features, known, torch.from_numpy(np.log1p(counts)).float()
+        )
+        if content is not None:
+            with torch.no_grad():  # the calibrated offset; shifted again after training
+                self.net_.item_emb.cold.offset -= self.cold_shift_ or 0.0
+        self._draw_calibration(counts > 0 if known is None else known.numpy())
+        self._set_sampling(counts)
+        tensors = self._training_tensors()  # every window; those chosen below are trained
+        older = np.flatnonzero(newest <= since)
+        draw = np.random.default_rng(self.train_config.seed)
+        replayed = draw.choice(older, min(len(older), round(replay * len(fresh))), replace=False)
+        rows = torch.from_numpy(np.sort(np.concatenate([fresh, replayed])))
+        batch = self.train_config.batch_size
+        config = replace(
+            self.train_config,
+            epochs=epochs,
+            patience=patience,
+            # a warm start needs no long warm-up: at most one epoch of these fewer windows
+            warmup_steps=min(self.train_config.warmup_steps, math.ceil(len(rows) / batch)),
+            learning_rate=self.train_config.learning_rate
+            if learning_rate is None
+            else learning_rate,
+            checkpoint_dir=None,  # the checkpoints of `fit` are not this run's
+        )
+        self.log_ = self._train(
+            {k: v[rows] for k, v in tensors.items()},
+            valid,
+            config,
+            f"continuing {self.name}",
+            keep_start=True,
+        )
+        self.cold_shift_ = self._shift_cold(valid)
+        return self
+
+    def _new_item_features(self, dataset: Dataset, features: torch.Tensor) -> np.ndarray:
+        """(n_new, f) content features of ``dataset``'s items after the (n_known, f) known
+        ``features``: language-model embeddings of their texts, or their multi-hot rows, which
+        must keep the columns the model learned (an `InputError` when new categories or tags
+        change them)."""
+        known = len(features)
+        if known == len(dataset.item_ids):
+            return np.zeros((0, features.shape[1]), np.float32)
+        if self.features == "text":
+            texts = item_texts(dataset)[known:]
+            return get_encoder(self.text_model).encode(texts, progress=self.progress)
+        rows = item_features(dataset, self.features, self.text_model, progress=self.progress)
+        if rows.shape[1] != features.shape[1] or not np.allclose(rows[:known], features.numpy()):
+            raise InputError(
+                f"dataset {dataset.name!r}: its categories and tags give other multi-hot"
+                " features than the model learned; train it again from scratch"
+            )
+        return rows[known:]
+
+    def _grown(
+        self,
+        n_items: int,
+        features: torch.Tensor | None,
+        known: torch.Tensor | None,
+        popularity: torch.Tensor,
+        zero_new: bool = False,
+    ) -> nn.Module:
+        """A network for a catalog of ``n_items`` (no fewer than now) holding every trained
+        weight of the current one. Rows of new items are as a new network initialises them, or
+        zero (``zero_new``: items added without training, ranked from content alone)."""
+        old = self.net_.state_dict()
+        net = self._network(n_items, features, known, popularity)
+        grown = net.state_dict()
+        for name, tensor in grown.items():  # copy every trained weight
+            if tensor.shape == old[name].shape:
+                tensor.copy_(old[name])
+            else:  # (n_items + 1, ...) tables: old rows first
+                if zero_new:
+                    tensor.zero_()
+                tensor[: len(old[name])] = old[name]
+        net.load_state_dict(grown)
+        net.eval()
+        return net
 
     @property
     def loss_used(self) -> str:
@@ -231,6 +390,11 @@ class NeuralSequenceModel(Recommender):
         item_emb = ItemEmbedding(n_items, self.hidden, features, known, popularity)
         net = self._build(item_emb)
         net.repeat_bias = nn.Parameter(torch.zeros(()), requires_grad=self.repeat_bias)
+        if features is not None and self.cold_prior_weight is not None:
+            # A fixed weight of the popularity prior: calibrated around, never fitted.
+            prior_weight = item_emb.cold.prior_weight.requires_grad_(False)
+            with torch.no_grad():
+                prior_weight.fill_(self.cold_prior_weight)
         return net
 
     @property
@@ -244,20 +408,11 @@ class NeuralSequenceModel(Recommender):
             raise InputError(f"add_items needs features='text'; this model has {self.features!r}")
         ids = self._new_item_ids(item_ids, texts)
         vectors = get_encoder(self.text_model).encode(list(texts), progress=self.progress)
-        old = self.net_.state_dict()
         item_emb = self.net_.item_emb
         features = torch.cat([item_emb.features[1:], torch.from_numpy(vectors)])
         known = torch.cat([item_emb.known[1:] > 0, torch.zeros(len(ids), dtype=torch.bool)])
         popularity = torch.cat([item_emb.popularity, torch.zeros(len(ids))])
-        net = self._network(len(features), features, known, popularity)  # not served yet
-        grown = net.state_dict()
-        for name, tensor in grown.items():  # copy every trained weight; new item rows stay 0
-            if tensor.shape == old[name].shape:
-                tensor.copy_(old[name])
-            else:
-                tensor.zero_()[: len(old[name])] = old[name]
-        net.load_state_dict(grown)
-        net.eval()
+        net = self._grown(len(features), features, known, popularity, zero_new=True)
         self.net_ = net  # a request sees the old network or the new one, never a half-built one
         self.item_ids_ = np.concatenate([self.item_ids_, ids])
         self.sample_probs_ = torch.cat([self.sample_probs_, torch.zeros(len(ids))])
@@ -544,6 +699,7 @@ class NeuralSequenceModel(Recommender):
             "best_valid_ndcg@10": log.best_score if log.epochs[-1]["valid"] is not None else None,
             "train_seconds": log.seconds,
             "stopped_early": log.stopped_early,
+            **({} if log.start_score is None else {"start_valid_ndcg@10": log.start_score}),
             "cold_shift": self.cold_shift_,
             **self._cold_calibration(),
         }

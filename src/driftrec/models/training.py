@@ -55,6 +55,7 @@ class TrainLog:
     best_score: float = -math.inf
     stopped_early: bool = False
     resumed_from: int = 0
+    start_score: float | None = None  # of the weights training started from, when scored
 
     @property
     def seconds(self) -> float:
@@ -100,6 +101,7 @@ def fit_network(
     config: TrainConfig,
     description: str = "training",
     sizes: torch.Tensor | None = None,
+    keep_start: bool = False,
 ) -> TrainLog:
     """Train ``net`` on the rows of ``tensors`` (all (N, ...) with the same N), in place.
 
@@ -108,7 +110,9 @@ def fit_network(
     whole batch shares; the rows seen per epoch are the same.
 
     With ``validate``, the epoch with the best score is kept and training stops after
-    ``config.patience`` epochs without improvement; without it, all epochs run.
+    ``config.patience`` epochs without improvement; without it, all epochs run. With
+    ``keep_start`` as well (a trained network trained further), the starting weights are scored
+    first and kept, as best epoch 0, unless an epoch beats them.
     """
     set_threads(config.threads)
     torch.manual_seed(config.seed)  # replaced by the saved generator state when resuming
@@ -130,6 +134,8 @@ def fit_network(
         log = TrainLog(**{**state["log"], "resumed_from": state["log"]["epochs"][-1]["epoch"]})
         best_state = load_file(str(checkpoint / "best.safetensors"))
         bad_epochs = state["bad_epochs"]
+    elif keep_start and validate is not None:
+        log.start_score = log.best_score = validate()
     first_epoch = len(log.epochs) + 1
     columns = (
         TextColumn("[bold]{task.description}"),

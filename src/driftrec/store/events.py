@@ -197,6 +197,21 @@ class EventStore:
             rows.reverse()
         return [Event(row.item, row.timestamp, row.event, row.value, row.text) for row in rows]
 
+    def all_events(self) -> list[StoredEvent]:
+        """Every stored event of every user, oldest first (equal times in the order they were
+        stored): what training further on the service's events reads."""
+        t = self.table
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(t).order_by(t.c.timestamp, t.c.id))
+            return [
+                StoredEvent(
+                    row.user,
+                    Event(row.item, row.timestamp, row.event, row.value, row.text),
+                    row.event_id,
+                )
+                for row in rows
+            ]
+
     def users_with_prefix(self, prefix: str, limit: int) -> list[str]:
         """Up to ``limit`` distinct stored users whose id starts with ``prefix``, in order: an
         index range scan (SQLite's binary order, PostgreSQL's pattern index), with LIKE's
