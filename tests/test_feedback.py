@@ -35,12 +35,12 @@ def _fill(store: EventStore) -> None:
     """Two served answers and one never served; clicks, a purchase, a dismissal, and two
     outcomes that match no impression."""
     f = store.feedback
-    f.log_served(
-        [
-            Served("r1", "a", "A", "v1", ("i1", "i2", "i3"), 990),
-            Served("r2", "b", "B", "v2", ("i1", "i4"), 3990),
-        ]
-    )
+    served = [
+        Served("r1", "a", "A", "v1", ("i1", "i2", "i3"), 990),
+        Served("r2", "b", "B", "v2", ("i1", "i4"), 3990),
+    ]
+    f.log_served(served)
+    f.log_served(served[:1])  # logged twice: kept once
     shown = [
         Impression("r1", "a", "i1", 0, 1000),
         Impression("r1", "a", "i2", 1, 1000),

@@ -84,6 +84,7 @@ def online(
         raise refused(422, ["query", "window"], str(err), "bad_window") from None
     if seconds is not None and seconds > LONGEST_WINDOW:
         raise refused(422, ["query", "window"], "window: at most 100 years", "too_large")
+    service.flush_served()  # every answer given so far is linkable
     feedback = service.store.feedback
     shown = feedback.impression_rows(since, until)
     result = online_metrics(shown, feedback.unlinked_outcomes(since, until), by, seconds)
