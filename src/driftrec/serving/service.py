@@ -146,7 +146,10 @@ class Service:
         return {**first, "recommendable": all(r["recommendable"] for r in results)}
 
     def forget(self, user: str) -> dict[str, object]:
-        """Erase the user from the store, every variant's live state and every served model."""
+        """Erase the user from the store, every variant's live state and every served model;
+        lists served to them and still buffered are written first, so the erasure takes them
+        too."""
+        self._served.flush()
         results = [arm.tracker.forget(user) for arm in self.arms]
         return {
             "events": sum(int(r["events"]) for r in results),
