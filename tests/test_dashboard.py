@@ -146,6 +146,22 @@ def test_dashboard_follows_a_user_through_posted_events(server: Server, tmp_path
         wait.until(lambda d: _timeline_points(d) == points + 1)
         driver.find_element(By.CSS_SELECTOR, f"{rows} button.why-button").click()  # for the picture
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".why-row .why-event"))
+        # the online metrics panel shows what was reported (impressions and a click)
+        with server.client(api_key=KEY) as client:
+            answer = client.recommend(user, k=5)
+            shown = [i["item"] for i in answer["items"]]
+            client.post_impressions(answer["request_id"], user, shown)
+            client.post_events(
+                {
+                    "user": user,
+                    "item": shown[0],
+                    "event": "click",
+                    "request_id": answer["request_id"],
+                }
+            )
+        driver.find_element(By.CSS_SELECTOR, "#key-form button").click()  # refreshes the panel
+        row = '#online-body tr[data-variant="main"]'
+        wait.until(lambda d: "20%" in d.find_element(By.CSS_SELECTOR, row).text)  # 1 of 5
         time.sleep(0.5)  # let the charts' transitions settle
         screenshot(driver, "dashboard")
         errors = [
@@ -156,7 +172,8 @@ def test_dashboard_follows_a_user_through_posted_events(server: Server, tmp_path
         assert not errors, errors
     with server.client(api_key=KEY) as client:
         answer = client.interests(user)
-    assert answer["events"] == events + 1 and answer["searches"] == ["slow cooking for winter"]
+    # the page's click and the reported one
+    assert answer["events"] == events + 2 and answer["searches"] == ["slow cooking for winter"]
 
 
 def _timeline_points(driver: WebDriver) -> int:

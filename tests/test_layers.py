@@ -1,6 +1,7 @@
-"""Imports flow one way: data → text → models → retrieval / store → tracking → evaluation /
-serving → cli. A module may import its own package and the layers below it, never a layer above
-or a neighbour on its own layer, so each layer can be read (and tested) without those above."""
+"""Imports flow one way: data → text → models → retrieval / store / feedback → tracking →
+evaluation / serving → reports → client → cli. A module may import its own package and the
+layers below it, never a layer above or a neighbour on its own layer, so each layer can be read
+(and tested) without those above."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ LAYERS: list[set[str]] = [
     {"tracking"},
     {"evaluation", "serving"},
     {"reports"},
-    {"cli", "client"},
+    {"client"},  # the HTTP client: the CLI drives services with it (simulate)
+    {"cli"},
 ]
 LEVEL = {name: n for n, layer in enumerate(LAYERS) for name in layer}
 

@@ -9,14 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from driftrec.data.events import Event
 from driftrec.data.synthetic import SyntheticConfig, generate
 from driftrec.evaluation.experiment import train_model
 from driftrec.evaluation.replay import scratch_tracker
-from driftrec.evaluation.simulation import ClickModel, Population, Simulation, simulate
+from driftrec.evaluation.simulation import (
+    ClickModel,
+    Population,
+    Simulation,
+    TrackerPlatform,
+    simulate,
+)
 from driftrec.evaluation.tracking import Truth
 from driftrec.models import create
-from driftrec.store import StoredEvent
 from driftrec.tracking import Catalog
 
 
@@ -63,18 +67,15 @@ def test_the_population_lives_its_generated_future(population) -> None:  # type:
 
 def _simulate(truth: Truth, people: Population, model: object, live: bool) -> Simulation:
     """15 sessions a user against the tracker over ``model``, which hears of the users' own
-    events and clicks only when ``live``."""
+    events and clicks only when ``live`` (else answers from its training state)."""
     with tempfile.TemporaryDirectory() as scratch:
         catalog = Catalog.from_dataset(truth.dataset)
-        tracker = scratch_tracker(model, catalog, Path(scratch) / "s.db", len(people.users))
-
-        def post(user: str, item: str, at: int, event: str) -> None:
-            tracker.ingest([StoredEvent(user, Event(item, at, event))])
+        tracker = scratch_tracker(
+            model, catalog, Path(scratch) / "s.db", len(people.users), follow=live
+        )
 
         try:
-            return simulate(
-                people, lambda u, k: tracker.recommend(u, k).items, post if live else None, 15
-            )
+            return simulate(people, TrackerPlatform(tracker), 15)
         finally:
             tracker.close()
             tracker.store.close()
@@ -88,6 +89,13 @@ def test_a_live_tracker_keeps_users_clicking_where_a_frozen_model_does_not(popul
     # the frozen model shows the same items again; users do not click what they already had
     assert live.ctr() > 1.4 * frozen.ctr(), (live.summary(), frozen.summary())
     assert live.summary()["expected_ctr"] > 1.4 * frozen.summary()["expected_ctr"]
-    assert set(live.recovery().columns) == {"user", "kind", "level", "sessions", "censored"}
+    assert set(live.recovery().columns) == {
+        "user",
+        "kind",
+        "level",
+        "sessions",
+        "events",
+        "censored",
+    }
     assert (live.best >= live.expected - 1e-12).all()  # nothing beats the best list
     assert live.best == pytest.approx(frozen.best)  # the same users, the same interests

@@ -7,10 +7,8 @@ CI's included, runs; each test gets a schema of its own, dropped afterwards.
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,28 +16,7 @@ import sqlalchemy as sa
 from driftrec.data.events import Event
 from driftrec.errors import InputError
 from driftrec.store import CatalogItem, EventStore, StoredEvent
-from driftrec.store.group import GroupCommit
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    if request.param == "sqlite":
-        store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
-        yield store
-        store.close()
-        return
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    store = EventStore(POSTGRES, schema=schema)
-    yield store
-    store.close()
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+from driftrec.store.group import GroupCommit, WriteBehind
 
 
 def test_events_come_back_in_time_order_with_every_field(store: EventStore) -> None:
@@ -191,3 +168,23 @@ def test_a_write_cancelled_before_it_began_is_not_written(store: EventStore) -> 
     assert first.result(10) == [True]
     group.close()
     assert [e.item for e in store.events_of("u1")] == ["i1"]
+
+
+def test_write_behind_batches_what_is_added_and_writes_it_all_on_close() -> None:
+    written: list[list[int]] = []
+    failures: list[Exception] = []
+    behind = WriteBehind(lambda items: written.append(list(items)), failures.append, 60.0)
+    behind.add([1, 2])
+    behind.add([3])
+    assert written == []  # nothing before the interval, a flush or close
+    behind.flush()
+    assert written == [[1, 2, 3]]
+    behind.add([4])
+    behind.close()
+    assert written == [[1, 2, 3], [4]] and failures == []
+    with pytest.raises(RuntimeError):
+        behind.add([5])
+    broken = WriteBehind(lambda items: 1 / 0, failures.append, 60.0)
+    broken.add([1])
+    broken.close()  # a failed write is reported, not raised
+    assert len(failures) == 1 and isinstance(failures[0], ZeroDivisionError)

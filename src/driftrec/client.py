@@ -84,6 +84,29 @@ class Client:
             params["text"] = text
         return self._send("GET", f"/users/{_quote(user)}/recommendations", params=params)
 
+    def post_impressions(
+        self, request_id: str, user: str, items: Sequence[str], timestamp: int | None = None
+    ) -> dict[str, Any]:
+        """Report what was shown of the answer ``request_id`` (items in slot order)."""
+        body: dict[str, Any] = {"request_id": request_id, "user": user, "items": list(items)}
+        if timestamp is not None:
+            body["timestamp"] = timestamp
+        return self._send("POST", "/feedback/impressions", json=body)
+
+    def online_metrics(
+        self,
+        by: str = "all",
+        window: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> dict[str, Any]:
+        """CTR, conversion, NDCG on clicks per group (all, variant, model_version, slot)."""
+        params: dict[str, Any] = {"by": by}
+        for name, value in (("window", window), ("since", since), ("until", until)):
+            if value is not None:
+                params[name] = value
+        return self._send("GET", "/metrics/online", params=params)
+
     def interests(self, user: str, top: int = 10) -> dict[str, Any]:
         return self._send("GET", f"/users/{_quote(user)}/interests", params={"top": top})
 
@@ -106,8 +129,10 @@ class Client:
     def delete_user(self, user: str) -> dict[str, Any]:
         return self._send("DELETE", f"/users/{_quote(user)}")
 
-    def reload(self, model_dir: str | None = None) -> dict[str, Any]:
-        return self._send("POST", "/admin/reload", json={"model_dir": model_dir})
+    def reload(self, model_dir: str | None = None, variant: str | None = None) -> dict[str, Any]:
+        return self._send(
+            "POST", "/admin/reload", json={"model_dir": model_dir, "variant": variant}
+        )
 
     def health(self) -> dict[str, Any]:
         return self._send("GET", "/health")

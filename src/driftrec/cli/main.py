@@ -697,6 +697,59 @@ def replay_(
         console.print(f"results -> {json_out}")
 
 
+@app.command("simulate")
+@guarded
+def simulate_(
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name(s), trained here on the events before the simulation, or a model"
+            " directory trained on them.",
+        ),
+    ] = ["gru4rec", "als", "pop"],  # noqa: B006
+    users: Annotated[int, typer.Option(help="Synthetic users with drifting interests.")] = 200,
+    days: Annotated[int, typer.Option(help="Simulated days.")] = 10,
+    sessions_per_day: Annotated[int, typer.Option(help="Sessions of each user a day.")] = 4,
+    frozen: Annotated[
+        bool, typer.Option(help="Also serve each model frozen at its training state.")
+    ] = False,
+    explore: Annotated[
+        list[float], typer.Option(help="Exploration share(s) of the slots; one run each.")
+    ] = [0.0],  # noqa: B006
+    demote_ignored: Annotated[
+        float, typer.Option(help="As `driftrec serve --demote-ignored`.")
+    ] = 0.0,
+    new_items: Annotated[
+        float, typer.Option(help="Share of the items withheld from training (new items).")
+    ] = 0.0,
+    k: Annotated[int, typer.Option("--k", "-k", help="Items shown per session.")] = 10,
+    seed: Annotated[int, typer.Option(help="Synthetic data and clicks.")] = 0,
+    home: Annotated[Path, typer.Option(help="Where the data, models and service logs go.")] = Path(
+        "runs/simulate"
+    ),
+    param: Annotated[
+        list[str], typer.Option("--param", "-p", help="Hyper-parameter of the models trained here.")
+    ] = [],  # noqa: B006
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Simulated users whose true interests drift at known times, against real `driftrec
+    serve` processes over HTTP: CTR over time, recovery after shifts, coverage, new items."""
+    from driftrec.cli.simulate import run_simulation
+
+    if json_out is not None:
+        check_output_file(json_out)
+    result = run_simulation(
+        model, users, days, sessions_per_day, frozen, explore, demote_ignored, new_items, seed, k,
+        home, _parse_pairs(param, "--param"),
+    )  # fmt: skip
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2, default=str))
+        console.print(f"results -> {json_out}")
+
+
 @app.command("report")
 @guarded
 def report_(
@@ -779,10 +832,45 @@ def serve_(
         ),
     ] = 0.0,
     threads: Annotated[int, typer.Option(help="Torch threads per request.")] = 1,
+    variant: Annotated[
+        list[str],
+        typer.Option(
+            help="A/B test: NAME=MODEL_DIR:SHARE, repeated (shares add up to 1); replaces"
+            " --model. Users are split by a stable hash of their id."
+        ),
+    ] = [],  # noqa: B006
+    salt: Annotated[
+        str, typer.Option(help="The A/B split's salt: a new one reshuffles users.")
+    ] = "",
+    frozen: Annotated[
+        bool,
+        typer.Option(
+            help="Answer from the model's training state only: events are stored, never"
+            " followed (the comparison that shows what live tracking is worth)."
+        ),
+    ] = False,
+    demote_ignored: Annotated[
+        float,
+        typer.Option(
+            help="0..1: lower items a user was shown and did not act on, by this share of the"
+            " score range at most (0: off)."
+        ),
+    ] = 0.0,
+    explore: Annotated[
+        float,
+        typer.Option(
+            help="0..1: share of the slots given to items with little exposure (new items"
+            " first); 0: off."
+        ),
+    ] = 0.0,
+    explore_below: Annotated[
+        int, typer.Option(help="Items with fewer interactions + impressions are explored.")
+    ] = 50,
 ) -> None:
     """Serve recommendations over HTTP; every posted event counts on the next request. The API
     key, when wanted, comes from DRIFTREC_API_KEY."""
     from driftrec.cli.serve import default_db, default_model, serve
+    from driftrec.feedback.variants import check_variants, parse_variant
     from driftrec.serving import Settings
 
     for name, value in (
@@ -794,6 +882,7 @@ def serve_(
         ("--port", port),
         ("--threads", threads),
         ("--max-k", max_k),
+        ("--explore-below", explore_below),
     ):
         if value < 1:
             raise InputError(f"{name} must be a positive integer, not {value}")
@@ -803,10 +892,23 @@ def serve_(
     ):
         if not value > 0:
             raise InputError(f"{name} must be positive, not {value}")
-    if not 0 <= calibrate <= 1:
-        raise InputError(f"--calibrate must be between 0 and 1, not {calibrate}")
-    model_dir = model if model is not None else default_model()
-    read_config(model_dir)  # a one-line error now rather than from inside the server
+    for name, value in (
+        ("--calibrate", calibrate),
+        ("--demote-ignored", demote_ignored),
+        ("--explore", explore),
+    ):
+        if not 0 <= value <= 1:
+            raise InputError(f"{name} must be between 0 and 1, not {value}")
+    variants = tuple(parse_variant(v) for v in variant)
+    if variants:
+        if model is not None:
+            raise InputError("--variant replaces --model: give the model of each variant")
+        check_variants(variants)
+    model_dir = (
+        variants[0].model_dir if variants else model if model is not None else default_model()
+    )
+    for directory in [model_dir, *(v.model_dir for v in variants)]:
+        read_config(directory)  # a one-line error now rather than from inside the server
     settings = Settings(
         model_dir=model_dir,
         db_url=db or default_db(model_dir),
@@ -823,6 +925,12 @@ def serve_(
         long_half_life=long_half_life,
         calibrate=calibrate,
         threads=threads,
+        variants=variants,
+        salt=salt,
+        frozen=frozen,
+        demote_ignored=demote_ignored,
+        explore=explore,
+        explore_below=explore_below,
     )
     serve(settings, host, port)
 

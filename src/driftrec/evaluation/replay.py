@@ -199,7 +199,7 @@ def replay(
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="driftrec-replay-") as scratch:
         tracker = scratch_tracker(
-            model, catalog, Path(scratch) / "0.db", dataset.n_users, calibrate
+            model, catalog, Path(scratch) / "0.db", dataset.n_users, calibrate=calibrate
         )
         since_refit = 0
         batches = range(0, len(events), BATCH)
@@ -221,7 +221,11 @@ def replay(
                 model = policy.refit(_before(dataset, stream, start + done))
                 tracker.close()
                 tracker = scratch_tracker(
-                    model, catalog, Path(scratch) / f"{done}.db", dataset.n_users, calibrate
+                    model,
+                    catalog,
+                    Path(scratch) / f"{done}.db",
+                    dataset.n_users,
+                    calibrate=calibrate,
                 )
                 refits.append(len(outcome["row"]))
                 since_refit = 0
@@ -253,12 +257,13 @@ def replay(
 
 
 def scratch_tracker(
-    model: Recommender, catalog: Catalog, db: Path, users: int, calibrate: float = 0.0
+    model: Recommender, catalog: Catalog, db: Path, users: int, **options: Any
 ) -> Tracker:
-    """The service's tracker over ``model`` with a throwaway SQLite store at ``db``."""
+    """The service's tracker over ``model`` with a throwaway SQLite store at ``db``;
+    ``options`` are the tracker's (calibrate, follow, demote_ignored, explore...)."""
     store = EventStore(f"sqlite:///{db}", durable=False)  # scratch: the dataset is the record
     engine = Engine.build(model, model.name, catalog)
-    return Tracker(engine, store, catalog, capacity=users, calibrate=calibrate)
+    return Tracker(engine, store, catalog, capacity=users, **options)
 
 
 def stored_events(dataset: Dataset, ev: pd.DataFrame) -> list[StoredEvent]:

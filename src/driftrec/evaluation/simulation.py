@@ -24,15 +24,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from driftrec.data.dataset import Dataset
+from driftrec.data.events import Event
 from driftrec.errors import InputError
 from driftrec.evaluation.replay import replay_split, time_order
 from driftrec.evaluation.tracking import Truth
+from driftrec.store import Impression, StoredEvent
+from driftrec.tracking import Tracker
 
 BEFORE_SHIFT = 10  # sessions before a shift whose expected CTR is the level to get back to
 RECOVERED = 0.9  # recovered: expected CTR back to this share of that level
@@ -131,76 +134,190 @@ class Simulation:
     expected: np.ndarray
     best: np.ndarray
     k: int
+    shown: np.ndarray  # (sessions, k) dataset item indices shown, -1 where fewer
+
+    def coverage(self) -> float:
+        """Distinct items shown over the catalog."""
+        distinct = np.unique(self.shown[self.shown >= 0])
+        return len(distinct) / self.population.truth.dataset.n_items
+
+    def daily(self, sessions_per_day: int) -> pd.DataFrame:
+        """CTR and expected CTR (as a share of the best list's) per simulated day."""
+        share = self._share()
+        frame = pd.DataFrame(
+            {
+                "day": self.sessions // sessions_per_day,
+                "clicked": self.clicked >= 0,
+                "share_of_best": share,
+            }
+        )
+        out = frame.groupby("day").agg(
+            ctr=("clicked", "mean"), share_of_best=("share_of_best", "mean")
+        )
+        return out.reset_index()
+
+    def new_items(self, items: np.ndarray, sessions_per_day: int) -> dict[str, Any]:
+        """How ``items`` (dataset indices, released when the simulation began) fared: their
+        impressions and clicks, those of the first day, and how many were shown at all."""
+        new = np.isin(self.shown, items)  # (sessions, k)
+        first_day = (self.sessions // sessions_per_day == 0)[:, None] & new
+        rows = np.flatnonzero(self.clicked >= 0)
+        hit = self.shown[rows, self.clicked[rows]]
+        clicks = int(np.isin(hit, items).sum())
+        day_clicks = int(np.isin(hit[self.sessions[rows] < sessions_per_day], items).sum())
+        shown_first_day = np.unique(
+            self.shown[first_day.any(axis=1)][first_day[first_day.any(axis=1)]]
+        )
+        return {
+            "new_items": len(items),
+            "impressions": int(new.sum()),
+            "clicks": clicks,
+            "ctr": clicks / int(new.sum()) if new.sum() else None,
+            "first_day_impressions": int(first_day.sum()),
+            "first_day_clicks": day_clicks,
+            "shown_on_first_day": int(np.isin(items, shown_first_day).sum()),
+            "shown_ever": int(np.isin(items, self.shown).sum()),
+        }
 
     def ctr(self) -> float:
         """Sessions with a click, over sessions."""
         return float((self.clicked >= 0).mean()) if len(self.clicked) else float("nan")
 
-    def recovery(self) -> pd.DataFrame:
+    def recovery(self, reference: Simulation | None = None) -> pd.DataFrame:
         """One row per true shift with ``BEFORE_SHIFT`` sessions before it: how many of the
         user's sessions after the shift passed before an answer's expected CTR, as a share of
         the best list's, was back to ``RECOVERED`` of its mean over those sessions (censored:
-        never, in the simulation)."""
+        never, in the simulation). With ``reference`` (another simulation of the same
+        population, e.g. the live service beside this frozen one) the level to get back to is
+        the reference's: a model that was already worse before the shift cannot recover by
+        staying as bad as it was."""
         out = []
-        share = np.divide(
-            self.expected, self.best, out=np.zeros_like(self.expected), where=self.best > 0
-        )
+        own = self._share()
+        level_from = (reference or self)._share()
         for s in self.population.shifts().itertuples(index=False):
             mine = self.users == s.user
-            expected = share[mine][np.argsort(self.sessions[mine], kind="stable")]
+            order = np.argsort(self.sessions[mine], kind="stable")
+            expected = own[mine][order]
+            before = level_from[mine][order]
+            clicked = self.clicked[mine][order] >= 0
             if s.session < BEFORE_SHIFT or s.session >= len(expected):
                 continue
-            level = float(expected[s.session - BEFORE_SHIFT : s.session].mean())
+            level = float(before[s.session - BEFORE_SHIFT : s.session].mean())
             after = expected[s.session :]
             back = np.flatnonzero(after >= RECOVERED * level)
+            sessions = int(back[0]) if len(back) else len(after)
+            # the user's events meanwhile: their own one a session, and their clicks
+            events = sessions + int(clicked[s.session : s.session + sessions].sum())
             out.append(
                 {
                     "user": self.population.users[s.user],
                     "kind": s.kind,
                     "level": level,
-                    "sessions": int(back[0]) if len(back) else len(after),
+                    "sessions": sessions,
+                    "events": events,
                     "censored": not len(back),
                 }
             )
-        return pd.DataFrame(out, columns=["user", "kind", "level", "sessions", "censored"])
+        return pd.DataFrame(out, columns=_RECOVERY)
 
-    def summary(self) -> dict[str, Any]:
-        """CTR, expected CTR, and the median recovery after abrupt shifts (censored count as
-        never)."""
-        rec = self.recovery()
+    def _share(self) -> np.ndarray:
+        """(sessions,) expected CTR as a share of the best list's."""
+        return np.divide(
+            self.expected, self.best, out=np.zeros_like(self.expected), where=self.best > 0
+        )
+
+    def summary(self, reference: Simulation | None = None) -> dict[str, Any]:
+        """CTR, expected CTR, coverage, and the median recovery after abrupt shifts (censored
+        count as never; against ``reference``'s levels when given, see `recovery`)."""
+        rec = self.recovery(reference)
         abrupt = rec[rec["kind"] == "abrupt"]
         sessions = np.where(abrupt["censored"], np.inf, abrupt["sessions"]).astype(float)
+        events = np.where(abrupt["censored"], np.inf, abrupt["events"]).astype(float)
         return {
             "sessions": len(self.clicked),
             "ctr": self.ctr(),
             "expected_ctr": float(self.expected.mean()) if len(self.expected) else float("nan"),
             "best_ctr": float(self.best.mean()) if len(self.best) else float("nan"),
+            "coverage": self.coverage(),
             "abrupt_shifts": len(abrupt),
             "median_recovery_sessions": float(np.median(sessions)) if len(abrupt) else None,
+            "median_recovery_events": float(np.median(events)) if len(abrupt) else None,
             "censored": int(abrupt["censored"].sum()),
         }
 
 
+_RECOVERY = ["user", "kind", "level", "sessions", "events", "censored"]
+
+
+class Platform(Protocol):
+    """What simulated users talk to: a recommender that hears what they do. The in-process
+    `TrackerPlatform` and the HTTP one of ``driftrec simulate`` (a real service) both are."""
+
+    def recommend(self, user: str, k: int) -> list[str]:
+        """The items shown to ``user`` now, best first."""
+        ...
+
+    def act(self, user: str, item: str, timestamp: int, event: str) -> None:
+        """The user's own doing (a browse, a search), not prompted by a recommendation."""
+        ...
+
+    def shown(self, user: str, items: list[str], timestamp: int) -> None:
+        """The last answer for ``user`` was shown (impressions)."""
+        ...
+
+    def clicked(self, user: str, item: str, timestamp: int) -> None:
+        """The user clicked ``item`` of the last answer shown to them."""
+        ...
+
+
+class TrackerPlatform:
+    """A `Tracker` in this process: events are ingested, impressions recorded for its
+    exposure (demotion and exploration read them)."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self._requests = 0
+
+    def recommend(self, user: str, k: int) -> list[str]:
+        return self.tracker.recommend(user, k).items
+
+    def act(self, user: str, item: str, timestamp: int, event: str) -> None:
+        self.tracker.ingest([StoredEvent(user, Event(item, timestamp, event))])
+
+    def shown(self, user: str, items: list[str], timestamp: int) -> None:
+        self._requests += 1
+        request = f"{self._requests:032x}"
+        impressions = [Impression(request, user, i, n, timestamp) for n, i in enumerate(items)]
+        new = self.tracker.store.feedback.add_impressions(impressions)
+        self.tracker.exposure.record(impressions, new)
+
+    def clicked(self, user: str, item: str, timestamp: int) -> None:
+        click = StoredEvent(
+            user, Event(item, timestamp, CLICK), request_id=f"{self._requests:032x}"
+        )
+        self.tracker.ingest([click])
+        self.tracker.exposure.engaged([click])
+
+
 def simulate(
     population: Population,
-    recommend: Callable[[str, int], list[str]],
-    post: Callable[[str, str, int, str], None] | None,
+    platform: Platform,
     sessions: int,
     k: int = 10,
     clicks: ClickModel | None = None,
     seed: int = 0,
     gap: int = 60,
+    progress: Callable[[int], None] | None = None,
 ) -> Simulation:
-    """Every user has ``sessions`` sessions, users taking turns. A session posts the user's
-    own next event, asks ``recommend(user, k)`` for what they are shown (item ids), and posts
-    their click, each through ``post(user, item, timestamp, event type)``; ``post=None`` keeps
-    the recommender frozen (it hears of nothing). Simulated time starts at the split and moves
-    ``gap`` seconds a session."""
+    """Every user has ``sessions`` sessions, users taking turns. A session tells ``platform``
+    the user's own next event, asks it for ``k`` items, reports them shown and the click, if
+    any. Simulated time starts at the split and moves ``gap`` seconds a session; ``progress``
+    is told of each round of sessions."""
     clicks = clicks or ClickModel()
     rng = np.random.default_rng(seed)
     truth = population.truth
     index = {str(item): n for n, item in enumerate(truth.dataset.item_ids)}
-    users, numbers, clicked, expected, best = [], [], [], [], []
+    users, numbers, clicked, expected, best, shown_rows = [], [], [], [], [], []
     had = [set(items) for items in population.had]
     now = population.start_time
     kinds = np.asarray(truth.dataset.event_types, dtype=object)[truth.dataset.events["event"]]
@@ -211,22 +328,27 @@ def simulate(
             if session < len(population.rows[u]):  # the user's own doing comes first
                 row = population.rows[u][session]
                 had[u].add(int(items[row]))
-                if post is not None:
-                    post(user, str(truth.dataset.item_ids[items[row]]), now - 1, str(kinds[row]))
-            shown = [index[i] for i in recommend(user, k) if i in index]
+                platform.act(
+                    user, str(truth.dataset.item_ids[items[row]]), now - 1, str(kinds[row])
+                )
+            answer = [i for i in platform.recommend(user, k) if i in index]
+            platform.shown(user, answer, now)
+            shown = [index[i] for i in answer]
             mixture = population.interest(u, session)
             interest = mixture[truth.item_category[shown]]
             interest[[n for n, item in enumerate(shown) if item in had[u]]] = 0.0
             slot = clicks.click(interest, rng)
             if slot is not None:
                 had[u].add(shown[slot])
-                if post is not None:
-                    post(user, str(truth.dataset.item_ids[shown[slot]]), now, CLICK)
+                platform.clicked(user, answer[slot], now)
             users.append(u)
             numbers.append(session)
             clicked.append(-1 if slot is None else slot)
             expected.append(clicks.expected_ctr(interest))
             best.append(clicks.best_ctr(mixture, k))
+            shown_rows.append(shown + [-1] * (k - len(shown)))
+        if progress is not None:
+            progress(session)
     return Simulation(
         population,
         np.asarray(users, np.int64),
@@ -235,6 +357,7 @@ def simulate(
         np.asarray(expected, np.float64),
         np.asarray(best, np.float64),
         k,
+        np.asarray(shown_rows, np.int64).reshape(len(users), k),
     )
 
 
@@ -243,7 +366,9 @@ __all__ = [
     "CLICK",
     "RECOVERED",
     "ClickModel",
+    "Platform",
     "Population",
     "Simulation",
+    "TrackerPlatform",
     "simulate",
 ]

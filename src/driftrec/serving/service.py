@@ -32,7 +32,7 @@ from driftrec.models.training import set_threads
 from driftrec.serving.metrics import Metrics
 from driftrec.serving.settings import Settings
 from driftrec.store import CatalogItem, EventStore, Impression, Served
-from driftrec.store.group import GroupCommit
+from driftrec.store.group import GroupCommit, WriteBehind
 from driftrec.tracking import Catalog, Engine, Tracker, model_version
 from driftrec.tracking.exposure import Exposure
 from driftrec.tracking.tracker import finish_model_rewrite
@@ -69,8 +69,11 @@ class Service:
         ]
         for arm in self.arms:
             arm.tracker.restore_items()
-        # served lists are a log, written behind the answers; impressions are acknowledged
-        self._served: GroupCommit[Served, bool] = GroupCommit(self.store.feedback.log_served)
+        # served lists are a log, written behind the answers a few times a second;
+        # impressions are acknowledged
+        self._served: WriteBehind[Served] = WriteBehind(
+            self.store.feedback.log_served, _log_failure
+        )
         self._impressions: GroupCommit[Impression, bool] = GroupCommit(self._store_impressions)
         # Requests are small: numpy's BLAS and faiss's OpenMP pools, sized to every core,
         # only add wake-ups and spinning that collide with other requests on the same cores
@@ -119,9 +122,13 @@ class Service:
         return self.arms[assign(user, self.settings.variants, self.settings.salt)]
 
     def log_served(self, answer: Served) -> None:
-        """Record a served list without waiting for it (a failure is logged, never raised
-        into the answer that was already given)."""
-        self._served.submit([answer]).add_done_callback(_log_failure)
+        """Record a served list without waiting for it (written within 0.2 s; a failure is
+        logged, never raised into the answer that was already given)."""
+        self._served.add([answer])
+
+    def flush_served(self) -> None:
+        """Write the served lists still buffered (the online metrics read them)."""
+        self._served.flush()
 
     def submit_impressions(self, shown: Sequence[Impression]) -> Future[list[bool]]:
         """Store impressions durably (the future completes once they are)."""
@@ -139,7 +146,10 @@ class Service:
         return {**first, "recommendable": all(r["recommendable"] for r in results)}
 
     def forget(self, user: str) -> dict[str, object]:
-        """Erase the user from the store, every variant's live state and every served model."""
+        """Erase the user from the store, every variant's live state and every served model;
+        lists served to them and still buffered are written first, so the erasure takes them
+        too."""
+        self._served.flush()
         results = [arm.tracker.forget(user) for arm in self.arms]
         return {
             "events": sum(int(r["events"]) for r in results),
@@ -230,9 +240,8 @@ class Service:
         self.store.close()
 
 
-def _log_failure(done: Future[list[bool]]) -> None:
-    if done.exception() is not None:
-        log.error("a served list could not be logged", exc_info=done.exception())
+def _log_failure(err: Exception) -> None:
+    log.error("served lists could not be logged", exc_info=err)
 
 
 __all__ = ["Service"]

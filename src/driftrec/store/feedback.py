@@ -86,11 +86,11 @@ class FeedbackLog:
         self.impressions = impressions_table(metadata)
         self._insert = insert
 
-    def log_served(self, answers: Sequence[Served]) -> list[bool]:
-        """Store served lists in one transaction; whether each was new."""
+    def log_served(self, answers: Sequence[Served]) -> None:
+        """Store served lists in one transaction (one already stored is left as it is): a
+        plain many-row insert, since the log's writer waits for no answer."""
         if not answers:
-            return []
-        t = self.served
+            return
         rows = [
             {
                 "request_id": a.request_id,
@@ -102,10 +102,8 @@ class FeedbackLog:
             }
             for a in answers
         ]
-        statement = self._insert(t).on_conflict_do_nothing().returning(t.c.request_id)
         with self.engine.begin() as connection:
-            new = set(connection.execute(statement, rows).scalars())
-        return [a.request_id in new for a in answers]
+            connection.execute(self._insert(self.served).on_conflict_do_nothing(), rows)
 
     def add_impressions(self, shown: Sequence[Impression]) -> list[bool]:
         """Store impressions in one transaction; whether each was new (a retried one, the same

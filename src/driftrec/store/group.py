@@ -108,4 +108,58 @@ class GroupCommit(Generic[T, R]):
             start += len(items)
 
 
-__all__ = ["MAX_GROUP_ITEMS", "GroupCommit"]
+class WriteBehind(Generic[T]):
+    """Collects items and hands them to ``write`` together every ``interval`` seconds on a
+    thread of its own: for logs nobody waits for (the served lists), so a request pays a list
+    append, not a transaction, and the database sees a few transactions a second however many
+    requests there are. What a crash catches in the buffer (at most ``interval`` seconds of
+    it) is lost; a failed write is reported to ``failed`` and dropped."""
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[T]], object],
+        failed: Callable[[Exception], None],
+        interval: float = 0.2,
+    ) -> None:
+        self.write, self.failed, self.interval = write, failed, interval
+        self._turn = threading.Condition()
+        self._buffer: list[T] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="driftrec-write-behind", daemon=True)
+        self._thread.start()
+
+    def add(self, items: Sequence[T]) -> None:
+        with self._turn:
+            if self._closed:
+                raise RuntimeError("the writer is closed")
+            self._buffer.extend(items)
+
+    def flush(self) -> None:
+        """Write what is buffered now (tests and shutdown)."""
+        with self._turn:
+            items, self._buffer = self._buffer, []
+        for start in range(0, len(items), MAX_GROUP_ITEMS):
+            try:
+                self.write(items[start : start + MAX_GROUP_ITEMS])
+            except Exception as err:
+                self.failed(err)
+
+    def close(self) -> None:
+        """Write what is buffered and stop the thread; later adds are refused."""
+        with self._turn:
+            self._closed = True
+            self._turn.notify()
+        self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        while True:
+            with self._turn:
+                if not self._closed:
+                    self._turn.wait(self.interval)
+                if self._closed:
+                    return
+            self.flush()
+
+
+__all__ = ["MAX_GROUP_ITEMS", "GroupCommit", "WriteBehind"]

@@ -49,9 +49,10 @@ SEARCH_WEIGHT = 0.3  # how much they weigh against the model's own scores
 MMR_POOL = 4  # diversified answers pick from this many times k candidates
 CALIBRATION_POOL = 20  # calibrated answers pick from this many times k candidates
 RECENT_SHIFT = 10  # /interests says a shift is under way when an alarm is this many events old
-DEMOTE_POOL = 2  # demoting ignored items picks from this many times k candidates
+DEMOTE_POOL = 5  # demoting ignored items picks from this many times k candidates
 EXPLORE_BELOW = 50  # items with fewer interactions and impressions than this are explored
 EXPLORE_FLOOR = 0.05  # an item off the user's topics still has this much chance to explore
+EXPLORE_DECAY = 1.0  # interactions that divide an item's exploration chance by e
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class _View:
     recent: list[Event]  # the newest of them, as many as the model reads
     searches: list[str]  # texts of recent item-less events (searches), oldest first
     seen: np.ndarray  # item indices of `known`
+    hidden: np.ndarray  # item indices the user dismissed: never shown again
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -192,7 +194,10 @@ class Tracker:
             searches = [e.text for e in latest if e.item is None and e.text]
             window = engine.model.history_window
             recent = known[-window:] if window is not None else known
-            return _View(known, recent, searches, seen)
+            dismissed = engine.model.item_indices(
+                [str(e.item) for e in events if e.event == DISMISS and e.item is not None]
+            )
+            return _View(known, recent, searches, seen, np.unique(dismissed[dismissed >= 0]))
 
         return state.cached(("view", engine.serial), split)
 
@@ -263,15 +268,21 @@ class Tracker:
         )
         ranked: dict[int, tuple[np.ndarray, np.ndarray, str]] = {}  # by row
         indexed, exact = [], []  # rows the index answers, rows the model scores in one batch
+        # what each row must not get: the whole history (not only the window) unless asked,
+        # and what the user dismissed, always
+        excluded = [
+            np.concatenate([view.seen, view.hidden]) if exclude_seen else view.hidden
+            for _, view in rows
+        ]
         for n, (_, view) in enumerate(rows):
-            seen = view.seen if exclude_seen else ()  # the whole history, not only the window
+            seen = excluded[n]
             row_text, row_weight = text, text_weight
             if row_text is None and view.searches and model.reads_text:
                 row_text, row_weight = ". ".join(view.searches), SEARCH_WEIGHT
             if not view.known and row_text is None:
                 ranked[n] = (*self._popular(engine, seen, wanted), "popular")
             elif not view.known:
-                recs = model.recommend(text=row_text, k=wanted + len(view.seen), exclude_seen=False)
+                recs = model.recommend(text=row_text, k=wanted + len(seen), exclude_seen=False)
                 ranked[n] = (*_drop_seen(recs, 0, seen), "search")
             elif row_text is None and exclude_seen and engine.index is not None:
                 indexed.append(n)
@@ -290,7 +301,7 @@ class Tracker:
             start = time.perf_counter()
             queries = self._queries(engine, [rows[n] for n in indexed])
             searched = time.perf_counter()
-            found = engine.index.search(queries, wanted, exclude=[rows[n][1].seen for n in indexed])
+            found = engine.index.search(queries, wanted, exclude=[excluded[n] for n in indexed])
             self.stages("query", searched - start)
             self.stages("retrieval", time.perf_counter() - searched)
             for r, n in enumerate(indexed):
@@ -298,12 +309,12 @@ class Tracker:
                 ranked[n] = (found.items[r][real], found.scores[r][real], "model")
         if exact:
             views = [rows[n][1] for n in exact]
-            most_seen = max(len(v.seen) for v in views) if exclude_seen else 0
+            most_seen = max(len(excluded[n]) for n in exact)
             recs = model.recommend(
                 events=[v.recent for v in views], k=wanted + most_seen, exclude_seen=exclude_seen
             )
-            for r, (n, v) in enumerate(zip(exact, views, strict=True)):
-                ranked[n] = (*_drop_seen(recs, r, v.seen if exclude_seen else ()), "model")
+            for r, n in enumerate(exact):
+                ranked[n] = (*_drop_seen(recs, r, excluded[n]), "model")
         answers = []
         for n in range(len(rows)):
             items, scores, source = ranked[n]
@@ -352,16 +363,20 @@ class Tracker:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``items`` with exploration slots: items with fewer than ``explore_below``
         interactions (training events and impressions) the user has not seen, drawn in
-        proportion to how little they were shown and how well they fit the user's short-term
-        topics (docs/feedback.md, "New-item exploration")."""
+        proportion to e^(-interactions) times how well they fit the user's short-term topics
+        (docs/feedback.md, "New-item exploration")."""
         if self._exposure_map is None or self._exposure_map[0] != engine.serial:
             model = engine.model
             trained = np.bincount(model.history_.items, minlength=model.n_items)
             self._exposure_map = (engine.serial, self.exposure.slots(model.item_ids_), trained)
         _, slots, trained = self._exposure_map
         experience = trained + self.exposure.counts(slots)
-        weights = 1.0 - experience / self.explore_below
+        # an uncertainty bonus that decays with experience: each interaction divides an
+        # item's chance by e, so items nobody has seen yet go first, then the least seen
+        weights = np.exp(-experience / EXPLORE_DECAY)
+        weights[experience >= self.explore_below] = 0.0
         weights[view.seen] = 0.0
+        weights[view.hidden] = 0.0
         weights[items] = 0.0
         if engine.topics is not None and len(view.seen):
             short = interest_shares(engine.topics, view.seen, self.short_half_life)

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
+from driftrec.data.fields import TIMESTAMP_RANGE
 from driftrec.errors import InputError
 from driftrec.feedback import compare, online_metrics
 from driftrec.params import duration_seconds
@@ -25,6 +26,7 @@ from driftrec.serving.schemas import (
 from driftrec.store import Impression
 
 router = APIRouter(tags=["feedback"], dependencies=[KeyDep])
+LONGEST_WINDOW = 100 * 365 * 86_400  # seconds: longer windows are one window anyway
 
 
 @router.post("/feedback/impressions")
@@ -63,8 +65,14 @@ def online(
     window: Annotated[
         str | None, Query(description="clock windows of event time, e.g. 1h, 1d; default: none")
     ] = None,
-    since: Annotated[int | None, Query(description="from this Unix time on")] = None,
-    until: Annotated[int | None, Query(description="before this Unix time")] = None,
+    since: Annotated[
+        int | None,
+        Query(ge=TIMESTAMP_RANGE[0], le=TIMESTAMP_RANGE[1], description="from this Unix time on"),
+    ] = None,
+    until: Annotated[
+        int | None,
+        Query(ge=TIMESTAMP_RANGE[0], le=TIMESTAMP_RANGE[1], description="before this Unix time"),
+    ] = None,
 ) -> OnlineMetricsOut:
     """Online metrics from the stored impressions and outcomes (docs/feedback.md): per group,
     impressions, CTR, conversion, NDCG on clicks, dismissals, impressions without outcomes
@@ -74,6 +82,9 @@ def online(
         seconds = duration_seconds(window, "window") if window is not None else None
     except InputError as err:
         raise refused(422, ["query", "window"], str(err), "bad_window") from None
+    if seconds is not None and seconds > LONGEST_WINDOW:
+        raise refused(422, ["query", "window"], "window: at most 100 years", "too_large")
+    service.flush_served()  # every answer given so far is linkable
     feedback = service.store.feedback
     shown = feedback.impression_rows(since, until)
     result = online_metrics(shown, feedback.unlinked_outcomes(since, until), by, seconds)

@@ -5,6 +5,7 @@
 
 const KEY_STORAGE = "driftrec.apiKey";
 const OVERVIEW_EVERY_MS = 5000;
+const ONLINE_EVERY_MS = 15000; // the online metrics scan the stored impressions: less often
 const PALETTE = [
   "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
   "#b07aa1", "#ff9da7", "#9c755f", "#86bcb6", "#d37295", "#a0cbe8",
@@ -48,6 +49,7 @@ async function api(path, options = {}) {
     headers,
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
+  if (response.status === 401 && options.quiet) throw new ApiError(401, "unauthorized");
   if (response.status === 401) {
     showBanner(
       key
@@ -59,6 +61,7 @@ async function api(path, options = {}) {
     throw new ApiError(401, "unauthorized");
   }
   const body = await response.json().catch(() => null);
+  if (!response.ok && options.quiet) throw new ApiError(response.status, "failed");
   if (!response.ok) {
     const detail = Array.isArray(body?.detail)
       ? body.detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ")
@@ -172,6 +175,42 @@ async function refreshOverview() {
     yaxis: { gridcolor: "#eef1f5", rangemode: "tozero", title: { text: "events / min", font: { size: 10 } } },
     yaxis2: { overlaying: "y", side: "right", rangemode: "tozero", showgrid: false },
   }), PLOT_CONFIG);
+}
+
+// ------------------------------------------------------------------ online metrics (key, polled)
+async function refreshOnline() {
+  let view;
+  try {
+    view = await api("/metrics/online?by=variant", { quiet: true });
+  } catch (err) {
+    $("online-age").textContent = err.status === 401 ? "needs the API key" : "unavailable";
+    return;
+  }
+  $("online-age").textContent = `${view.impressions.toLocaleString()} impressions · ${view.unlinked_outcomes} unlinked outcomes · updated ${new Date().toLocaleTimeString()}`;
+  const body = $("online-body");
+  if (!view.groups.length) {
+    body.replaceChildren(el("span", { class: "muted", text: "No impressions reported yet (POST /feedback/impressions)." }));
+    return;
+  }
+  const verdicts = new Map(view.comparisons.map((c) => [c.treatment, c]));
+  const head = el("tr", {}, ...["variant", "impressions", "users", "CTR", "conversion", "NDCG on clicks", "no outcome", "unlinked", "against the first"]
+    .map((h) => el("th", { text: h })));
+  const rows = view.groups.map((g) => {
+    const c = verdicts.get(g.group);
+    const versus = c == null ? "–" : c.verdict === "too small to decide" ? c.verdict
+      : `${c.verdict} (${(100 * c.difference).toFixed(2)} pts, p ${c.p_value.toFixed(3)})`;
+    return el("tr", { "data-variant": g.group },
+      el("td", { text: g.group }),
+      el("td", { text: g.impressions.toLocaleString() }),
+      el("td", { text: g.users.toLocaleString() }),
+      el("td", { text: g.ctr == null ? "–" : pct(g.ctr) }),
+      el("td", { text: g.conversion_rate == null ? "–" : pct(g.conversion_rate) }),
+      el("td", { text: fixed(g.ndcg_on_clicks, 3) }),
+      el("td", { text: g.no_outcome.toLocaleString() }),
+      el("td", { text: g.unlinked_outcomes.toLocaleString() }),
+      el("td", { text: versus }));
+  });
+  body.replaceChildren(el("table", { class: "online-table" }, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
 
 function fillEventTypes(types) {
@@ -577,6 +616,7 @@ function init() {
     else sessionStorage.removeItem(KEY_STORAGE);
     $("key-state").textContent = key ? "key set for this tab" : "no key";
     clearBanner("auth");
+    refreshOnline();
     if (state.user) await refreshUser().catch(() => {});
   });
 
@@ -601,7 +641,9 @@ function init() {
   $("event-type").addEventListener("change", () => state.recs && renderRecs(state.recs));
 
   refreshOverview();
+  refreshOnline();
   setInterval(() => { if (!document.hidden) refreshOverview(); }, OVERVIEW_EVERY_MS);
+  setInterval(() => { if (!document.hidden) refreshOnline(); }, ONLINE_EVERY_MS);
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("user");
   if (fromHash) pickUser(fromHash).catch(() => {});
 }
