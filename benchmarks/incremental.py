@@ -311,6 +311,7 @@ def main() -> None:
         help="run nothing: one section (and results file --name) from these earlier results,"
         " e.g. one run per seed, each kept under 20 minutes",
     )
+    parser.add_argument("--note", default="", help="a paragraph added under the tables")
     parser.add_argument(
         "--results-only",
         action="store_true",
@@ -336,7 +337,8 @@ def main() -> None:
         ]
     write_results(args.name, records)
     if not args.results_only:
-        update_markdown(args.name, section(f"Incremental training ({args.name})", records))
+        body = section(f"Incremental training ({args.name})", records)
+        update_markdown(args.name, body + (f"\n\n{args.note}" if args.note else ""))
 
 
 if __name__ == "__main__":
