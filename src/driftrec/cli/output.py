@@ -88,6 +88,16 @@ def guarded(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def labelled_table(title: str, columns: list[str]) -> Table:
+    """A table whose first column names the row (a model, a run) and whose others hold
+    figures, right-aligned."""
+    table = Table(title=title)
+    table.add_column(columns[0], justify="left")
+    for column in columns[1:]:
+        table.add_column(column, justify="right")
+    return table
+
+
 TABLE_METRICS = ("HR", "NDCG", "MRR")  # per cut-off; the JSON output holds every metric
 BEYOND_ACCURACY = ("Coverage", "Diversity", "Novelty")  # at the first cut-off
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from driftrec.cli.output import console
+from driftrec.cli.output import console, labelled_table
 from driftrec.data.dataset import Dataset
 from driftrec.errors import InputError
 from driftrec.evaluation.experiment import train_model
@@ -99,10 +99,10 @@ def run_replay(
 
 
 def _overall_table(records: list[dict[str, Any]], k: int) -> Table:
-    table = Table(title="replay: every replayed item event")
-    for column in ("model", f"HR@{k}", f"NDCG@{k}", "events", "cold answers", "new items",
-                   "events/s"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "model" else "right")
+    table = labelled_table(
+        "replay: every replayed item event",
+        ["model", f"HR@{k}", f"NDCG@{k}", "events", "cold answers", "new items", "events/s"],
+    )
     for r in records:
         o = r["overall"]
         table.add_row(

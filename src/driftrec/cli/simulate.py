@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from driftrec.cli.output import console
+from driftrec.cli.output import console, labelled_table
 from driftrec.cli.process import ServiceProcess
 from driftrec.cli.replay import model_for_replay
 from driftrec.client import Client
@@ -249,11 +249,11 @@ def _record(
 
 
 def _summary_table(records: list[dict[str, Any]]) -> Table:
-    table = Table(title="simulated users: every session")
-    for column in ("run", "CTR", "expected / best", "median recovery: sessions / events / hours",
-                   "censored",
-                   "coverage", "service CTR/impression", "sessions/s"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "run" else "right")
+    table = labelled_table(
+        "simulated users: every session",
+        ["run", "CTR", "expected / best", "median recovery: sessions / events / hours",
+         "censored", "coverage", "service CTR/impression", "sessions/s"],
+    )  # fmt: skip
     for r in records:
         recovery = r["median_recovery_sessions"]
         table.add_row(
@@ -272,19 +272,17 @@ def _summary_table(records: list[dict[str, Any]]) -> Table:
 
 
 def _daily_table(records: list[dict[str, Any]]) -> Table:
-    table = Table(title="CTR per simulated day")
-    table.add_column("day", justify="right")
-    for r in records:
-        table.add_column(r["run"], justify="right")
+    table = labelled_table("CTR per simulated day", ["day", *(r["run"] for r in records)])
     for n, day in enumerate(records[0]["daily"]):
         table.add_row(str(day["day"]), *(f"{r['daily'][n]['ctr']:.3f}" for r in records))
     return table
 
 
 def _new_items_table(records: list[dict[str, Any]]) -> Table:
-    table = Table(title="new items (no training events)")
-    for column in ("run", "shown on day 1", "impressions day 1", "impressions", "clicks", "CTR"):
-        table.add_column(column, justify="left" if column == "run" else "right")
+    table = labelled_table(
+        "new items (no training events)",
+        ["run", "shown on day 1", "impressions day 1", "impressions", "clicks", "CTR"],
+    )
     for r in records:
         n = r["new_items"]
         table.add_row(

@@ -115,11 +115,16 @@ class Service:
         whole (health, overview, items)."""
         return self.arms[0].tracker
 
-    def arm(self, user: str) -> Arm:
-        """The variant serving ``user`` (their store id): a stable hash, no state."""
+    def arm_index(self, user: str) -> int:
+        """The position in `arms` of the variant serving ``user`` (their store id): a stable
+        hash, no state."""
         if len(self.arms) == 1:
-            return self.arms[0]
-        return self.arms[assign(user, self.settings.variants, self.settings.salt)]
+            return 0
+        return assign(user, self.settings.variants, self.settings.salt)
+
+    def arm(self, user: str) -> Arm:
+        """The variant serving ``user`` (their store id)."""
+        return self.arms[self.arm_index(user)]
 
     def log_served(self, answer: Served) -> None:
         """Record a served list without waiting for it (written within 0.2 s; a failure is

@@ -67,8 +67,7 @@ async def post_events(
     by_arm: dict[int, list[int]] = {}
     arms = service.arms
     for n, s in enumerate(stored):
-        arm = 0 if len(arms) == 1 else arms.index(service.arm(s.user))
-        by_arm.setdefault(arm, []).append(n)
+        by_arm.setdefault(service.arm_index(s.user), []).append(n)
     rejected = sorted(
         (
             Rejection(rows[r.index], r.field, r.reason)
