@@ -866,6 +866,16 @@ def serve_(
     explore_below: Annotated[
         int, typer.Option(help="Items with fewer interactions + impressions are explored.")
     ] = 50,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            help="Where users' live events are kept: in this process (default) or in Redis"
+            " (redis://host:6379/0), shared by every replica serving the same --db."
+        ),
+    ] = None,
+    state_prefix: Annotated[
+        str, typer.Option(help="Prefix of the Redis keys (deployments sharing a Redis differ).")
+    ] = "driftrec",
 ) -> None:
     """Serve recommendations over HTTP; every posted event counts on the next request. The API
     key, when wanted, comes from DRIFTREC_API_KEY."""
@@ -931,6 +941,8 @@ def serve_(
         demote_ignored=demote_ignored,
         explore=explore,
         explore_below=explore_below,
+        state_url=state,
+        state_prefix=state_prefix,
     )
     serve(settings, host, port)
 

@@ -314,6 +314,9 @@ class HealthOut(BaseModel):
     items: int
     index: Literal["exact", "approximate", "none"]
     store: str
+    state: Literal["process", "redis"] = Field(
+        description="where users' live events are kept: this process, or Redis (shared by replicas)"
+    )
     variants: list[VariantOut]
 
 

@@ -33,6 +33,7 @@ from driftrec.serving.metrics import Metrics
 from driftrec.serving.settings import Settings
 from driftrec.store import CatalogItem, EventStore, Impression, Served
 from driftrec.store.group import GroupCommit, WriteBehind
+from driftrec.store.shared import Change, Changes, SharedState, connect
 from driftrec.tracking import Catalog, Engine, Tracker, model_version
 from driftrec.tracking.exposure import Exposure
 from driftrec.tracking.tracker import finish_model_rewrite
@@ -61,6 +62,12 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         self.store = EventStore(settings.db_url)
+        self.shared: SharedState | None = None
+        self.changes: Changes | None = None
+        if settings.state_url is not None:
+            client = connect(settings.state_url)
+            self.shared = SharedState(client, prefix=settings.state_prefix)
+            self.changes = Changes(client, prefix=settings.state_prefix)
         # impressions and ignored items, shared by the variants: exposure is the item's
         self.exposure = Exposure(self.store.feedback, settings.live_users)
         variants = settings.variants or (Variant(MAIN, settings.model_dir, 1.0),)
@@ -69,6 +76,8 @@ class Service:
         ]
         for arm in self.arms:
             arm.tracker.restore_items()
+        if self.changes is not None:  # what other replicas changed in the models from now on
+            self.changes.follow(self._apply, _log_change_failure)
         # served lists are a log, written behind the answers a few times a second;
         # impressions are acknowledged
         self._served: WriteBehind[Served] = WriteBehind(
@@ -107,6 +116,7 @@ class Service:
             explore=settings.explore,
             explore_below=settings.explore_below,
             follow=not settings.frozen,
+            shared=self.shared,
         )
 
     @property
@@ -147,6 +157,8 @@ class Service:
     def add_items(self, items: list[CatalogItem]) -> dict[str, object]:
         """Add or update catalog items in every variant's catalog (stored once)."""
         results = [arm.tracker.add_items(items) for arm in self.arms]
+        if self.changes is not None:
+            self.changes.publish("items")
         first = results[0]
         return {**first, "recommendable": all(r["recommendable"] for r in results)}
 
@@ -156,6 +168,8 @@ class Service:
         too."""
         self._served.flush()
         results = [arm.tracker.forget(user) for arm in self.arms]
+        if self.changes is not None:
+            self.changes.publish("erase", user)
         return {
             "events": sum(int(r["events"]) for r in results),
             **{
@@ -163,6 +177,15 @@ class Service:
                 for key in ("live_state", "training_history", "model_directory_rewritten")
             },
         }
+
+    def _apply(self, change: Change) -> None:
+        """Apply a change another replica made: items it added (read from the store) or a
+        user it erased (from what this replica's models hold)."""
+        for arm in self.arms:
+            if change.kind == "items":
+                arm.tracker.restore_items()
+            elif change.kind == "erase" and change.user is not None:
+                arm.tracker.forget_in_model(change.user)
 
     def _engine(self, model_dir: Path, catalog: Catalog) -> Engine:
         finish_model_rewrite(model_dir)  # an erasure a crash interrupted
@@ -238,6 +261,8 @@ class Service:
             return previous, engine.version
 
     def close(self) -> None:
+        if self.changes is not None:
+            self.changes.close()
         for arm in self.arms:
             arm.tracker.close()  # acknowledges what is queued before the store goes
         self._impressions.close()
@@ -247,6 +272,10 @@ class Service:
 
 def _log_failure(err: Exception) -> None:
     log.error("served lists could not be logged", exc_info=err)
+
+
+def _log_change_failure(err: Exception) -> None:
+    log.error("another replica's change could not be applied", exc_info=err)
 
 
 __all__ = ["Service"]

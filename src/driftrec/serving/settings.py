@@ -44,6 +44,9 @@ class Settings:
     # tail latency (SASRec's query vector p99 1.7 ms against 3.2 ms with two torch threads;
     # GET p99 5 ms against 9-13 ms with BLAS and OpenMP pools on every core)
     threads: int = 1
+    # users' live events in Redis, shared by replicas (redis://...); None: in this process
+    state_url: str | None = None
+    state_prefix: str = "driftrec"  # the Redis keys' prefix: deployments sharing a Redis differ
 
     @staticmethod
     def api_key_from_env() -> str | None:

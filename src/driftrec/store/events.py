@@ -152,11 +152,20 @@ class EventStore:
                 postgresql_ops={"user": "text_pattern_ops"},
             ).create(self.engine, checkfirst=True)
         t = self.table  # built once: every append runs it, often for one event
-        self._append = self._insert(t).on_conflict_do_nothing().returning(t.c.user, t.c.event_id)
+        self._append = (
+            self._insert(t)
+            .on_conflict_do_nothing()
+            .returning(t.c.id, t.c.user, t.c.event_id, sort_by_parameter_order=True)
+        )
 
     def append(self, events: Sequence[StoredEvent]) -> list[bool]:
         """Store ``events`` in one transaction; returns whether each was new (an event whose
         (user, event_id) is already stored, or came earlier in the batch, is a retry)."""
+        return [row is not None for row in self.insert(events)]
+
+    def insert(self, events: Sequence[StoredEvent]) -> list[int | None]:
+        """`append`, returning each event's row id (None for a retry): the id names a stored
+        event wherever it is copied to (the shared live state)."""
         if not events:
             return []
         rows = [
@@ -173,18 +182,26 @@ class EventStore:
             for e in events
         ]
         with self.engine.begin() as connection:
-            inserted = {(r.user, r.event_id) for r in connection.execute(self._append, rows)}
-        new = []
+            # in the events' order, retries left out: paired back by (user, event_id)
+            returned = list(connection.execute(self._append, rows))
+        ids: list[int | None] = []
+        at = 0
         for e in events:
-            key = (e.user, e.event_id)
-            new.append(e.event_id is None or key in inserted)
-            if e.event_id is not None:
-                inserted.discard(key)  # a repeat later in the batch was not stored
-        return new
+            hit = at < len(returned) and (returned[at].user, returned[at].event_id) == (
+                e.user,
+                e.event_id,
+            )
+            ids.append(int(returned[at].id) if hit else None)
+            at += hit
+        return ids
 
     def events_of(self, user: str, newest: int | None = None) -> list[Event]:
         """The user's events, oldest first (equal times in the order they were stored); only
         the ``newest`` ones when given."""
+        return [event for _, event in self.rows_of(user, newest)]
+
+    def rows_of(self, user: str, newest: int | None = None) -> list[tuple[int, Event]]:
+        """`events_of` with each event's row id."""
         t = self.table
         query = sa.select(t).where(t.c.user == user)
         if newest is None:
@@ -195,7 +212,10 @@ class EventStore:
             rows = list(connection.execute(query))
         if newest is not None:
             rows.reverse()
-        return [Event(row.item, row.timestamp, row.event, row.value, row.text) for row in rows]
+        return [
+            (int(row.id), Event(row.item, row.timestamp, row.event, row.value, row.text))
+            for row in rows
+        ]
 
     def all_events(self) -> list[StoredEvent]:
         """Every stored event of every user, oldest first (equal times in the order they were

@@ -192,7 +192,11 @@ class LiveUsers:
                 self._states.popitem(last=False)  # the least recently used user
 
     def drop(self, user: str) -> bool:
-        """Forget the user's cached state (erasure); whether there was one."""
+        """Forget the user's state (erasure); whether this process held one."""
+        return self.drop_local(user)
+
+    def drop_local(self, user: str) -> bool:
+        """Forget the user's state cached in this process; whether there was one."""
         with self._lru:
             return self._states.pop(user, None) is not None
 

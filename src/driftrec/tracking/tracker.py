@@ -9,12 +9,14 @@ mixes two models inside one answer.
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,12 @@ import numpy as np
 
 from driftrec.data.events import Event
 from driftrec.errors import InputError, UnknownIdError
+from driftrec.models import load
 from driftrec.models.base import Recommendations, read_config
 from driftrec.models.capabilities import AddsItems, HasDriftGate, Incremental
 from driftrec.store import CatalogItem, EventStore, StoredEvent
 from driftrec.store.feedback import DISMISS
+from driftrec.store.shared import SharedState
 from driftrec.tracking.catalog import Catalog
 from driftrec.tracking.drift import DriftDetector, DriftTrack
 from driftrec.tracking.engine import Engine
@@ -42,6 +46,7 @@ from driftrec.tracking.profiles import (
 from driftrec.tracking.rerank import calibrate as calibrate_to
 from driftrec.tracking.rerank import demote, mmr
 from driftrec.tracking.rerank import explore as add_exploration
+from driftrec.tracking.shared import SharedUsers
 from driftrec.tracking.timeline import interest_timeline
 
 RECENT_SEARCHES = 5  # searches among a user's newest events steer their recommendations
@@ -99,7 +104,8 @@ class Tracker:
     the user was shown and ignored, ``explore`` gives that share of the slots to items with
     fewer than ``explore_below`` interactions and impressions. ``follow=False`` answers every
     user from their training history only (a frozen model, the comparison for live
-    tracking)."""
+    tracking). With ``shared`` (Redis) users' events are read from there, so several
+    replicas answer alike (docs/scaling.md)."""
 
     def __init__(
         self,
@@ -119,6 +125,7 @@ class Tracker:
         explore: float = 0.0,
         explore_below: int = EXPLORE_BELOW,
         follow: bool = True,
+        shared: SharedState | None = None,
     ) -> None:
         self.engine, self.store, self.catalog = engine, store, catalog
         self.model_dir = model_dir
@@ -129,7 +136,11 @@ class Tracker:
         self.demote_ignored = demote_ignored
         self.explore, self.explore_below = explore, explore_below
         self.stages = stages or (lambda stage, seconds: None)
-        self.live = LiveUsers(store, self._history, capacity, window, self.stages, follow)
+        self.live = (
+            SharedUsers(store, shared, self._history, capacity, self.stages)
+            if shared is not None and follow
+            else LiveUsers(store, self._history, capacity, window, self.stages, follow)
+        )
         self._exposure_map: tuple[int, np.ndarray, np.ndarray] | None = None  # per engine
         self._changes = threading.Lock()  # one model change (items, erasure, swap) at a time
 
@@ -642,23 +653,32 @@ class Tracker:
         """Erase the user everywhere: stored events, live state and, when they were a training
         user of the served model, its saved histories and user factors (the model directory is
         rewritten in place). Returns what was erased."""
-        with self.live.locked([user]), self._changes:
+        with self.live.locked([user]):
             erased_events = self.store.delete_user(user)
-            self.exposure.forget(user)
             had_state = self.live.drop(user)
-            engine = self.engine
-            smaller = copy.copy(engine.model)  # requests in flight keep the old one
-            in_model = bool(smaller.forget_users([user]))
-            if in_model:
-                if self.model_dir is not None:
-                    _save_in_place(smaller, self.model_dir)
-                self.engine = engine.with_model(smaller)
+            in_model, rewritten = self.forget_in_model(user)
         return {
             "events": erased_events,
             "live_state": had_state,
             "training_history": in_model,
-            "model_directory_rewritten": in_model and self.model_dir is not None,
+            "model_directory_rewritten": rewritten,
         }
+
+    def forget_in_model(self, user: str) -> tuple[bool, bool]:
+        """Erase the user from what this tracker holds beside the store (their ignored items,
+        live state, the served model and its directory): all of `forget` that another replica
+        must also do after one erased the user. Returns whether the model named them and
+        whether its directory was rewritten (it is left alone when it no longer does)."""
+        with self.live.locked([user]), self._changes:
+            self.exposure.forget(user)
+            self.live.drop_local(user)
+            engine = self.engine
+            smaller = copy.copy(engine.model)  # requests in flight keep the old one
+            in_model = bool(smaller.forget_users([user]))
+            if in_model:
+                self.engine = engine.with_model(smaller)
+            rewritten = self.model_dir is not None and _erase_from_directory(self.model_dir, user)
+        return in_model, rewritten
 
     def swap(self, build: Callable[[], Engine]) -> Engine:
         """Build an engine (a newly trained model) and serve it from the next request on, with
@@ -692,16 +712,35 @@ def _rewrite_of(directory: Path) -> Path:
     return directory.parent / f".{directory.name}.rewrite"
 
 
-def _save_in_place(model: Any, directory: Path) -> None:
-    """Rewrite a model directory with ``model``'s state. The new files are written whole beside
-    it first and marked complete, then moved in one by one; a crash in between is finished by
-    `finish_model_rewrite` before the directory is next loaded."""
-    config = read_config(directory)
-    scratch = _rewrite_of(directory)
-    shutil.rmtree(scratch, ignore_errors=True)
-    model.save(scratch, info=config.get("info", {}))
-    (scratch / "COMPLETE").touch()
-    finish_model_rewrite(directory)
+def _erase_from_directory(directory: Path, user: str) -> bool:
+    """Rewrite a model directory without ``user`` if it names them; whether it did. The
+    model is read from the directory itself, under a lock on it, so replicas sharing one
+    directory, erasing different users at once, never write back a user another erased."""
+    with _directory_lock(directory):
+        finish_model_rewrite(directory)
+        if not (directory / "config.json").is_file():
+            return False
+        model = load(directory)
+        if not model.forget_users([user]):
+            return False
+        config = read_config(directory)
+        scratch = _rewrite_of(directory)
+        shutil.rmtree(scratch, ignore_errors=True)
+        model.save(scratch, info=config.get("info", {}))
+        (scratch / "COMPLETE").touch()
+        finish_model_rewrite(directory)
+        return True
+
+
+@contextmanager
+def _directory_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on ``directory`` between processes (a lock file beside it)."""
+    with open(directory.parent / f".{directory.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def finish_model_rewrite(directory: Path) -> None:

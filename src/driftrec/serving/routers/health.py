@@ -22,6 +22,7 @@ def health(service: ServiceDep) -> HealthOut:
         items=engine.model.n_items,
         index=index,
         store=service.store.engine.dialect.name,
+        state="process" if service.shared is None else "redis",
         variants=[
             VariantOut(
                 name=arm.name,

@@ -1,0 +1,125 @@
+"""Live users whose events live in Redis (`SharedState`), so that several replicas of the
+service answer any user alike: an event accepted by one replica is in every replica's next
+answer for that user.
+
+A replica keeps its own LRU of user states as `LiveUsers` does, but only as a cache of what it
+computed (query vectors, drift detectors): every read first asks Redis, in one round trip,
+whether the copy it holds is current and gets the events appended since when not. A write
+stores the events (the store's commit is the acknowledgement), then appends them to Redis;
+the replica's own cache is left alone and catches up on its next read like any other's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from driftrec.data.events import Event
+from driftrec.store import EventStore, StoredEvent
+from driftrec.store.shared import Copy, Row, SharedState
+from driftrec.tracking.live import LiveUsers, UserState
+
+FILL_ATTEMPTS = 5  # builds refused because events kept arriving before one is served unkept
+
+
+@dataclass
+class SharedUserState(UserState):
+    """A `UserState` with what Redis said of the copy it was built from."""
+
+    epoch: str | None = None
+    n: int = 0  # events Redis had counted for the user when this copy was current
+    ids: set[int] = field(default_factory=set)  # row ids of the stored events held
+
+    def add(self, rows: Sequence[Row], n: int, window: int) -> None:
+        """Add the rows not held yet (a build and an append can both carry one)."""
+        fresh = []
+        for i, e in rows:
+            if i not in self.ids:
+                self.ids.add(i)
+                fresh.append(e)
+        if fresh:
+            self.extend(fresh, window)
+            if len(self.ids) > 2 * window:  # the repeats worth catching are the newest
+                self.ids = set(sorted(self.ids)[-window:])
+        self.n = max(self.n, n)
+
+
+class SharedUsers(LiveUsers):
+    """`LiveUsers` over a `SharedState` (the window is the shared one's)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        shared: SharedState,
+        history: Callable[[str], list[Event]],
+        capacity: int = 100_000,
+        stages: Callable[[str, float], None] | None = None,
+    ) -> None:
+        super().__init__(store, history, capacity, shared.window, stages)
+        self.shared = shared
+
+    def _write(self, events: Sequence[StoredEvent]) -> list[bool]:
+        start = time.perf_counter()
+        ids = self.store.insert(events)
+        stored = time.perf_counter()
+        self.stages("store", stored - start)
+        self.shared.append(
+            [(e.user, i, e.event) for e, i in zip(events, ids, strict=True) if i is not None]
+        )
+        self.stages("state", time.perf_counter() - stored)
+        return [i is not None for i in ids]
+
+    def get(self, user: str) -> UserState:
+        with self._lru:
+            state = self._states.get(user)
+            if state is not None:
+                self._states.move_to_end(user)
+        held = state if isinstance(state, SharedUserState) else None
+        copy = self.shared.read([(user, held.epoch, held.n) if held else (user, None, 0)])[0]
+        if held is not None and copy.epoch == held.epoch and copy.rows is None:
+            return held  # current: the one round trip of a read
+        with self.locked([user]):
+            with self._lru:
+                generation = self._generation
+            if copy.epoch is None:
+                return self._build(user, copy.n, generation)
+            if held is not None and copy.epoch == held.epoch and not copy.whole:
+                held.add(copy.rows or [], copy.n, self.window)
+                return held
+            return self._keep(user, self._state(user, copy), generation)
+
+    def _state(self, user: str, copy: Copy) -> SharedUserState:
+        state = SharedUserState([], epoch=copy.epoch)
+        state.extend(self.history(user), self.window)
+        state.add(copy.rows or [], copy.n, self.window)
+        return state
+
+    def _keep(self, user: str, state: SharedUserState, generation: int) -> SharedUserState:
+        self._put(user, state, generation)
+        return state
+
+    def _build(self, user: str, seen: int, generation: int) -> SharedUserState:
+        """Build the user's list from the store and put it in Redis; another replica's list
+        is taken when it got there first."""
+        for _ in range(FILL_ATTEMPTS):
+            rows = self.store.rows_of(user, newest=self.window)
+            filled = self.shared.fill(user, seen, rows)
+            if filled is not None:
+                copy = filled if filled.rows is not None else Copy(filled.epoch, filled.n, rows)
+                return self._keep(user, self._state(user, copy), generation)
+            again = self.shared.read([(user, None, 0)])[0]  # events arrived: read again
+            if again.epoch is not None:  # and another replica built the list meanwhile
+                return self._keep(user, self._state(user, again), generation)
+            seen = again.n
+        # events keep coming: answer from the store as read, keep nothing
+        return self._state(user, Copy(None, 0, self.store.rows_of(user, newest=self.window)))
+
+    def drop(self, user: str) -> bool:
+        """Forget the user's cached state here and their list in Redis (erasure)."""
+        had = self.drop_local(user)
+        self.shared.erase(user)
+        return had
+
+
+__all__ = ["SharedUserState", "SharedUsers"]

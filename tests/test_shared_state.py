@@ -1,0 +1,174 @@
+"""Users' live events in Redis (store/shared.py, tracking/shared.py) on the real Redis server
+(127.0.0.1:6379, which every machine, CI's included, runs) and the real stores: two
+`SharedUsers` over one store and one Redis stand for two replicas."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from driftrec.data.events import Event
+from driftrec.errors import InputError
+from driftrec.store import EventStore, StoredEvent
+from driftrec.store.shared import Changes, SharedState, connect
+from driftrec.tracking.shared import SharedUsers, SharedUserState
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A key prefix of the test's own, its keys deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    yield name
+    client = redis.Redis.from_url(REDIS)
+    keys = list(client.scan_iter(f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _history(user: str) -> list[Event]:
+    return [Event("trained", 1)] if user.startswith("t") else []
+
+
+def _replicas(
+    store: EventStore, prefix: str, window: int = 1_000
+) -> tuple[SharedUsers, SharedUsers, SharedState]:
+    shared = SharedState(connect(REDIS), window=window, prefix=prefix)
+    other = SharedState(connect(REDIS), window=window, prefix=prefix)
+    return SharedUsers(store, shared, _history), SharedUsers(store, other, _history), shared
+
+
+def _ev(user: str, item: str, t: int, event_id: str | None = None) -> StoredEvent:
+    return StoredEvent(user, Event(item, t), event_id)
+
+
+def _items(users: SharedUsers, user: str) -> list[str | None]:
+    return [e.item for e in users.get(user).events]
+
+
+def test_an_event_written_through_one_replica_is_read_by_the_other(
+    store: EventStore, prefix: str
+) -> None:
+    a, b, _ = _replicas(store, prefix)
+    assert _items(b, "tu") == ["trained"]  # built from the history and the (empty) store
+    assert a.append([_ev("tu", "x", 10), _ev("u2", "y", 11)]) == [True, True]
+    assert _items(b, "tu") == ["trained", "x"]
+    assert _items(b, "u2") == ["y"]
+    b.append([_ev("tu", "z", 5)])  # out of time order: sorted in
+    assert _items(a, "tu") == ["trained", "z", "x"]
+    assert _items(b, "tu") == ["trained", "z", "x"]
+    a.close(), b.close()
+
+
+def test_a_copy_that_is_current_costs_one_round_trip_and_keeps_its_cache(
+    store: EventStore, prefix: str
+) -> None:
+    a, b, shared = _replicas(store, prefix)
+    a.append([_ev("u", "x", 1)])
+    state = b.get("u")
+    assert isinstance(state, SharedUserState)
+    computed = state.running("n", len, lambda value, added: value + len(added))
+    trips = b.shared.round_trips
+    assert b.get("u") is state and b.shared.round_trips == trips + 1
+    a.append([_ev("u", "y", 2)])
+    assert b.get("u") is state  # caught up in place: the running value advances
+    assert state.running("n", len, lambda value, added: value + 100 * len(added)) == computed + 100
+    assert shared.round_trips >= 1
+    a.close(), b.close()
+
+
+def test_a_retried_event_is_applied_once(store: EventStore, prefix: str) -> None:
+    a, b, _ = _replicas(store, prefix)
+    b.get("u")
+    assert a.append([_ev("u", "x", 1, "e1")]) == [True]
+    assert b.append([_ev("u", "x", 1, "e1")]) == [False]
+    assert _items(a, "u") == ["x"] and _items(b, "u") == ["x"]
+    a.close(), b.close()
+
+
+def test_a_build_racing_a_write_never_misses_it_nor_holds_it_twice(
+    store: EventStore, prefix: str
+) -> None:
+    """The three orders a build (read n, read the store, fill) and a write (store, append)
+    can take on two replicas, done by hand."""
+    a, b, shared = _replicas(store, prefix)
+    # 1. the write lands between the build's reads: the fill is refused, the build reads again
+    seen = shared.read([("u1", None, 0)])[0].n
+    a.append([_ev("u1", "x", 1)])
+    assert shared.fill("u1", seen, store.rows_of("u1")) is None
+    assert _items(b, "u1") == ["x"]
+    # 2. stored before the build read the store, appended after the fill: held once
+    seen = shared.read([("u2", None, 0)])[0].n
+    (row,) = store.insert([_ev("u2", "y", 2)])
+    assert shared.fill("u2", seen, store.rows_of("u2")) is not None
+    assert row is not None
+    shared.append([("u2", row, Event("y", 2))])
+    assert _items(b, "u2") == ["y"]
+    # 3. a replica holding a copy catches up after another built and appended
+    assert _items(a, "u2") == ["y"]
+    b.append([_ev("u2", "z", 3)])
+    assert _items(a, "u2") == ["y", "z"]
+    a.close(), b.close()
+
+
+def test_the_window_and_a_copy_too_far_behind(store: EventStore, prefix: str) -> None:
+    a, b, _ = _replicas(store, prefix, window=3)
+    a.append([_ev("u", f"i{t}", t) for t in range(5)])
+    assert _items(b, "u") == ["i2", "i3", "i4"]
+    b.append([_ev("u", f"j{t}", 10 + t) for t in range(5)])  # more than the window since a read
+    assert _items(b, "u") == ["j2", "j3", "j4"]
+    assert _items(a, "u") == ["j2", "j3", "j4"]
+    a.close(), b.close()
+
+
+def test_an_erased_user_is_gone_from_every_replica_and_never_rebuilt_from_before(
+    store: EventStore, prefix: str
+) -> None:
+    a, b, shared = _replicas(store, prefix)
+    a.append([_ev("u", "x", 1)])
+    assert _items(b, "u") == ["x"] and _items(a, "u") == ["x"]
+    store.delete_user("u")
+    assert a.drop("u") is True
+    assert _items(b, "u") == []
+    # a build from before an erasure is refused: "v" is stored with no list in Redis yet
+    store.insert([_ev("v", "y", 2)])
+    seen = shared.read([("v", None, 0)])[0].n
+    rows = store.rows_of("v")
+    store.delete_user("v")
+    assert a.drop("v") is False
+    assert shared.fill("v", seen, rows) is None
+    assert _items(b, "v") == []
+    a.close(), b.close()
+
+
+def test_a_wrong_state_url_is_a_one_line_error() -> None:
+    with pytest.raises(InputError, match="state URL"):
+        connect("http://127.0.0.1:6379")
+    with pytest.raises(InputError, match="does not answer"):
+        connect("redis://127.0.0.1:1/0")
+
+
+def test_changes_reach_every_other_replica(prefix: str) -> None:
+    import threading
+
+    mine, theirs = Changes(connect(REDIS), prefix), Changes(connect(REDIS), prefix)
+    got: list[tuple[str, str | None]] = []
+    done = threading.Event()
+
+    def apply(change: object) -> None:
+        got.append((change.kind, change.user))  # type: ignore[attr-defined]
+        if len(got) == 2:
+            done.set()
+
+    theirs.follow(apply, lambda err: None)
+    mine.follow(lambda change: got.append(("own", None)), lambda err: None)
+    mine.publish("items")
+    mine.publish("erase", "u")
+    assert done.wait(10)
+    mine.close(), theirs.close()
+    assert got == [("items", None), ("erase", "u")]  # and the publisher skipped its own
