@@ -1,0 +1,155 @@
+"""Several replicas of the service over one PostgreSQL store and one Redis (`--state`), as a
+client sees them: real `driftrec serve` processes, real HTTP, the real servers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from servers import Server, start_server
+
+from driftrec.client import ServiceError
+from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
+from driftrec.models import create
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[SyntheticData, Path]:
+    home = tmp_path_factory.mktemp("replicas")
+    data = generate(SyntheticConfig(n_users=80, seed=3))
+    data.save(home / "data")
+    return data, home
+
+
+@pytest.fixture(scope="module")
+def model_dirs(synthetic: tuple[SyntheticData, Path]) -> tuple[Path, Path]:
+    """Two versions of a small model, the second to roll out."""
+    data, home = synthetic
+    info = {"dataset": str(home / "data")}
+    first = create("gru4rec", epochs=3, progress=False).fit(data.dataset)
+    second = create("gru4rec", epochs=4, seed=1, progress=False).fit(data.dataset)
+    return first.save(home / "v1", info=info), second.save(home / "v2", info=info)
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    model_dirs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Server, str]]:
+    """Two replicas of v1 on a PostgreSQL schema and a Redis key prefix of their own."""
+    home = tmp_path_factory.mktemp("replica-logs")
+    schema = f"r_{uuid.uuid4().hex[:12]}"
+    prefix = f"test-{schema}"
+    admin = sa.create_engine(PG_ADMIN)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f"create schema {schema}"))
+    db = f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+    state = ["--state", REDIS, "--state-prefix", prefix]
+    first = start_server(model_dirs[0], db, home / "a.log", *state)
+    second = start_server(model_dirs[0], db, home / "b.log", *state)
+    yield first, second, db
+    first.stop(), second.stop()
+    with admin.begin() as connection:
+        connection.execute(sa.text(f"drop schema {schema} cascade"))
+    admin.dispose()
+    client = redis.Redis.from_url(REDIS)
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def test_an_event_posted_to_one_replica_is_in_the_others_next_answer_1000_times(
+    synthetic: tuple[SyntheticData, Path], replicas: tuple[Server, Server, str]
+) -> None:
+    """Each round posts the reader's current top item as seen by the user to one replica and
+    asks the other: a stale answer would still hold it (seen items are excluded)."""
+    data, _ = synthetic
+    a, b, _ = replicas
+    assert a.client().health()["state"] == "redis"
+    users = [str(u) for u in data.dataset.user_ids[:10]]
+    stale = []
+    with a.client() as ca, b.client() as cb:
+        top = {u: cb.recommend(u)["items"][0]["item"] for u in users}
+        for n in range(1_000):
+            user = users[n % len(users)]
+            writer, reader = (ca, cb) if n % 2 == 0 else (cb, ca)
+            writer.post_events({"user": user, "item": top[user], "timestamp": 2_000_000_000 + n})
+            items = [i["item"] for i in reader.recommend(user)["items"]]
+            if top[user] in items:
+                stale.append(n)
+            top[user] = items[0]
+    assert stale == []
+
+
+def test_items_and_erasures_reach_every_replica(
+    synthetic: tuple[SyntheticData, Path], replicas: tuple[Server, Server, str]
+) -> None:
+    data, _ = synthetic
+    a, b, _ = replicas
+    trained = str(data.dataset.user_ids[-1])
+    with a.client() as ca, b.client() as cb:
+        assert cb.interests(trained)["events"] > 0
+        ca.put_items([{"item": "brand-new", "title": "A new thing"}])
+        ca.delete_user(trained)
+        deadline = time.monotonic() + 10
+        while True:  # the change stream is read within milliseconds; allow a busy machine
+            try:
+                cb.post_events({"user": "fresh", "item": "brand-new", "timestamp": 1})
+                erased = cb.interests(trained)["events"] == 0
+            except ServiceError:
+                erased = False
+            if erased or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert erased
+        assert cb.interests(trained)["events"] == 0  # training history gone from its model too
+
+
+def test_a_new_model_rolls_out_replica_by_replica_without_failing_requests(
+    synthetic: tuple[SyntheticData, Path],
+    model_dirs: tuple[Path, Path],
+    replicas: tuple[Server, Server, str],
+) -> None:
+    data, _ = synthetic
+    a, b, _ = replicas
+    users = [str(u) for u in data.dataset.user_ids[10:30]]
+    item = str(data.dataset.item_ids[0])
+    failures: list[str] = []
+    done = time.monotonic() + 600
+
+    def load(worker: int) -> int:
+        answered = 0
+        with a.client() as ca, b.client() as cb:
+            while time.monotonic() < done:
+                client = ca if answered % 2 == 0 else cb
+                user = users[(worker + answered) % len(users)]
+                try:
+                    client.post_events({"user": user, "item": item, "timestamp": 3})
+                    client.recommend(user)
+                except Exception as err:
+                    failures.append(repr(err))
+                answered += 1
+        return answered
+
+    with ThreadPoolExecutor(4) as pool:
+        running = [pool.submit(load, w) for w in range(4)]
+        time.sleep(1)
+        versions = []
+        for replica in (a, b):
+            with replica.client() as client:
+                versions.append(client.reload(str(model_dirs[1]))["model_version"])
+            time.sleep(1)
+        done = time.monotonic()  # the workers stop
+        answered = sum(r.result() for r in running)
+    assert failures == [] and answered > 20
+    assert versions[0] == versions[1]
+    for replica in (a, b):
+        assert replica.client().health()["model_version"] == versions[0]
