@@ -13,7 +13,7 @@ import redis
 from driftrec.data.events import Event
 from driftrec.errors import InputError
 from driftrec.store import EventStore, StoredEvent
-from driftrec.store.shared import Changes, SharedState, connect
+from driftrec.store.shared import Changes, SharedState, connect, row_key
 from driftrec.tracking.shared import SharedUsers, SharedUserState
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -45,6 +45,10 @@ def _replicas(
 
 def _ev(user: str, item: str, t: int, event_id: str | None = None) -> StoredEvent:
     return StoredEvent(user, Event(item, t), event_id)
+
+
+def _rows(store: EventStore, user: str) -> list[tuple[str, Event]]:
+    return [(row_key(i, eid), e) for i, eid, e in store.rows_of(user)]
 
 
 def _items(users: SharedUsers, user: str) -> list[str | None]:
@@ -100,14 +104,13 @@ def test_a_build_racing_a_write_never_misses_it_nor_holds_it_twice(
     # 1. the write lands between the build's reads: the fill is refused, the build reads again
     seen = shared.read([("u1", None, 0)])[0].n
     a.append([_ev("u1", "x", 1)])
-    assert shared.fill("u1", seen, store.rows_of("u1")) is None
+    assert shared.fill("u1", seen, _rows(store, "u1")) is None
     assert _items(b, "u1") == ["x"]
     # 2. stored before the build read the store, appended after the fill: held once
     seen = shared.read([("u2", None, 0)])[0].n
     (row,) = store.insert([_ev("u2", "y", 2)])
-    assert shared.fill("u2", seen, store.rows_of("u2")) is not None
-    assert row is not None
-    shared.append([("u2", row, Event("y", 2))])
+    assert shared.fill("u2", seen, _rows(store, "u2")) is not None
+    shared.append([("u2", row_key(row, None), Event("y", 2))])
     assert _items(b, "u2") == ["y"]
     # 3. a replica holding a copy catches up after another built and appended
     assert _items(a, "u2") == ["y"]
@@ -138,7 +141,7 @@ def test_an_erased_user_is_gone_from_every_replica_and_never_rebuilt_from_before
     # a build from before an erasure is refused: "v" is stored with no list in Redis yet
     store.insert([_ev("v", "y", 2)])
     seen = shared.read([("v", None, 0)])[0].n
-    rows = store.rows_of("v")
+    rows = _rows(store, "v")
     store.delete_user("v")
     assert a.drop("v") is False
     assert shared.fill("v", seen, rows) is None

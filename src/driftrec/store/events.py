@@ -198,10 +198,10 @@ class EventStore:
     def events_of(self, user: str, newest: int | None = None) -> list[Event]:
         """The user's events, oldest first (equal times in the order they were stored); only
         the ``newest`` ones when given."""
-        return [event for _, event in self.rows_of(user, newest)]
+        return [event for _, _, event in self.rows_of(user, newest)]
 
-    def rows_of(self, user: str, newest: int | None = None) -> list[tuple[int, Event]]:
-        """`events_of` with each event's row id."""
+    def rows_of(self, user: str, newest: int | None = None) -> list[tuple[int, str | None, Event]]:
+        """`events_of` with each event's row id and event_id."""
         t = self.table
         query = sa.select(t).where(t.c.user == user)
         if newest is None:
@@ -213,7 +213,11 @@ class EventStore:
         if newest is not None:
             rows.reverse()
         return [
-            (int(row.id), Event(row.item, row.timestamp, row.event, row.value, row.text))
+            (
+                int(row.id),
+                row.event_id,
+                Event(row.item, row.timestamp, row.event, row.value, row.text),
+            )
             for row in rows
         ]
 

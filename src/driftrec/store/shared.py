@@ -102,7 +102,13 @@ redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 """
 
-Row = tuple[int, Event]  # a stored event and its row id in the store
+Row = tuple[str, Event]  # an event and the key that names it wherever it is copied
+
+
+def row_key(row_id: int | None, event_id: str | None) -> str:
+    """The key of a stored event: its event_id when it has one (what a stream carries before
+    the store has a row), else its row id in the store."""
+    return f"e:{event_id}" if event_id is not None else f"r:{row_id}"
 
 
 @dataclass(frozen=True)
@@ -117,13 +123,14 @@ class Copy:
     whole: bool = False
 
 
-def _encode(row_id: int, e: Event) -> str:
-    return json.dumps([row_id, e.item, e.timestamp, e.event, e.value, e.text])
+def encode(key: str, e: Event) -> str:
+    """A list entry: the event with its key."""
+    return json.dumps([key, e.item, e.timestamp, e.event, e.value, e.text])
 
 
 def _decode(raw: bytes) -> Row:
-    row_id, item, timestamp, event, value, text = json.loads(raw)
-    return row_id, Event(item, timestamp, event, value, text)
+    key, item, timestamp, event, value, text = json.loads(raw)
+    return key, Event(item, timestamp, event, value, text)
 
 
 def connect(url: str) -> redis.Redis:
@@ -156,27 +163,28 @@ class SharedState:
         self._erase = client.register_script(_ERASE)
         self.round_trips = 0  # what the load test reads: one per batch of reads or writes
 
-    def _keys(self, user: str) -> list[str]:
+    def keys(self, user: str) -> list[str]:
+        """The user's two keys: the hash (epoch, n) and the list of events."""
         return [f"{self.prefix}:{{{user}}}:s", f"{self.prefix}:{{{user}}}:e"]
 
     def read(self, held: Sequence[tuple[str, str | None, int]]) -> list[Copy]:
         """For each (user, epoch, n) a replica holds, what changed, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         for user, epoch, n in held:
-            self._read(self._keys(user), [epoch or "", n, self.window], client=pipe)
+            self._read(self.keys(user), [epoch or "", n, self.window], client=pipe)
         self.round_trips += 1
         return [_copy(reply) for reply in pipe.execute()]
 
-    def append(self, rows: Sequence[tuple[str, int, Event]]) -> None:
-        """Count and add stored events (user, row id, event), in one round trip."""
+    def append(self, rows: Sequence[tuple[str, str, Event]]) -> None:
+        """Count and add stored events (user, key, event), in one round trip."""
         by_user: dict[str, list[str]] = {}
-        for user, row_id, event in rows:
-            by_user.setdefault(user, []).append(_encode(row_id, event))
+        for user, key, event in rows:
+            by_user.setdefault(user, []).append(encode(key, event))
         if not by_user:
             return
         pipe = self.redis.pipeline(transaction=False)
         for user, entries in by_user.items():
-            self._append(self._keys(user), [self.window, self.ttl, *entries], client=pipe)
+            self._append(self.keys(user), [self.window, self.ttl, *entries], client=pipe)
         self.round_trips += 1
         pipe.execute()
 
@@ -185,15 +193,15 @@ class SharedState:
         the user's list; None when events were counted meanwhile (read the store again). When
         another replica filled it first, its list is returned instead."""
         epoch = secrets.token_hex(8)
-        entries = [_encode(row_id, e) for row_id, e in rows]
+        entries = [encode(key, e) for key, e in rows]
         self.round_trips += 1
-        reply = self._fill(self._keys(user), [seen, epoch, self.window, self.ttl, *entries])
+        reply = self._fill(self.keys(user), [seen, epoch, self.window, self.ttl, *entries])
         return None if reply is None else _copy(reply)
 
     def erase(self, user: str) -> None:
         """Drop the user's list; a build from before the erasure is refused."""
         self.round_trips += 1
-        self._erase(self._keys(user), [DAY])
+        self._erase(self.keys(user), [DAY])
 
 
 def _copy(reply: list[Any]) -> Copy:

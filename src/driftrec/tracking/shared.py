@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from driftrec.data.events import Event
 from driftrec.store import EventStore, StoredEvent
-from driftrec.store.shared import Copy, Row, SharedState
+from driftrec.store.shared import Copy, Row, SharedState, row_key
 from driftrec.tracking.live import LiveUsers, UserState
 
 FILL_ATTEMPTS = 5  # builds refused because events kept arriving before one is served unkept
@@ -29,19 +29,20 @@ class SharedUserState(UserState):
 
     epoch: str | None = None
     n: int = 0  # events Redis had counted for the user when this copy was current
-    ids: set[int] = field(default_factory=set)  # row ids of the stored events held
+    # keys of the stored events held, oldest first (a dict keeps their order)
+    keys: dict[str, None] = field(default_factory=dict)
 
     def add(self, rows: Sequence[Row], n: int, window: int) -> None:
         """Add the rows not held yet (a build and an append can both carry one)."""
         fresh = []
-        for i, e in rows:
-            if i not in self.ids:
-                self.ids.add(i)
+        for key, e in rows:
+            if key not in self.keys:
+                self.keys[key] = None
                 fresh.append(e)
         if fresh:
             self.extend(fresh, window)
-            if len(self.ids) > 2 * window:  # the repeats worth catching are the newest
-                self.ids = set(sorted(self.ids)[-window:])
+            if len(self.keys) > 2 * window:  # the repeats worth catching are the newest
+                self.keys = dict.fromkeys(list(self.keys)[-window:])
         self.n = max(self.n, n)
 
 
@@ -65,7 +66,11 @@ class SharedUsers(LiveUsers):
         stored = time.perf_counter()
         self.stages("store", stored - start)
         self.shared.append(
-            [(e.user, i, e.event) for e, i in zip(events, ids, strict=True) if i is not None]
+            [
+                (e.user, row_key(i, e.event_id), e.event)
+                for e, i in zip(events, ids, strict=True)
+                if i is not None
+            ]
         )
         self.stages("state", time.perf_counter() - stored)
         return [i is not None for i in ids]
@@ -103,7 +108,7 @@ class SharedUsers(LiveUsers):
         """Build the user's list from the store and put it in Redis; another replica's list
         is taken when it got there first."""
         for _ in range(FILL_ATTEMPTS):
-            rows = self.store.rows_of(user, newest=self.window)
+            rows = self._stored(user)
             filled = self.shared.fill(user, seen, rows)
             if filled is not None:
                 copy = filled if filled.rows is not None else Copy(filled.epoch, filled.n, rows)
@@ -113,7 +118,13 @@ class SharedUsers(LiveUsers):
                 return self._keep(user, self._state(user, again), generation)
             seen = again.n
         # events keep coming: answer from the store as read, keep nothing
-        return self._state(user, Copy(None, 0, self.store.rows_of(user, newest=self.window)))
+        return self._state(user, Copy(None, 0, self._stored(user)))
+
+    def _stored(self, user: str) -> list[Row]:
+        return [
+            (row_key(row_id, event_id), e)
+            for row_id, event_id, e in self.store.rows_of(user, newest=self.window)
+        ]
 
     def drop(self, user: str) -> bool:
         """Forget the user's cached state here and their list in Redis (erasure)."""
