@@ -876,6 +876,16 @@ def serve_(
     state_prefix: Annotated[
         str, typer.Option(help="Prefix of the Redis keys (deployments sharing a Redis differ).")
     ] = "driftrec",
+    ingest: Annotated[
+        str,
+        typer.Option(
+            help="direct: events are stored before they are acknowledged; stream: they are"
+            " put in the Redis stream (with --state), and `driftrec consume` stores them."
+        ),
+    ] = "direct",
+    partitions: Annotated[
+        int, typer.Option(help="The stream's partitions, fixed when it is first created.")
+    ] = 16,
 ) -> None:
     """Serve recommendations over HTTP; every posted event counts on the next request. The API
     key, when wanted, comes from DRIFTREC_API_KEY."""
@@ -893,6 +903,7 @@ def serve_(
         ("--threads", threads),
         ("--max-k", max_k),
         ("--explore-below", explore_below),
+        ("--partitions", partitions),
     ):
         if value < 1:
             raise InputError(f"{name} must be a positive integer, not {value}")
@@ -909,6 +920,10 @@ def serve_(
     ):
         if not 0 <= value <= 1:
             raise InputError(f"{name} must be between 0 and 1, not {value}")
+    if ingest not in ("direct", "stream"):
+        raise InputError(f"--ingest must be direct or stream, not {ingest!r}")
+    if ingest == "stream" and state is None:
+        raise InputError("--ingest stream needs --state redis://...: the stream lives there")
     variants = tuple(parse_variant(v) for v in variant)
     if variants:
         if model is not None:
@@ -943,8 +958,47 @@ def serve_(
         explore_below=explore_below,
         state_url=state,
         state_prefix=state_prefix,
+        ingest=ingest,
+        partitions=partitions,
     )
     serve(settings, host, port)
+
+
+@app.command("consume")
+@guarded
+def consume_(
+    db: Annotated[str, typer.Option(help="The event store the replicas serve (--db).")],
+    state: Annotated[str, typer.Option(help="The Redis the replicas use (--state).")],
+    state_prefix: Annotated[str, typer.Option(help="As `serve --state-prefix`.")] = "driftrec",
+    partitions: Annotated[int, typer.Option(help="As `serve --partitions`.")] = 16,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="This consumer's name (default: random); a restart with the same"
+            " name finishes what it read before."
+        ),
+    ] = None,
+    lease: Annotated[
+        float,
+        typer.Option(help="Seconds a partition stays with a consumer that stopped answering."),
+    ] = 10.0,
+    until_idle: Annotated[
+        bool, typer.Option(help="Stop once the stream is drained (default: run until stopped).")
+    ] = False,
+) -> None:
+    """Store the events that `serve --ingest stream` replicas published: partitions shared
+    with the other consumers, each event stored exactly once."""
+    from driftrec.cli.consume import consume
+
+    if partitions < 1:
+        raise InputError(f"--partitions must be a positive integer, not {partitions}")
+    if not lease > 0:
+        raise InputError(f"--lease must be positive, not {lease}")
+    totals = consume(db, state, state_prefix, partitions, name, lease, until_idle)
+    console.print(
+        f"stored {totals['events']:,} events ({totals['duplicates']:,} redelivered, not stored"
+        f" again), {totals['erasures']:,} erasures, {totals['claimed']:,} entries taken over"
+    )
 
 
 @app.command()

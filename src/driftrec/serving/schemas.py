@@ -99,8 +99,14 @@ class Rejected(BaseModel):
 
 
 class EventsOut(BaseModel):
-    accepted: int = Field(description="events stored now (durable) and applied")
-    duplicates: int = Field(description="retries of an event_id already stored: not stored again")
+    accepted: int = Field(
+        description="events stored now (durable) and applied; with `--ingest stream`: in the"
+        " stream (durable there) and applied, stored by a consumer"
+    )
+    duplicates: int = Field(
+        description="retries of an event_id already stored: not stored again (with `--ingest"
+        " stream` a retry is dropped when a consumer stores it, and counted there)"
+    )
     rejected: list[Rejected]
     model_version: str
 

@@ -34,6 +34,7 @@ from driftrec.serving.settings import Settings
 from driftrec.store import CatalogItem, EventStore, Impression, Served
 from driftrec.store.group import GroupCommit, WriteBehind
 from driftrec.store.shared import Change, Changes, SharedState, connect
+from driftrec.store.stream import RedisEventStream
 from driftrec.tracking import Catalog, Engine, Tracker, model_version
 from driftrec.tracking.exposure import Exposure
 from driftrec.tracking.tracker import finish_model_rewrite
@@ -64,10 +65,13 @@ class Service:
         self.store = EventStore(settings.db_url)
         self.shared: SharedState | None = None
         self.changes: Changes | None = None
+        self.stream: RedisEventStream | None = None
         if settings.state_url is not None:
             client = connect(settings.state_url)
             self.shared = SharedState(client, prefix=settings.state_prefix)
             self.changes = Changes(client, prefix=settings.state_prefix)
+            if settings.ingest == "stream":
+                self.stream = RedisEventStream(client, settings.state_prefix, settings.partitions)
         # impressions and ignored items, shared by the variants: exposure is the item's
         self.exposure = Exposure(self.store.feedback, settings.live_users)
         variants = settings.variants or (Variant(MAIN, settings.model_dir, 1.0),)
@@ -117,6 +121,7 @@ class Service:
             explore_below=settings.explore_below,
             follow=not settings.frozen,
             shared=self.shared,
+            stream=self.stream,
         )
 
     @property
@@ -168,6 +173,8 @@ class Service:
         too."""
         self._served.flush()
         results = [arm.tracker.forget(user) for arm in self.arms]
+        if self.stream is not None:  # its events still in the stream are erased once stored
+            self.stream.erase(user)
         if self.changes is not None:
             self.changes.publish("erase", user)
         return {

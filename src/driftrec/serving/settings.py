@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from driftrec.feedback.variants import Variant
+from driftrec.store.stream import PARTITIONS
 from driftrec.tracking.engine import EXACT_MAX_ITEMS
 from driftrec.tracking.profiles import LONG_HALF_LIFE, SHORT_HALF_LIFE
 from driftrec.tracking.tracker import EXPLORE_BELOW
@@ -47,6 +48,8 @@ class Settings:
     # users' live events in Redis, shared by replicas (redis://...); None: in this process
     state_url: str | None = None
     state_prefix: str = "driftrec"  # the Redis keys' prefix: deployments sharing a Redis differ
+    ingest: str = "direct"  # "stream": events go to the Redis stream; `driftrec consume` stores
+    partitions: int = PARTITIONS  # the stream's partitions (fixed when it is created)
 
     @staticmethod
     def api_key_from_env() -> str | None:

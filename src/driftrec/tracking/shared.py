@@ -11,13 +11,15 @@ the replica's own cache is left alone and catches up on its next read like any o
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from driftrec.data.events import Event
 from driftrec.store import EventStore, StoredEvent
 from driftrec.store.shared import Copy, Row, SharedState, row_key
+from driftrec.store.stream import EventStream
 from driftrec.tracking.live import LiveUsers, UserState
 
 FILL_ATTEMPTS = 5  # builds refused because events kept arriving before one is served unkept
@@ -56,11 +58,14 @@ class SharedUsers(LiveUsers):
         history: Callable[[str], list[Event]],
         capacity: int = 100_000,
         stages: Callable[[str, float], None] | None = None,
+        stream: EventStream | None = None,
     ) -> None:
         super().__init__(store, history, capacity, shared.window, stages)
-        self.shared = shared
+        self.shared, self.stream = shared, stream
 
     def _write(self, events: Sequence[StoredEvent]) -> list[bool]:
+        if self.stream is not None:
+            return self._publish(events)
         start = time.perf_counter()
         ids = self.store.insert(events)
         stored = time.perf_counter()
@@ -74,6 +79,21 @@ class SharedUsers(LiveUsers):
         )
         self.stages("state", time.perf_counter() - stored)
         return [i is not None for i in ids]
+
+    def _publish(self, events: Sequence[StoredEvent]) -> list[bool]:
+        """Put the events in the stream and the users' live state at once (the stream's
+        consumers store them); every event is taken as new (a retry is dropped when a consumer
+        stores it). A user with no list in Redis gets one built first."""
+        start = time.perf_counter()
+        named = [e if e.event_id else replace(e, event_id=secrets.token_hex(16)) for e in events]
+        for _ in range(FILL_ATTEMPTS):
+            missing = self.stream.publish(named, self.shared)  # type: ignore[union-attr]
+            if not missing:
+                self.stages("state", time.perf_counter() - start)
+                return [True] * len(events)
+            for user in missing:
+                self.get(user)
+        raise RuntimeError(f"no live state could be built for {len(missing)} users")
 
     def get(self, user: str) -> UserState:
         with self._lru:

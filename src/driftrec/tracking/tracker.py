@@ -31,6 +31,7 @@ from driftrec.models.capabilities import AddsItems, HasDriftGate, Incremental
 from driftrec.store import CatalogItem, EventStore, StoredEvent
 from driftrec.store.feedback import DISMISS
 from driftrec.store.shared import SharedState
+from driftrec.store.stream import EventStream
 from driftrec.tracking.catalog import Catalog
 from driftrec.tracking.drift import DriftDetector, DriftTrack
 from driftrec.tracking.engine import Engine
@@ -105,7 +106,8 @@ class Tracker:
     fewer than ``explore_below`` interactions and impressions. ``follow=False`` answers every
     user from their training history only (a frozen model, the comparison for live
     tracking). With ``shared`` (Redis) users' events are read from there, so several
-    replicas answer alike (docs/scaling.md)."""
+    replicas answer alike, and with ``stream`` as well events are published to it rather than
+    stored (docs/scaling.md)."""
 
     def __init__(
         self,
@@ -126,6 +128,7 @@ class Tracker:
         explore_below: int = EXPLORE_BELOW,
         follow: bool = True,
         shared: SharedState | None = None,
+        stream: EventStream | None = None,
     ) -> None:
         self.engine, self.store, self.catalog = engine, store, catalog
         self.model_dir = model_dir
@@ -137,7 +140,7 @@ class Tracker:
         self.explore, self.explore_below = explore, explore_below
         self.stages = stages or (lambda stage, seconds: None)
         self.live = (
-            SharedUsers(store, shared, self._history, capacity, self.stages)
+            SharedUsers(store, shared, self._history, capacity, self.stages, stream)
             if shared is not None and follow
             else LiveUsers(store, self._history, capacity, window, self.stages, follow)
         )
