@@ -3,12 +3,17 @@ client sees them: real `driftrec serve` processes, real HTTP, the real servers."
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 import sqlalchemy as sa
@@ -17,6 +22,9 @@ from servers import Server, start_server
 from driftrec.client import ServiceError
 from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
 from driftrec.models import create
+from driftrec.store import EventStore
+from driftrec.store.shared import connect
+from driftrec.store.stream import RedisEventStream, StreamConsumer
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -40,30 +48,41 @@ def model_dirs(synthetic: tuple[SyntheticData, Path]) -> tuple[Path, Path]:
     return first.save(home / "v1", info=info), second.save(home / "v2", info=info)
 
 
-@pytest.fixture(scope="module")
-def replicas(
-    model_dirs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Server, Server, str]]:
-    """Two replicas of v1 on a PostgreSQL schema and a Redis key prefix of their own."""
-    home = tmp_path_factory.mktemp("replica-logs")
+@contextmanager
+def _deployment() -> Iterator[tuple[str, list[str]]]:
+    """A PostgreSQL schema and a Redis key prefix of their own: the store URL and the state
+    options; dropped and deleted afterwards."""
     schema = f"r_{uuid.uuid4().hex[:12]}"
     prefix = f"test-{schema}"
     admin = sa.create_engine(PG_ADMIN)
     with admin.begin() as connection:
         connection.execute(sa.text(f"create schema {schema}"))
-    db = f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
-    state = ["--state", REDIS, "--state-prefix", prefix]
-    first = start_server(model_dirs[0], db, home / "a.log", *state)
-    second = start_server(model_dirs[0], db, home / "b.log", *state)
-    yield first, second, db
-    first.stop(), second.stop()
-    with admin.begin() as connection:
-        connection.execute(sa.text(f"drop schema {schema} cascade"))
-    admin.dispose()
-    client = redis.Redis.from_url(REDIS)
-    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
+    try:
+        yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}", [
+            "--state", REDIS, "--state-prefix", prefix,
+        ]  # fmt: skip
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f"drop schema {schema} cascade"))
+        admin.dispose()
+        client = redis.Redis.from_url(REDIS)
+        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    model_dirs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Server, str]]:
+    """Two replicas of v1 on a deployment of their own."""
+    home = tmp_path_factory.mktemp("replica-logs")
+    with _deployment() as (db, state):
+        first = start_server(model_dirs[0], db, home / "a.log", *state)
+        second = start_server(model_dirs[0], db, home / "b.log", *state)
+        yield first, second, db
+        first.stop(), second.stop()
 
 
 def test_an_event_posted_to_one_replica_is_in_the_others_next_answer_1000_times(
@@ -153,3 +172,104 @@ def test_a_new_model_rolls_out_replica_by_replica_without_failing_requests(
     assert versions[0] == versions[1]
     for replica in (a, b):
         assert replica.client().health()["model_version"] == versions[0]
+
+
+def _consumer(db: str, state: list[str], name: str, log: Path) -> subprocess.Popen[bytes]:
+    """`driftrec consume` as its own process."""
+    command = [
+        sys.executable, "-c", "from driftrec.cli.main import main; main()", "consume",
+        "--db", db, *state, "--partitions", "8", "--name", name, "--lease", "2",
+    ]  # fmt: skip
+    with log.open("ab") as handle:
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def test_kill_9_of_a_replica_and_a_consumer_mid_load_loses_and_doubles_no_event(
+    synthetic: tuple[SyntheticData, Path], model_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """8 clients post batches with event ids through two `--ingest stream` replicas (a
+    failed post is retried on the other one, as a client behind a load balancer would), two
+    consumers store them; one replica and one consumer are killed with SIGKILL mid-load.
+    Afterwards every acknowledged event is in the store exactly once, and the live state
+    holds each user's stored events, no more."""
+    data, _ = synthetic
+    items = [str(i) for i in data.dataset.item_ids[:50]]
+    with _deployment() as (db, state):
+        state = [*state, "--ingest", "stream", "--partitions", "8"]
+        a = start_server(model_dirs[0], db, tmp_path / "a.log", *state)
+        b = start_server(model_dirs[0], db, tmp_path / "b.log", *state)
+        consumers = [_consumer(db, state[:4], f"c{n}", tmp_path / f"c{n}.log") for n in (1, 2)]
+        acknowledged: set[str] = set()
+        progress = threading.Semaphore(0)
+        deadline = time.monotonic() + 240
+
+        def post(worker: int) -> int:
+            retries = 0
+            replicas = [a, b] if worker % 2 == 0 else [b, a]
+            for n in range(40):
+                batch = [
+                    {
+                        "user": f"load-{worker}-{n % 5}",
+                        "item": items[(worker * 7 + n + j) % len(items)],
+                        "timestamp": 2_000_000_000 + n,
+                        "event_id": f"w{worker}-{n}-{j}",
+                    }
+                    for j in range(1 + n % 3)
+                ]
+                for attempt in range(20):
+                    replica = replicas[attempt % 2]
+                    try:
+                        response = httpx.post(
+                            f"{replica.url}/events", json={"events": batch}, timeout=30
+                        )
+                    except httpx.TransportError:
+                        response = None
+                    if response is not None and response.status_code == 200:
+                        acknowledged.update(e["event_id"] for e in batch)
+                        break
+                    retries += 1
+                    assert time.monotonic() < deadline, "the load did not finish in time"
+                    time.sleep(0.05)
+                else:
+                    raise AssertionError(f"batch {n} of worker {worker} was never accepted")
+                progress.release()
+            return retries
+
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                running = [pool.submit(post, w) for w in range(8)]
+                for _ in range(80):  # a quarter of the 320 batches in
+                    progress.acquire(timeout=120)
+                a.kill9()
+                consumers[0].kill()  # SIGKILL
+                consumers[0].wait(30)
+                retries = sum(r.result() for r in running)
+            stream = RedisEventStream(connect(REDIS), state[3], 8)
+            watcher = StreamConsumer(stream, EventStore(db), "watcher")
+            drained = time.monotonic() + 120
+            while watcher.lag() and time.monotonic() < drained:
+                time.sleep(0.5)  # the surviving consumer takes over once the leases run out
+            assert watcher.lag() == 0
+            engine = sa.create_engine(db)
+            with engine.connect() as connection:
+                stored = connection.execute(
+                    sa.text("select event_id, count(*) from events group by event_id")
+                ).all()
+                per_user = dict(
+                    connection.execute(
+                        sa.text('select "user", count(*) from events group by "user"')
+                    ).all()
+                )
+            engine.dispose()
+            counts = dict(stored)
+            assert retries > 0  # the kill was mid-load: some posts failed over
+            assert acknowledged <= set(counts)  # nothing acknowledged lost
+            assert max(counts.values()) == 1  # nothing stored twice
+            with b.client() as client:
+                for user, count in per_user.items():
+                    assert client.interests(user)["events"] == count, user
+        finally:
+            for c in consumers:
+                c.kill()
+                c.wait(30)
+            b.stop()

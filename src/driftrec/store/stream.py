@@ -288,13 +288,18 @@ class StreamConsumer:
         pipe.xtrim(key, minid=ids[-1], approximate=True)  # all before it is acknowledged
         pipe.execute()
 
-    def lag(self) -> int:
-        """Entries of every partition not yet acknowledged (read or not)."""
+    def lag(self, most: int = 10_000) -> int:
+        """Entries of every partition not yet acknowledged, read or not (each partition's
+        unread ones counted up to ``most``)."""
         total = 0
         for p in range(self.stream.partitions):
-            for group in self.redis.xinfo_groups(self.stream.key(p)):
+            key = self.stream.key(p)
+            for group in self.redis.xinfo_groups(key):
                 if group["name"] in (GROUP, GROUP.encode()):
-                    total += int(group.get("lag") or 0) + int(group["pending"])
+                    last = group["last-delivered-id"]
+                    last = last.decode() if isinstance(last, bytes) else last
+                    unread = self.redis.xrange(key, f"({last}", "+", count=most)
+                    total += len(unread) + int(group["pending"])
         return total
 
     def close(self) -> None:
