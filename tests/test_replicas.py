@@ -79,8 +79,9 @@ def replicas(
     """Two replicas of v1 on a deployment of their own."""
     home = tmp_path_factory.mktemp("replica-logs")
     with _deployment() as (db, state):
-        first = start_server(model_dirs[0], db, home / "a.log", *state)
-        second = start_server(model_dirs[0], db, home / "b.log", *state)
+        options = [*state, "--demote-ignored", "0.5"]
+        first = start_server(model_dirs[0], db, home / "a.log", *options)
+        second = start_server(model_dirs[0], db, home / "b.log", *options)
         yield first, second, db
         first.stop(), second.stop()
 
@@ -106,6 +107,23 @@ def test_an_event_posted_to_one_replica_is_in_the_others_next_answer_1000_times(
                 stale.append(n)
             top[user] = items[0]
     assert stale == []
+
+
+def test_items_shown_and_ignored_through_one_replica_are_demoted_by_the_other(
+    synthetic: tuple[SyntheticData, Path], replicas: tuple[Server, Server, str]
+) -> None:
+    data, _ = synthetic
+    a, b, _ = replicas
+    user = str(data.dataset.user_ids[40])
+    with a.client() as ca, b.client() as cb:
+        answer = ca.recommend(user)
+        shown = [i["item"] for i in answer["items"][:3]]
+        assert [i["item"] for i in cb.recommend(user)["items"][:3]] == shown
+        for _ in range(5):
+            answer = ca.recommend(user)
+            ca.post_impressions(answer["request_id"], user, shown)
+        top = [i["item"] for i in cb.recommend(user)["items"][:3]]
+    assert not set(top) & set(shown)
 
 
 def test_items_and_erasures_reach_every_replica(

@@ -41,6 +41,11 @@ class Metrics:
         )
         self.model = Info("driftrec_model", "the model being served", registry=r)
         self.live_users = Gauge("driftrec_live_users", "users held in memory", registry=r)
+        self.state_round_trips = Gauge(
+            "driftrec_state_round_trips",
+            "round trips to Redis for users' live state so far (--state redis://)",
+            registry=r,
+        )
         self.activity = Activity()  # the per-minute figures of GET /overview
 
         # each labelled child looked up once: `labels` takes a lock on every call

@@ -41,6 +41,7 @@ from driftrec.tracking.tracker import finish_model_rewrite
 
 log = logging.getLogger("driftrec.serving")
 MAIN = "main"  # the variant's name when one model is served
+EXPOSURE_REFRESH = 10.0  # seconds between replicas' refreshes of item impression counts
 
 
 def _catalog(settings: Settings, model_dir: Path) -> Catalog:
@@ -72,8 +73,14 @@ class Service:
             self.changes = Changes(client, prefix=settings.state_prefix)
             if settings.ingest == "stream":
                 self.stream = RedisEventStream(client, settings.state_prefix, settings.partitions)
-        # impressions and ignored items, shared by the variants: exposure is the item's
-        self.exposure = Exposure(self.store.feedback, settings.live_users)
+        # impressions and ignored items, shared by the variants: exposure is the item's;
+        # replicas read ignored items from the store and refresh item counts from it
+        self.exposure = Exposure(
+            self.store.feedback, settings.live_users, cache_users=self.shared is None
+        )
+        self._refreshing = threading.Event()
+        if self.shared is not None:
+            threading.Thread(target=self._refresh_exposure, daemon=True).start()
         variants = settings.variants or (Variant(MAIN, settings.model_dir, 1.0),)
         self.arms = [
             Arm(v.name, v.share, self._tracker(v.model_dir), v.model_dir) for v in variants
@@ -97,6 +104,9 @@ class Service:
         self._trained: tuple[np.ndarray, list[str]] = (np.empty(0, object), [])
         self._describe()
         self.metrics.live_users.set_function(lambda: len(self.tracker.live))
+        shared = self.shared
+        if shared is not None:
+            self.metrics.state_round_trips.set_function(lambda: shared.round_trips)
         # the model and catalog live as long as the service: keep the collector from walking
         # them on every full collection (a pause that grows with the catalog)
         gc.collect()
@@ -185,6 +195,13 @@ class Service:
             },
         }
 
+    def _refresh_exposure(self) -> None:
+        while not self._refreshing.wait(EXPOSURE_REFRESH):
+            try:
+                self.exposure.refresh()
+            except Exception as err:  # the next refresh may work; exploration reads old counts
+                log.error("item exposure could not be refreshed", exc_info=err)
+
     def _apply(self, change: Change) -> None:
         """Apply a change another replica made: items it added (read from the store) or a
         user it erased (from what this replica's models hold)."""
@@ -268,6 +285,7 @@ class Service:
             return previous, engine.version
 
     def close(self) -> None:
+        self._refreshing.set()
         if self.changes is not None:
             self.changes.close()
         for arm in self.arms:

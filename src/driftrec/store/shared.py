@@ -161,7 +161,12 @@ class SharedState:
         self._append = client.register_script(_APPEND)
         self._fill = client.register_script(_FILL)
         self._erase = client.register_script(_ERASE)
-        self.round_trips = 0  # what the load test reads: one per batch of reads or writes
+        self.round_trips = 0  # a running count (GET /metrics): one per batch of reads or writes
+        self._counting = threading.Lock()
+
+    def count_round_trip(self) -> None:
+        with self._counting:
+            self.round_trips += 1
 
     def keys(self, user: str) -> list[str]:
         """The user's two keys: the hash (epoch, n) and the list of events."""
@@ -172,7 +177,7 @@ class SharedState:
         pipe = self.redis.pipeline(transaction=False)
         for user, epoch, n in held:
             self._read(self.keys(user), [epoch or "", n, self.window], client=pipe)
-        self.round_trips += 1
+        self.count_round_trip()
         return [_copy(reply) for reply in pipe.execute()]
 
     def append(self, rows: Sequence[tuple[str, str, Event]]) -> None:
@@ -185,7 +190,7 @@ class SharedState:
         pipe = self.redis.pipeline(transaction=False)
         for user, entries in by_user.items():
             self._append(self.keys(user), [self.window, self.ttl, *entries], client=pipe)
-        self.round_trips += 1
+        self.count_round_trip()
         pipe.execute()
 
     def fill(self, user: str, seen: int, rows: Sequence[Row]) -> Copy | None:
@@ -194,13 +199,13 @@ class SharedState:
         another replica filled it first, its list is returned instead."""
         epoch = secrets.token_hex(8)
         entries = [encode(key, e) for key, e in rows]
-        self.round_trips += 1
+        self.count_round_trip()
         reply = self._fill(self.keys(user), [seen, epoch, self.window, self.ttl, *entries])
         return None if reply is None else _copy(reply)
 
     def erase(self, user: str) -> None:
         """Drop the user's list; a build from before the erasure is refused."""
-        self.round_trips += 1
+        self.count_round_trip()
         self._erase(self.keys(user), [DAY])
 
 

@@ -156,7 +156,7 @@ class RedisEventStream:
             for e in mine:
                 args += [encode(row_key(None, e.event_id), e.event), _payload(e)]
                 keys.append(self.key(self.partition(user)))
-        shared.round_trips += 1
+        shared.count_round_trip()
         missing = self._publish(keys, args)
         return [users[int(u) - 1] for u in missing]
 

@@ -18,17 +18,29 @@ from driftrec.store.feedback import DISMISS, FeedbackLog
 
 
 class Exposure:
-    """Impression counts per item and ignored items per user (an LRU of ``capacity`` users)."""
+    """Impression counts per item and ignored items per user (an LRU of ``capacity`` users).
 
-    def __init__(self, feedback: FeedbackLog | None = None, capacity: int = 100_000) -> None:
-        self.feedback, self.capacity = feedback, capacity
+    ``cache_users=False`` reads a user's ignored items from the store on every call: what
+    replicas sharing a store do, since impressions reported to one replica would leave the
+    others' cached copies stale; they also `refresh` the item counts now and then."""
+
+    def __init__(
+        self, feedback: FeedbackLog | None = None, capacity: int = 100_000, cache_users: bool = True
+    ) -> None:
+        self.feedback, self.capacity = feedback, capacity if cache_users else 0
         self._lock = threading.Lock()
         self._slot: dict[str, int] = {}  # item id -> its position in `_counts`
         self._counts = np.zeros(1024, np.int64)
         self._ignored: OrderedDict[str, dict[str, int]] = OrderedDict()
-        if feedback is not None:
-            counts = feedback.exposure()
-            slots = self.slots(np.asarray(list(counts), dtype=object))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Set the item counts to the store's (every replica's impressions)."""
+        if self.feedback is None:
+            return
+        counts = self.feedback.exposure()
+        slots = self.slots(np.asarray(list(counts), dtype=object))
+        with self._lock:
             self._counts[slots] = list(counts.values())
 
     def slots(self, items: np.ndarray) -> np.ndarray:

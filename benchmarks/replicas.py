@@ -1,0 +1,295 @@
+"""Scale-out of `driftrec serve` on this machine: 1 and 2 replicas behind the same PostgreSQL
+and Redis, with in-process state as the baseline, and the per-component costs the capacity
+plan (docs/scaling.md) starts from.
+
+Run from the repository root:  .venv/bin/python benchmarks/replicas.py
+Writes benchmarks/results/replicas.json and the "replicas" section of BENCHMARKS.md.
+
+For each set-up (1 replica with in-process state, 1 replica with Redis state, 2 replicas with
+Redis state; each on a fresh PostgreSQL schema and Redis key prefix) the replicas run as their
+own processes and this script is the client (127.0.0.1 only, bounded in time):
+
+- throughput: ``--clients`` closed-loop client threads, requests spread round-robin over the
+  replicas, 80% GET /users/{id}/recommendations and 20% POST /events (one event), for
+  ``--seconds``;
+- latency at a fixed load: GETs and POSTs (same mix) sent at ``--rate`` requests/s on a
+  schedule (latency counted from the scheduled time, so a slow answer delays nobody unseen),
+  p50 and p99;
+- per request: Redis round trips (the service's own count, /metrics) on the read and the write
+  path, server CPU milliseconds (the replicas' /proc CPU time over the requests served);
+- state and store sizes: Redis bytes per user (MEMORY USAGE of the users' keys), PostgreSQL
+  bytes per event (the events table with its indexes).
+
+The model: the service's default (SASRec reading item text) trained on the synthetic
+generator's 500 users, kept under runs/bench-replicas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import redis
+import sqlalchemy as sa
+from common import ROOT, markdown_table, update_markdown, write_results
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from driftrec.cli.process import ServiceProcess
+from driftrec.cli.serve import default_model
+from driftrec.data.dataset import Dataset
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS = "redis://127.0.0.1:6379/0"
+HOME = ROOT / "runs" / "bench-replicas"
+console = Console()
+
+
+@contextmanager
+def deployment() -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL schema and Redis prefix: (store URL, prefix)."""
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG)
+    with admin.begin() as c:
+        c.execute(sa.text(f"create schema {schema}"))
+    try:
+        yield f"{PG}?options=-csearch_path%3D{schema}", schema
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f"drop schema {schema} cascade"))
+        admin.dispose()
+        client = redis.Redis.from_url(REDIS)
+        keys = list(client.scan_iter(f"{schema}:*", count=10_000))
+        for n in range(0, len(keys), 10_000):
+            client.delete(*keys[n : n + 10_000])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def metric(url: str, name: str) -> float:
+    """The sum of a metric's samples on a replica's /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    return sum(
+        float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    )
+
+
+class Load:
+    """Requests against the replicas: the users and items, and one request of the mix."""
+
+    def __init__(self, urls: list[str], users: list[str], items: list[str], seed: int) -> None:
+        self.urls, self.users, self.items = urls, users, items
+        self.random = random.Random(seed)
+        self.turn = 0
+        self.lock = threading.Lock()
+
+    def next(self) -> tuple[str, str, str, str]:
+        with self.lock:
+            self.turn += 1
+            kind = "post" if self.random.random() < 0.2 else "get"
+            user = self.random.choice(self.users)
+            item = self.random.choice(self.items)
+            return kind, self.urls[self.turn % len(self.urls)], user, item
+
+    @staticmethod
+    def send(client: httpx.Client, kind: str, url: str, user: str, item: str) -> None:
+        if kind == "get":
+            answer = client.get(f"{url}/users/{user}/recommendations", params={"k": 10})
+        else:
+            body = {"user": user, "item": item, "timestamp": int(time.time())}
+            answer = client.post(f"{url}/events", json=body)
+        answer.raise_for_status()
+
+
+def closed_loop(load: Load, clients: int, seconds: float) -> dict[str, float]:
+    stop = time.monotonic() + seconds
+    counts = [0] * clients
+
+    def run(n: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            while time.monotonic() < stop:
+                load.send(client, *load.next())
+                counts[n] += 1
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(run, range(clients)))
+    elapsed = time.monotonic() - start
+    return {"requests": sum(counts), "seconds": elapsed, "per_second": sum(counts) / elapsed}
+
+
+def fixed_rate(load: Load, rate: float, seconds: float) -> dict[str, float]:
+    """Requests sent on a schedule of ``rate`` per second by a pool that can run 32 at once;
+    each latency runs from the scheduled send, so queueing behind slow answers counts."""
+    n = int(rate * seconds)
+    start = time.monotonic() + 0.5
+    latencies: list[float] = []
+    local = threading.local()
+
+    def one(k: int) -> None:
+        due = start + k / rate
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=30)
+        load.send(local.client, *load.next())
+        latencies.append(time.monotonic() - due)
+
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(one, range(n)))
+    ms = np.sort(np.asarray(latencies)) * 1000
+    return {
+        "rate": rate,
+        "requests": n,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+    }
+
+
+def round_trips(servers: list[ServiceProcess], load: Load, kind: str, n: int) -> float:
+    """Redis round trips per request of one kind, from the replicas' own counts."""
+    before = sum(metric(s.url, "driftrec_state_round_trips") for s in servers)
+    with httpx.Client(timeout=30) as client:
+        for _ in range(n):
+            _, url, user, item = load.next()
+            load.send(client, kind, url, user, item)
+    after = sum(metric(s.url, "driftrec_state_round_trips") for s in servers)
+    return (after - before) / n
+
+
+def run_setup(
+    name: str, replicas: int, state: bool, model: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    data = Dataset.load(HOME / "data")
+    users = [str(u) for u in data.user_ids]
+    items = [str(i) for i in data.item_ids]
+    with deployment() as (db, prefix):
+        options = ["--state", REDIS, "--state-prefix", prefix] if state else []
+        log = HOME / "logs" / f"{name}.log"
+        servers = [
+            ServiceProcess.start(["--model", str(model), "--db", db, *options], log)
+            for _ in range(replicas)
+        ]
+        try:
+            load = Load([s.url for s in servers], users, items, seed=0)
+            closed_loop(load, args.clients, min(5.0, args.seconds))  # warm-up: every user built
+            cpu = sum(cpu_seconds(s.process.pid) for s in servers)
+            served = closed_loop(load, args.clients, args.seconds)
+            cpu = sum(cpu_seconds(s.process.pid) for s in servers) - cpu
+            latency = fixed_rate(load, args.rate, args.seconds)
+            record: dict[str, Any] = {
+                "setup": name,
+                "replicas": replicas,
+                "state": "redis" if state else "process",
+                "clients": args.clients,
+                "throughput_per_s": served["per_second"],
+                "requests": served["requests"],
+                "server_cpu_ms_per_request": 1000 * cpu / served["requests"],
+                **{f"fixed_{k}": v for k, v in latency.items()},
+            }
+            if state:
+                record["redis_round_trips_per_get"] = round_trips(servers, load, "get", 300)
+                record["redis_round_trips_per_post"] = round_trips(servers, load, "post", 300)
+                client = redis.Redis.from_url(REDIS)
+                keys = list(client.scan_iter(f"{prefix}:{{*", count=10_000))
+                held = {k.split(b"}")[0] for k in keys}
+                size = sum(int(client.memory_usage(k) or 0) for k in keys)
+                record["redis_users"] = len(held)
+                record["redis_bytes_per_user"] = size / max(1, len(held))
+                record["redis_events_per_user"] = sum(
+                    int(client.llen(k)) for k in keys if k.endswith(b":e")
+                ) / max(1, len(held))
+            engine = sa.create_engine(db)
+            with engine.connect() as c:
+                rows = int(c.execute(sa.text("select count(*) from events")).scalar() or 0)
+                size = int(
+                    c.execute(sa.text("select pg_total_relation_size('events')")).scalar() or 0
+                )
+            engine.dispose()
+            record["store_events"] = rows
+            record["store_bytes_per_event"] = size / max(1, rows)
+            return record
+        finally:
+            for s in servers:
+                s.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=60.0, help="requests/s of the fixed load")
+    parser.add_argument("--rounds", type=int, default=2, help="set-ups alternated this often")
+    args = parser.parse_args()
+    model = default_model(HOME)
+    setups = [("1 replica, in-process state", 1, False), ("1 replica, Redis", 1, True),
+              ("2 replicas, Redis", 2, True)]  # fmt: skip
+    records = []
+    for round_ in track(range(args.rounds), description="rounds"):
+        for name, replicas, state in setups:
+            record = run_setup(name, replicas, state, model, args)
+            record["round"] = round_
+            records.append(record)
+            console.print(record)
+    path = write_results("replicas", records)
+
+    def median(setup: str, key: str) -> float:
+        return float(np.median([r[key] for r in records if r["setup"] == setup and key in r]))
+
+    base = median(setups[1][0], "throughput_per_s")
+    header = ["set-up", "requests/s", "× 1 replica (Redis)", f"p50 / p99 ms at {args.rate:g}/s",
+              "server CPU ms/request", "Redis round trips GET / POST"]  # fmt: skip
+    rows = []
+    table = Table(title=f"Replicas (medians of {args.rounds} rounds, {args.clients} clients)")
+    for column in header:
+        table.add_column(column, justify="left" if column == "set-up" else "right")
+    for name, _, state in setups:
+        row = [
+            name,
+            f"{median(name, 'throughput_per_s'):.0f}",
+            f"{median(name, 'throughput_per_s') / base:.2f}",
+            f"{median(name, 'fixed_p50_ms'):.1f} / {median(name, 'fixed_p99_ms'):.1f}",
+            f"{median(name, 'server_cpu_ms_per_request'):.2f}",
+            f"{median(name, 'redis_round_trips_per_get'):.2f} /"
+            f" {median(name, 'redis_round_trips_per_post'):.2f}"
+            if state
+            else "–",
+        ]
+        rows.append(row)
+        table.add_row(*row)
+    console.print(table)
+    sizes = [r for r in records if r["state"] == "redis"]
+    body = (
+        "## Replicas: throughput and per-request costs (issue 17)\n\n"
+        + markdown_table(header, rows)
+        + "\n\nMix: 80% GET top 10, 20% POST one event; users of the 500-user synthetic"
+        " set; default model (SASRec reading text). Redis state: "
+        f"{np.median([r['redis_bytes_per_user'] for r in sizes]):,.0f} bytes per user holding"
+        f" {np.median([r['redis_events_per_user'] for r in sizes]):.1f} events (MEMORY USAGE);"
+        f" store: {np.median([r['store_bytes_per_event'] for r in records]):,.0f} bytes per"
+        " event in PostgreSQL (table and indexes, small table). The machine has 2 cores for"
+        " the replicas, PostgreSQL, Redis and this client together: see docs/scaling.md for"
+        f" what the ratios mean. Results: `{path.relative_to(ROOT)}`."
+    )
+    update_markdown("replicas", body)
+
+
+if __name__ == "__main__":
+    main()
