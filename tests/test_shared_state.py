@@ -175,3 +175,26 @@ def test_changes_reach_every_other_replica(prefix: str) -> None:
     assert done.wait(10)
     mine.close(), theirs.close()
     assert got == [("items", None), ("erase", "u")]  # and the publisher skipped its own
+
+
+def test_events_stored_when_redis_fails_are_acknowledged_once_and_repaired(
+    store: EventStore, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis fails after the store's commit (injected into one append): the write is still
+    acknowledged (a retry would store the events twice), and the user's list is dropped on
+    the replica's next request, so every replica rebuilds it with the event."""
+    a, b, _ = _replicas(store, prefix)
+    a.append([_ev("u", "x", 1)])
+    assert _items(b, "u") == ["x"]
+
+    def down(rows: object) -> None:
+        raise redis.ConnectionError("injected: Redis unreachable")
+
+    monkeypatch.setattr(a.shared, "append", down)
+    assert a.append([_ev("u", "y", 2)]) == [True]
+    monkeypatch.undo()
+    assert [e.item for e in store.events_of("u")] == ["x", "y"]  # stored once
+    assert _items(b, "u") == ["x"]  # the list missed it...
+    a.get("other")  # ...until the replica's next request drops it
+    assert _items(b, "u") == ["x", "y"]
+    a.close(), b.close()

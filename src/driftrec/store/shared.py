@@ -95,7 +95,7 @@ return {ARGV[2], n}
 """
 )
 
-_ERASE = """
+_DROP = """
 redis.call('DEL', KEYS[2])
 redis.call('HDEL', KEYS[1], 'epoch')
 redis.call('HINCRBY', KEYS[1], 'n', 1)
@@ -160,7 +160,7 @@ class SharedState:
         self._read = client.register_script(_READ)
         self._append = client.register_script(_APPEND)
         self._fill = client.register_script(_FILL)
-        self._erase = client.register_script(_ERASE)
+        self._drop = client.register_script(_DROP)
         self.round_trips = 0  # a running count (GET /metrics): one per batch of reads or writes
         self._counting = threading.Lock()
 
@@ -205,8 +205,16 @@ class SharedState:
 
     def erase(self, user: str) -> None:
         """Drop the user's list; a build from before the erasure is refused."""
+        self.drop([user])
+
+    def drop(self, users: Sequence[str]) -> None:
+        """Drop the users' lists (erased, or missing an event), in one round trip: each is
+        built again from the store when next read, and a build from before is refused."""
+        pipe = self.redis.pipeline(transaction=False)
+        for user in users:
+            self._drop(self.keys(user), [DAY], client=pipe)
         self.count_round_trip()
-        self._erase(self.keys(user), [DAY])
+        pipe.execute()
 
 
 def _copy(reply: list[Any]) -> Copy:
@@ -235,6 +243,9 @@ class Changes:
         self.origin = secrets.token_hex(8)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # changes from now on: those made while this replica loads its models are applied
+        # after (applying one twice does no harm)
+        self._start = client.xinfo_stream(self.key)["last-generated-id"] if self._exists() else "0"
 
     def publish(self, kind: str, user: str | None = None) -> None:
         fields = {"kind": kind, "origin": self.origin, **({"user": user} if user else {})}
@@ -243,11 +254,11 @@ class Changes:
     def follow(
         self, apply: Callable[[Change], None], on_error: Callable[[Exception], None]
     ) -> None:
-        """Apply other replicas' changes as they come, on a thread, from now on."""
-        start = self.redis.xinfo_stream(self.key)["last-generated-id"] if self._exists() else "0"
+        """Apply other replicas' changes as they come, on a thread, from when this object
+        was made."""
 
         def run() -> None:
-            last = start
+            last = self._start
             while not self._stop.is_set():
                 try:
                     replies = self.redis.xread({self.key: last}, block=500, count=100)

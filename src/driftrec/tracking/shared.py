@@ -11,10 +11,14 @@ the replica's own cache is left alone and catches up on its next read like any o
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+
+import redis
 
 from driftrec.data.events import Event
 from driftrec.store import EventStore, StoredEvent
@@ -22,6 +26,7 @@ from driftrec.store.shared import Copy, Row, SharedState, row_key
 from driftrec.store.stream import EventStream
 from driftrec.tracking.live import LiveUsers, UserState
 
+log = logging.getLogger("driftrec.tracking")
 FILL_ATTEMPTS = 5  # builds refused because events kept arriving before one is served unkept
 
 
@@ -62,6 +67,7 @@ class SharedUsers(LiveUsers):
     ) -> None:
         super().__init__(store, history, capacity, shared.window, stages)
         self.shared, self.stream = shared, stream
+        self._stale: set[str] = set()  # users whose lists missed stored events
 
     def _write(self, events: Sequence[StoredEvent]) -> list[bool]:
         if self.stream is not None:
@@ -70,24 +76,53 @@ class SharedUsers(LiveUsers):
         ids = self.store.insert(events)
         stored = time.perf_counter()
         self.stages("store", stored - start)
-        self.shared.append(
-            [
-                (e.user, row_key(i, e.event_id), e.event)
-                for e, i in zip(events, ids, strict=True)
-                if i is not None
-            ]
-        )
+        rows = [
+            (e.user, row_key(i, e.event_id), e.event)
+            for e, i in zip(events, ids, strict=True)
+            if i is not None
+        ]
+        try:
+            self._repair()
+            self.shared.append(rows)
+        except redis.RedisError as err:
+            # stored, so acknowledged: never raise (a retry would store them again); the
+            # users' lists miss them until dropped, which the next write or read tries first
+            with self._lru:
+                self._stale.update(user for user, _, _ in rows)
+            log.error("events stored but not added to the shared state", exc_info=err)
         self.stages("state", time.perf_counter() - stored)
         return [i is not None for i in ids]
+
+    def _repair(self) -> None:
+        """Drop the lists that missed stored events (Redis failed after the store's commit),
+        so they are built again from the store."""
+        with self._lru:
+            stale, self._stale = self._stale, set()
+        if not stale:
+            return
+        try:
+            self.shared.drop(sorted(stale))
+        except redis.RedisError:
+            with self._lru:
+                self._stale |= stale
+            raise
+
+    def submit(self, events: Sequence[StoredEvent]) -> Future[list[bool]]:
+        """As `LiveUsers.submit`; through a stream, events without an event_id get one first,
+        so a write retried after a failure publishes them under the same ids."""
+        if self.stream is not None:
+            events = [
+                e if e.event_id else replace(e, event_id=secrets.token_hex(16)) for e in events
+            ]
+        return super().submit(events)
 
     def _publish(self, events: Sequence[StoredEvent]) -> list[bool]:
         """Put the events in the stream and the users' live state at once (the stream's
         consumers store them); every event is taken as new (a retry is dropped when a consumer
         stores it). A user with no list in Redis gets one built first."""
         start = time.perf_counter()
-        named = [e if e.event_id else replace(e, event_id=secrets.token_hex(16)) for e in events]
         for _ in range(FILL_ATTEMPTS):
-            missing = self.stream.publish(named, self.shared)  # type: ignore[union-attr]
+            missing = self.stream.publish(events, self.shared)  # type: ignore[union-attr]
             if not missing:
                 self.stages("state", time.perf_counter() - start)
                 return [True] * len(events)
@@ -100,6 +135,7 @@ class SharedUsers(LiveUsers):
             state = self._states.get(user)
             if state is not None:
                 self._states.move_to_end(user)
+        self._repair()
         held = state if isinstance(state, SharedUserState) else None
         copy = self.shared.read([(user, held.epoch, held.n) if held else (user, None, 0)])[0]
         if held is not None and copy.epoch == held.epoch and copy.rows is None:

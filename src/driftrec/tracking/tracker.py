@@ -680,7 +680,12 @@ class Tracker:
             in_model = bool(smaller.forget_users([user]))
             if in_model:
                 self.engine = engine.with_model(smaller)
-            rewritten = self.model_dir is not None and _erase_from_directory(self.model_dir, user)
+            # the directory names the user only if the model loaded from it did
+            rewritten = (
+                in_model
+                and self.model_dir is not None
+                and _erase_from_directory(self.model_dir, user)
+            )
         return in_model, rewritten
 
     def swap(self, build: Callable[[], Engine]) -> Engine:
