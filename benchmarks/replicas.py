@@ -9,9 +9,9 @@ For each set-up (1 replica with in-process state, 1 replica with Redis state, 2 
 Redis state; each on a fresh PostgreSQL schema and Redis key prefix) the replicas run as their
 own processes and this script is the client (127.0.0.1 only, bounded in time):
 
-- throughput: ``--clients`` closed-loop client threads, requests spread round-robin over the
-  replicas, 80% GET /users/{id}/recommendations and 20% POST /events (one event), for
-  ``--seconds``;
+- throughput: ``--clients`` closed-loop client threads in ``--client-processes`` processes,
+  each with a kept-alive connection to every replica, requests spread round-robin over them,
+  80% GET /users/{id}/recommendations and 20% POST /events (one event), for ``--seconds``;
 - latency at a fixed load: GETs and POSTs (same mix) sent at ``--rate`` requests/s on a
   schedule (latency counted from the scheduled time, so a slow answer delays nobody unseen),
   p50 and p99;
@@ -27,14 +27,17 @@ generator's 500 users, kept under runs/bench-replicas.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
+import queue
 import random
 import re
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -91,7 +94,9 @@ def metric(url: str, name: str) -> float:
 
 
 class Load:
-    """Requests against the replicas: the users and items, and one request of the mix."""
+    """The request mix against the replicas: which request comes next, and sending it over
+    a kept-alive `http.client` connection (httpx's own CPU per request would make the client
+    the bottleneck on this machine)."""
 
     def __init__(self, urls: list[str], users: list[str], items: list[str], seed: int) -> None:
         self.urls, self.users, self.items = urls, users, items
@@ -99,60 +104,104 @@ class Load:
         self.turn = 0
         self.lock = threading.Lock()
 
-    def next(self) -> tuple[str, str, str, str]:
+    def next(self) -> tuple[str, int, str, str]:
+        """(kind, replica, user, item): 20% posts, replicas in turn."""
         with self.lock:
             self.turn += 1
             kind = "post" if self.random.random() < 0.2 else "get"
-            user = self.random.choice(self.users)
-            item = self.random.choice(self.items)
-            return kind, self.urls[self.turn % len(self.urls)], user, item
+            return (
+                kind,
+                self.turn % len(self.urls),
+                self.random.choice(self.users),
+                self.random.choice(self.items),
+            )
+
+    def connections(self) -> list[http.client.HTTPConnection]:
+        """One kept-alive connection per replica."""
+        return [
+            http.client.HTTPConnection(httpx.URL(u).host, httpx.URL(u).port, timeout=60)
+            for u in self.urls
+        ]
 
     @staticmethod
-    def send(client: httpx.Client, kind: str, url: str, user: str, item: str) -> None:
+    def send(
+        connections: list[http.client.HTTPConnection], kind: str, replica: int, user: str, item: str
+    ) -> None:
+        connection = connections[replica]
         if kind == "get":
-            answer = client.get(f"{url}/users/{user}/recommendations", params={"k": 10})
+            connection.request("GET", f"/users/{user}/recommendations?k=10")
         else:
-            body = {"user": user, "item": item, "timestamp": int(time.time())}
-            answer = client.post(f"{url}/events", json=body)
-        answer.raise_for_status()
+            body = json.dumps({"user": user, "item": item, "timestamp": int(time.time())})
+            connection.request(
+                "POST", "/events", body, headers={"content-type": "application/json"}
+            )
+        answer = connection.getresponse()
+        answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"{kind} answered {answer.status}")
 
 
-def closed_loop(load: Load, clients: int, seconds: float) -> dict[str, float]:
+def _client_process(
+    urls: list[str], users: list[str], items: list[str], threads: int, seconds: float, seed: int
+) -> int:
+    """A client process: ``threads`` closed loops for ``seconds``; the requests it made."""
+    load = Load(urls, users, items, seed)
     stop = time.monotonic() + seconds
-    counts = [0] * clients
 
-    def run(n: int) -> None:
-        with httpx.Client(timeout=30) as client:
-            while time.monotonic() < stop:
-                load.send(client, *load.next())
-                counts[n] += 1
+    def run(_: int) -> int:
+        connections, made = load.connections(), 0
+        while time.monotonic() < stop:
+            load.send(connections, *load.next())
+            made += 1
+        return made
 
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(run, range(threads)))
+
+
+def closed_loop(load: Load, clients: int, processes: int, seconds: float) -> dict[str, float]:
+    """``clients`` closed loops (threads spread over ``processes`` client processes)."""
     start = time.monotonic()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(run, range(clients)))
+    with ProcessPoolExecutor(processes) as pool:
+        made = sum(
+            pool.map(
+                _client_process,
+                *zip(
+                    *[
+                        (load.urls, load.users, load.items, clients // processes, seconds, n)
+                        for n in range(processes)
+                    ],
+                    strict=True,
+                ),
+            )
+        )
     elapsed = time.monotonic() - start
-    return {"requests": sum(counts), "seconds": elapsed, "per_second": sum(counts) / elapsed}
+    return {"requests": made, "seconds": elapsed, "per_second": made / elapsed}
 
 
 def fixed_rate(load: Load, rate: float, seconds: float) -> dict[str, float]:
-    """Requests sent on a schedule of ``rate`` per second by a pool that can run 32 at once;
-    each latency runs from the scheduled send, so queueing behind slow answers counts."""
+    """Requests sent on a schedule of ``rate`` per second by 32 threads with their own
+    connections; each latency runs from the scheduled send, so queueing behind slow answers
+    counts."""
     n = int(rate * seconds)
+    pool_size = 32
+    idle: queue.Queue[list[http.client.HTTPConnection]] = queue.Queue()
+    for _ in range(pool_size):
+        idle.put(load.connections())
     start = time.monotonic() + 0.5
     latencies: list[float] = []
-    local = threading.local()
 
     def one(k: int) -> None:
         due = start + k / rate
         wait = due - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(timeout=30)
-        load.send(local.client, *load.next())
+        connections = idle.get()
+        load.send(connections, *load.next())
+        idle.put(connections)
         latencies.append(time.monotonic() - due)
 
-    with ThreadPoolExecutor(32) as pool:
+    with ThreadPoolExecutor(pool_size) as pool:
         list(pool.map(one, range(n)))
     ms = np.sort(np.asarray(latencies)) * 1000
     return {
@@ -166,10 +215,10 @@ def fixed_rate(load: Load, rate: float, seconds: float) -> dict[str, float]:
 def round_trips(servers: list[ServiceProcess], load: Load, kind: str, n: int) -> float:
     """Redis round trips per request of one kind, from the replicas' own counts."""
     before = sum(metric(s.url, "driftrec_state_round_trips") for s in servers)
-    with httpx.Client(timeout=30) as client:
-        for _ in range(n):
-            _, url, user, item = load.next()
-            load.send(client, kind, url, user, item)
+    connections = load.connections()
+    for _ in range(n):
+        _, replica, user, item = load.next()
+        load.send(connections, kind, replica, user, item)
     after = sum(metric(s.url, "driftrec_state_round_trips") for s in servers)
     return (after - before) / n
 
@@ -189,9 +238,10 @@ def run_setup(
         ]
         try:
             load = Load([s.url for s in servers], users, items, seed=0)
-            closed_loop(load, args.clients, min(5.0, args.seconds))  # warm-up: every user built
+            warm = min(5.0, args.seconds)
+            closed_loop(load, args.clients, args.client_processes, warm)  # every user built
             cpu = sum(cpu_seconds(s.process.pid) for s in servers)
-            served = closed_loop(load, args.clients, args.seconds)
+            served = closed_loop(load, args.clients, args.client_processes, args.seconds)
             cpu = sum(cpu_seconds(s.process.pid) for s in servers) - cpu
             latency = fixed_rate(load, args.rate, args.seconds)
             record: dict[str, Any] = {
@@ -234,6 +284,7 @@ def run_setup(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=60.0, help="requests/s of the fixed load")
     parser.add_argument("--rounds", type=int, default=2, help="set-ups alternated this often")
