@@ -54,10 +54,14 @@ from rich.table import Table
 from driftrec.cli.process import ServiceProcess
 from driftrec.cli.serve import default_model
 from driftrec.data.dataset import Dataset
+from driftrec.data.events import Event
+from driftrec.store import EventStore, StoredEvent
+from driftrec.store.shared import SharedState
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
 HOME = ROOT / "runs" / "bench-replicas"
+HELD = (10, 50, 200, 1_000)  # events in a user's list, for the Redis bytes per user
 console = Console()
 
 
@@ -281,6 +285,47 @@ def run_setup(
                 s.stop()
 
 
+def sizes(events: int, held: tuple[int, ...]) -> dict[str, Any]:
+    """Bytes per stored event in PostgreSQL (``events`` synthetic events, table and indexes)
+    and Redis bytes per user's list holding each of ``held`` events."""
+    out: dict[str, Any] = {}
+    with deployment() as (db, prefix):
+        store = EventStore(db)
+        rng = np.random.default_rng(0)
+        batch = 5_000
+        for start in track(range(0, events, batch), description="store sizes"):
+            store.insert(
+                [
+                    StoredEvent(
+                        f"user-{rng.integers(events // 20):08d}",
+                        Event(
+                            f"item-{rng.integers(100_000):06d}", 1_700_000_000 + start + n, "click"
+                        ),
+                    )
+                    for n in range(batch)
+                ]
+            )
+        with store.engine.begin() as c:
+            size = int(c.execute(sa.text("select pg_total_relation_size('events')")).scalar() or 0)
+        out["store_events"] = events
+        out["store_bytes_per_event"] = size / events
+        store.close()
+        client = redis.Redis.from_url(REDIS)
+        shared = SharedState(client, window=max(held), prefix=prefix)
+        for n in held:
+            total = 0
+            for u in range(100):
+                user = f"user-{n}-{u:04d}"
+                rows = [
+                    (f"r:{10_000_000 + k}", Event(f"item-{k:06d}", 1_700_000_000 + k, "click"))
+                    for k in range(n)
+                ]
+                shared.fill(user, 0, rows)
+                total += sum(int(client.memory_usage(k) or 0) for k in shared.keys(user))
+            out[f"redis_bytes_per_user_{n}_events"] = total / 100
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -288,6 +333,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=60.0, help="requests/s of the fixed load")
     parser.add_argument("--rounds", type=int, default=2, help="set-ups alternated this often")
+    parser.add_argument("--store-events", type=int, default=200_000)
     args = parser.parse_args()
     model = default_model(HOME)
     setups = [("1 replica, in-process state", 1, False), ("1 replica, Redis", 1, True),
@@ -299,6 +345,9 @@ def main() -> None:
             record["round"] = round_
             records.append(record)
             console.print(record)
+    measured = sizes(args.store_events, HELD)
+    records.append({"setup": "sizes", **measured})
+    console.print(measured)
     path = write_results("replicas", records)
 
     def median(setup: str, key: str) -> float:
@@ -326,18 +375,21 @@ def main() -> None:
         rows.append(row)
         table.add_row(*row)
     console.print(table)
-    sizes = [r for r in records if r["state"] == "redis"]
+    held = ", ".join(
+        f"{n:,} events {measured[f'redis_bytes_per_user_{n}_events']:,.0f} B" for n in HELD
+    )
     body = (
         "## Replicas: throughput and per-request costs (issue 17)\n\n"
         + markdown_table(header, rows)
-        + "\n\nMix: 80% GET top 10, 20% POST one event; users of the 500-user synthetic"
-        " set; default model (SASRec reading text). Redis state: "
-        f"{np.median([r['redis_bytes_per_user'] for r in sizes]):,.0f} bytes per user holding"
-        f" {np.median([r['redis_events_per_user'] for r in sizes]):.1f} events (MEMORY USAGE);"
-        f" store: {np.median([r['store_bytes_per_event'] for r in records]):,.0f} bytes per"
-        " event in PostgreSQL (table and indexes, small table). The machine has 2 cores for"
-        " the replicas, PostgreSQL, Redis and this client together: see docs/scaling.md for"
-        f" what the ratios mean. Results: `{path.relative_to(ROOT)}`."
+        + f"\n\nMix: 80% GET top 10, 20% POST one event, {args.clients} closed-loop clients in"
+        f" {args.client_processes} processes ({args.seconds:g} s per set-up, set-ups alternated"
+        f" {args.rounds} times, medians); users of the 500-user synthetic set; the default"
+        " model (SASRec reading text). Sizes: PostgreSQL"
+        f" {measured['store_bytes_per_event']:,.0f} bytes per event (the events table with its"
+        f" indexes, {args.store_events:,} events); Redis per user's list: {held} (MEMORY"
+        " USAGE of both keys). The machine has 2 cores for the replicas, PostgreSQL, Redis and"
+        " the client processes together: docs/scaling.md reads these figures into a capacity"
+        f" plan. Results: `{path.relative_to(ROOT)}`."
     )
     update_markdown("replicas", body)
 
