@@ -822,6 +822,13 @@ def serve_(
         int, typer.Option(help="Larger catalogs are served from an approximate index.")
     ] = 50_000,
     live_users: Annotated[int, typer.Option(help="Users whose state stays in memory.")] = 100_000,
+    window: Annotated[
+        int,
+        typer.Option(
+            help="A user's newest events kept live (in memory, or in Redis with --state): what"
+            " models, profiles and drift read."
+        ),
+    ] = 1_000,
     short_half_life: Annotated[float, typer.Option(help="Short-term profile, in events.")] = 5.0,
     long_half_life: Annotated[float, typer.Option(help="Long-term profile, in events.")] = 100.0,
     calibrate: Annotated[
@@ -899,6 +906,7 @@ def serve_(
         ("--max-text", max_text),
         ("--exact-max-items", exact_max_items),
         ("--live-users", live_users),
+        ("--window", window),
         ("--port", port),
         ("--threads", threads),
         ("--max-k", max_k),
@@ -946,6 +954,7 @@ def serve_(
         max_k=max_k,
         exact_max_items=exact_max_items,
         live_users=live_users,
+        window=window,
         short_half_life=short_half_life,
         long_half_life=long_half_life,
         calibrate=calibrate,

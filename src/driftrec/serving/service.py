@@ -69,7 +69,7 @@ class Service:
         self.stream: RedisEventStream | None = None
         if settings.state_url is not None:
             client = connect(settings.state_url)
-            self.shared = SharedState(client, prefix=settings.state_prefix)
+            self.shared = SharedState(client, settings.window, settings.state_prefix)
             self.changes = Changes(client, prefix=settings.state_prefix)
             if settings.ingest == "stream":
                 self.stream = RedisEventStream(client, settings.state_prefix, settings.partitions)
@@ -121,6 +121,7 @@ class Service:
             catalog,
             model_dir=model_dir,
             capacity=settings.live_users,
+            window=settings.window,
             short_half_life=settings.short_half_life,
             long_half_life=settings.long_half_life,
             stages=self.metrics.stage,

@@ -30,6 +30,7 @@ class Settings:
     max_k: int = 1_000
     exact_max_items: int = EXACT_MAX_ITEMS
     live_users: int = 100_000  # users whose state stays in memory
+    window: int = 1_000  # a user's newest events kept live (in memory or in Redis)
     short_half_life: float = SHORT_HALF_LIFE
     long_half_life: float = LONG_HALF_LIFE
     calibrate: float = 0.0  # answers re-ranked towards the short-term topic mix (0: off)
