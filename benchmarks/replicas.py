@@ -218,12 +218,12 @@ def fixed_rate(load: Load, rate: float, seconds: float) -> dict[str, float]:
 
 def round_trips(servers: list[ServiceProcess], load: Load, kind: str, n: int) -> float:
     """Redis round trips per request of one kind, from the replicas' own counts."""
-    before = sum(metric(s.url, "driftrec_state_round_trips") for s in servers)
+    before = sum(metric(s.url, "driftrec_state_round_trips_total") for s in servers)
     connections = load.connections()
     for _ in range(n):
         _, replica, user, item = load.next()
         load.send(connections, kind, replica, user, item)
-    after = sum(metric(s.url, "driftrec_state_round_trips") for s in servers)
+    after = sum(metric(s.url, "driftrec_state_round_trips_total") for s in servers)
     return (after - before) / n
 
 

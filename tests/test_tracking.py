@@ -4,6 +4,7 @@ consistency with the store, erasing training users from models, explanations."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from driftrec.tracking.explain import contributions
 from driftrec.tracking.live import LiveUsers
 from driftrec.tracking.profiles import decay_weights, drift_score, interest_shares, js_divergence
 from driftrec.tracking.rerank import calibrate
-from driftrec.tracking.tracker import finish_model_rewrite
+from driftrec.tracking.tracker import finish_model_rewrite, load_served
 
 
 def test_decay_weights_halve_every_half_life_counting_back_from_the_newest() -> None:
@@ -193,6 +194,23 @@ def test_forgetting_a_training_user_removes_them_and_changes_no_one_else(tmp_pat
     assert create("als").load(tmp_path / "m").recommend(["u20"], k=5).item_ids.tolist() == [
         before[1].tolist()
     ]
+
+
+def test_a_model_saved_before_an_erasure_loads_without_the_erased_user(
+    store: EventStore, tmp_path: Path
+) -> None:
+    """A replica that missed the change (it was down) still forgets the user: the store's
+    erasure log names them, by digest, since the model was saved; erasures before it, and a
+    model saved after, leave it whole."""
+    model = ALS(factors=8, iterations=5).fit(clustered())
+    model.save(tmp_path / "m")
+    old = time.time() - 3600
+    os.utime(tmp_path / "m" / "state.safetensors", (old, old))
+    store.delete_user("u03")  # erased after the model was saved
+    assert "u03" not in load_served(tmp_path / "m", store).user_ids_
+    assert "u04" in load_served(tmp_path / "m", store).user_ids_
+    model.save(tmp_path / "m")  # a model saved after the erasure keeps whom it learned
+    assert "u03" in load_served(tmp_path / "m", store).user_ids_
 
 
 def test_leave_one_out_contributions_are_score_differences(store: EventStore) -> None:

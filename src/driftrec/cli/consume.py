@@ -4,6 +4,7 @@ until the stream is drained."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -15,6 +16,7 @@ from driftrec.store.shared import connect
 from driftrec.store.stream import RedisEventStream, StreamConsumer
 
 REPORT_EVERY = 10.0  # seconds between progress lines
+log = logging.getLogger("driftrec.consume")
 
 
 def consume(
@@ -40,9 +42,17 @@ def consume(
     totals = {"events": 0, "duplicates": 0, "erasures": 0, "claimed": 0}
     console.print(f"consumer {consumer.name}: storing {prefix}'s event stream into the store")
     reported = time.monotonic()
+    failures = 0
     try:
         while not stop.is_set():
-            done = consumer.step()
+            try:
+                done = consumer.step()
+                failures = 0
+            except Exception as err:  # the store or Redis away: wait, then carry on
+                failures += 1
+                log.error("consumer step failed (%s); retrying", err, exc_info=err)
+                stop.wait(min(10.0, 0.2 * 2**failures))
+                continue
             for key in totals:
                 totals[key] += getattr(done, key)
             if time.monotonic() - reported > REPORT_EVERY:

@@ -41,9 +41,9 @@ class Metrics:
         )
         self.model = Info("driftrec_model", "the model being served", registry=r)
         self.live_users = Gauge("driftrec_live_users", "users held in memory", registry=r)
-        self.state_round_trips = Gauge(
+        self.state_round_trips = Counter(
             "driftrec_state_round_trips",
-            "round trips to Redis for users' live state so far (--state redis://)",
+            "round trips to Redis for users' live state (--state redis://)",
             registry=r,
         )
         self.activity = Activity()  # the per-minute figures of GET /overview

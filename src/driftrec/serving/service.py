@@ -26,18 +26,18 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.pseudonyms import pseudonymise_ids
 from driftrec.errors import InputError
 from driftrec.feedback.variants import Variant, assign
-from driftrec.models import load
 from driftrec.models.base import trained_on
 from driftrec.models.training import set_threads
 from driftrec.serving.metrics import Metrics
 from driftrec.serving.settings import Settings
 from driftrec.store import CatalogItem, EventStore, Impression, Served
+from driftrec.store.changes import Change, Changes
 from driftrec.store.group import GroupCommit, WriteBehind
-from driftrec.store.shared import Change, Changes, SharedState, connect
+from driftrec.store.shared import SharedState, connect
 from driftrec.store.stream import RedisEventStream
 from driftrec.tracking import Catalog, Engine, Tracker, model_version
 from driftrec.tracking.exposure import Exposure
-from driftrec.tracking.tracker import finish_model_rewrite
+from driftrec.tracking.tracker import load_served
 
 log = logging.getLogger("driftrec.serving")
 MAIN = "main"  # the variant's name when one model is served
@@ -69,7 +69,12 @@ class Service:
         self.stream: RedisEventStream | None = None
         if settings.state_url is not None:
             client = connect(settings.state_url)
-            self.shared = SharedState(client, settings.window, settings.state_prefix)
+            self.shared = SharedState(
+                client,
+                settings.window,
+                settings.state_prefix,
+                round_trip=self.metrics.state_round_trips.inc,
+            )
             self.changes = Changes(client, prefix=settings.state_prefix)
             if settings.ingest == "stream":
                 self.stream = RedisEventStream(client, settings.state_prefix, settings.partitions)
@@ -104,9 +109,6 @@ class Service:
         self._trained: tuple[np.ndarray, list[str]] = (np.empty(0, object), [])
         self._describe()
         self.metrics.live_users.set_function(lambda: len(self.tracker.live))
-        shared = self.shared
-        if shared is not None:
-            self.metrics.state_round_trips.set_function(lambda: shared.round_trips)
         # the model and catalog live as long as the service: keep the collector from walking
         # them on every full collection (a pause that grows with the catalog)
         gc.collect()
@@ -184,8 +186,6 @@ class Service:
         too."""
         self._served.flush()
         results = [arm.tracker.forget(user) for arm in self.arms]
-        if self.stream is not None:  # its events still in the stream are erased once stored
-            self.stream.erase(user)
         if self.changes is not None:
             self.changes.publish("erase", user)
         return {
@@ -213,8 +213,7 @@ class Service:
                 arm.tracker.forget_in_model(change.user)
 
     def _engine(self, model_dir: Path, catalog: Catalog) -> Engine:
-        finish_model_rewrite(model_dir)  # an erasure a crash interrupted
-        model = load(model_dir)
+        model = load_served(model_dir, self.store)
         set_threads(self.settings.threads)  # after loading: a model sets its training threads
         return Engine.build(model, model_version(model_dir), catalog, self.settings.exact_max_items)
 

@@ -11,6 +11,8 @@ times and from however many connections it is sent.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -48,6 +50,22 @@ def _table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("request_id", sa.String, nullable=True, index=True),
         # NULLs never clash, so only events that carry an event_id are deduplicated
         sa.UniqueConstraint("user", "event_id", name="one_event_per_client_id"),
+    )
+
+
+def erasure_digest(user: str) -> str:
+    """What the erasure log keeps of an erased user: a SHA-256 digest of their store id,
+    enough to recognise them in a model trained before the erasure, never their id."""
+    return hashlib.sha256(user.encode()).hexdigest()
+
+
+def _erasures_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "erasures",
+        metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("digest", sa.String(64), nullable=False, index=True),
+        sa.Column("erased_at", sa.Float, nullable=False),  # Unix seconds
     )
 
 
@@ -140,6 +158,7 @@ class EventStore:
         metadata = sa.MetaData(schema=schema)
         self.table = _table(metadata)
         self.items_table = _items_table(metadata)
+        self.erasures_table = _erasures_table(metadata)
         self.feedback = FeedbackLog(self.engine, metadata, self.table, self._insert)
         metadata.create_all(self.engine)
         _add_missing_columns(self.engine, self.table)
@@ -253,19 +272,31 @@ class EventStore:
             return list(connection.execute(query.order_by(t.c.user).limit(limit)).scalars())
 
     def delete_user(self, user: str) -> int:
-        """Erase every event of ``user``, and the lists served and shown to them; returns how
-        many events there were. SQLite overwrites the
-        rows (secure_delete) and checkpoints its write-ahead log, so the file keeps no copy;
-        PostgreSQL keeps dead rows until its next vacuum (docs/service.md)."""
+        """Erase every event of ``user``, and the lists served and shown to them, and log the
+        erasure (a digest, `erased_since`); returns how many events there were. SQLite
+        overwrites the rows (secure_delete) and checkpoints its write-ahead log, so the file
+        keeps no copy; PostgreSQL keeps dead rows until its next vacuum (docs/service.md)."""
         with self.engine.begin() as connection:
             erased = connection.execute(
                 sa.delete(self.table).where(self.table.c.user == user)
             ).rowcount
             self.feedback.delete_user(connection, user)  # what they were shown goes too
+            connection.execute(
+                sa.insert(self.erasures_table),
+                {"digest": erasure_digest(user), "erased_at": time.time()},
+            )
         if self.engine.dialect.name == "sqlite":
             with self.engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return erased
+
+    def erased_since(self, since: float) -> set[str]:
+        """Digests (`erasure_digest`) of the users erased after ``since`` (Unix seconds): a
+        replica loading a model saved before forgets them, even if it missed the change."""
+        t = self.erasures_table
+        query = sa.select(t.c.digest).where(t.c.erased_at > since).distinct()
+        with self.engine.connect() as connection:
+            return set(connection.execute(query).scalars())
 
     def put_items(self, items: Sequence[CatalogItem]) -> list[str]:
         """Add or update catalog items in one transaction; returns the ids that were new."""

@@ -1,40 +1,40 @@
 """Users' live events in Redis, shared by every replica of the service (``--state redis://``).
 
 The store (PostgreSQL) stays the record of every event; Redis holds, per user, the newest
-``window`` stored events with their row ids, so any replica answers any user from the same
-events without reading the store. Per user two keys, hash-tagged so a cluster keeps them in one
-slot: ``{prefix}:{user}:s``, a hash with ``epoch`` (a token naming this copy of the list;
-missing: no copy, build one from the store) and ``n`` (events appended, counted even while there
-is no copy), and ``{prefix}:{user}:e``, the events in arrival order.
+``window`` stored events, each with the key that names it (`row_key`), so any replica answers
+any user from the same events without reading the store. Per user two keys: ``{prefix}:{user}:s``,
+a hash with ``epoch`` (a token naming this copy of the list; missing: no copy, build one from
+the store) and ``n`` (events appended, counted even while there is no copy), and
+``{prefix}:{user}:e``, the events in arrival order. A single Redis primary (with replicas for
+failover) holds them; scripts over several users' keys rule out Redis Cluster.
 
-Every operation is one Lua script, so one round trip and atomic:
+Every operation is one Lua script sent as one EVALSHA, so one round trip and atomic:
 - `read` tells a replica holding (epoch, n) whether its copy is current, and if not sends the
   events appended since (or the whole list when the copy is another epoch or too far behind);
-  many users' reads are pipelined into one round trip;
-- `append` (after the store committed the events) counts them and adds them to the list when
-  there is one;
+- `append` (after the store committed the events) counts them and adds them to the users'
+  lists that exist;
 - `fill` puts a list built from the store in place only when no event was counted since the
   builder read ``n``, so a list never misses an event that committed meanwhile; an event that
   committed just before the build and is appended just after it comes twice, and readers drop
-  the repeat by row id;
-- `erase` deletes the list and moves ``n`` on, so a build racing the erasure is refused.
+  the repeat by its key;
+- `drop` deletes lists and moves ``n`` on, so a build that read the store before is refused.
 
 Keys expire after ``ttl`` seconds without a write (rebuilt from the store on the next read);
 Redis must not evict them otherwise (``maxmemory-policy noeviction`` or ``volatile-*``).
-Catalog changes and erasures that every replica must apply (their models hold items and
-training histories) go through a `Changes` stream.
+Redis 7.0 or newer (XAUTOCLAIM's reply, MINID trimming).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from driftrec.data.events import Event
 from driftrec.errors import InputError
@@ -55,51 +55,57 @@ end
 return {h[1], n, redis.call('LRANGE', KEYS[2], 0, -1), 1}
 """
 
-_PUSH = """
-local function push(key, first)
-  for i = first, #ARGV, 1000 do
-    redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+# Lua shared by the scripts that add events: entries ARGV[first..] go to users in turn, ARGV[at]
+# holding each user's count; lists trimmed to ARGV[1] events, keys kept ARGV[2] seconds.
+ADD = """
+local window, ttl = tonumber(ARGV[1]), ARGV[2]
+local function push(list, first, last)
+  for i = first, last, 1000 do
+    redis.call('RPUSH', list, unpack(ARGV, i, math.min(i + 999, last)))
   end
+  redis.call('LTRIM', list, -window, -1)
+  redis.call('EXPIRE', list, ttl)
 end
 """
 
 _APPEND = (
-    _PUSH
+    ADD
     + """
-redis.call('HINCRBY', KEYS[1], 'n', #ARGV - 2)
-if redis.call('HEXISTS', KEYS[1], 'epoch') == 1 then
-  push(KEYS[2], 3)
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[1]), -1)
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
+local at = 3 + #KEYS / 2
+for u = 1, #KEYS / 2 do
+  local count = tonumber(ARGV[2 + u])
+  redis.call('HINCRBY', KEYS[2 * u - 1], 'n', count)
+  if redis.call('HEXISTS', KEYS[2 * u - 1], 'epoch') == 1 then
+    push(KEYS[2 * u], at, at + count - 1)
+  end
+  redis.call('EXPIRE', KEYS[2 * u - 1], ttl)
+  at = at + count
 end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
 """
 )
 
 _FILL = (
-    _PUSH
+    ADD
     + """
 local h = redis.call('HMGET', KEYS[1], 'epoch', 'n')
 local n = tonumber(h[2] or '0')
 if h[1] then return {h[1], n, redis.call('LRANGE', KEYS[2], 0, -1), 1} end
-if n ~= tonumber(ARGV[1]) then return false end
+if n ~= tonumber(ARGV[3]) then return false end
 redis.call('DEL', KEYS[2])
-if #ARGV > 4 then
-  push(KEYS[2], 5)
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-end
-redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'n', n)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return {ARGV[2], n}
+if #ARGV > 4 then push(KEYS[2], 5, #ARGV) end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[4], 'n', n)
+redis.call('EXPIRE', KEYS[1], ttl)
+return {ARGV[4], n}
 """
 )
 
 _DROP = """
-redis.call('DEL', KEYS[2])
-redis.call('HDEL', KEYS[1], 'epoch')
-redis.call('HINCRBY', KEYS[1], 'n', 1)
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+for u = 1, #KEYS / 2 do
+  redis.call('DEL', KEYS[2 * u])
+  redis.call('HDEL', KEYS[2 * u - 1], 'epoch')
+  redis.call('HINCRBY', KEYS[2 * u - 1], 'n', 1)
+  redis.call('EXPIRE', KEYS[2 * u - 1], ARGV[1])
+end
 """
 
 Row = tuple[str, Event]  # an event and the key that names it wherever it is copied
@@ -135,9 +141,17 @@ def _decode(raw: bytes) -> Row:
 
 def connect(url: str) -> redis.Redis:
     """A Redis client for ``url`` (redis:// or rediss://), checked with a ping: a wrong URL is
-    a one-line error at start, not a failure on the first request."""
+    a one-line error at start, not a failure on the first request. Timeouts and retries are
+    short (a request waits at most a few seconds on a Redis that does not answer); a retried
+    script is harmless, events being named by their keys."""
     try:
-        client = redis.Redis.from_url(url, health_check_interval=30)
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            health_check_interval=30,
+        )
         client.ping()
     except ValueError as err:
         raise InputError(f"state URL {url!r}: {err}") from None
@@ -146,8 +160,14 @@ def connect(url: str) -> redis.Redis:
     return client
 
 
+def _args(by_user: dict[str, list[str]]) -> list[object]:
+    """Each user's count, then every entry, user by user (the layout `ADD` reads)."""
+    return [*(len(e) for e in by_user.values()), *(x for e in by_user.values() for x in e)]
+
+
 class SharedState:
-    """The newest ``window`` stored events of every user, in Redis (see the module's notes)."""
+    """The newest ``window`` stored events of every user, in Redis (see the module's notes).
+    ``round_trip`` is told of each round trip (the service counts them on /metrics)."""
 
     def __init__(
         self,
@@ -155,43 +175,42 @@ class SharedState:
         window: int = 1_000,
         prefix: str = "driftrec",
         ttl: int = 30 * DAY,
+        round_trip: Callable[[], None] | None = None,
     ) -> None:
         self.redis, self.window, self.prefix, self.ttl = client, window, prefix, ttl
+        self.round_trip = round_trip or (lambda: None)
+        key = f"{prefix}:state:window"
+        client.set(key, window, nx=True)
+        stored = int(client.get(key) or window)
+        if stored != window:
+            raise InputError(
+                f"--window {window}: the shared state under prefix {prefix!r} keeps {stored}"
+                " events per user (every replica must keep the same)"
+            )
         self._read = client.register_script(_READ)
         self._append = client.register_script(_APPEND)
         self._fill = client.register_script(_FILL)
         self._drop = client.register_script(_DROP)
-        self.round_trips = 0  # a running count (GET /metrics): one per batch of reads or writes
-        self._counting = threading.Lock()
-
-    def count_round_trip(self) -> None:
-        with self._counting:
-            self.round_trips += 1
 
     def keys(self, user: str) -> list[str]:
         """The user's two keys: the hash (epoch, n) and the list of events."""
         return [f"{self.prefix}:{{{user}}}:s", f"{self.prefix}:{{{user}}}:e"]
 
-    def read(self, held: Sequence[tuple[str, str | None, int]]) -> list[Copy]:
-        """For each (user, epoch, n) a replica holds, what changed, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for user, epoch, n in held:
-            self._read(self.keys(user), [epoch or "", n, self.window], client=pipe)
-        self.count_round_trip()
-        return [_copy(reply) for reply in pipe.execute()]
+    def read(self, user: str, epoch: str | None, n: int) -> Copy:
+        """What changed for ``user`` since the copy (epoch, n) a replica holds."""
+        self.round_trip()
+        return _copy(self._read(self.keys(user), [epoch or "", n, self.window]))
 
     def append(self, rows: Sequence[tuple[str, str, Event]]) -> None:
-        """Count and add stored events (user, key, event), in one round trip."""
+        """Count and add stored events (user, key, event)."""
         by_user: dict[str, list[str]] = {}
         for user, key, event in rows:
             by_user.setdefault(user, []).append(encode(key, event))
         if not by_user:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for user, entries in by_user.items():
-            self._append(self.keys(user), [self.window, self.ttl, *entries], client=pipe)
-        self.count_round_trip()
-        pipe.execute()
+        keys = [k for user in by_user for k in self.keys(user)]
+        self.round_trip()
+        self._append(keys, [self.window, self.ttl, *_args(by_user)])
 
     def fill(self, user: str, seen: int, rows: Sequence[Row]) -> Copy | None:
         """Put ``rows`` (read from the store after `read` said ``n`` was ``seen``) in place as
@@ -199,22 +218,17 @@ class SharedState:
         another replica filled it first, its list is returned instead."""
         epoch = secrets.token_hex(8)
         entries = [encode(key, e) for key, e in rows]
-        self.count_round_trip()
-        reply = self._fill(self.keys(user), [seen, epoch, self.window, self.ttl, *entries])
+        self.round_trip()
+        reply = self._fill(self.keys(user), [self.window, self.ttl, seen, epoch, *entries])
         return None if reply is None else _copy(reply)
 
-    def erase(self, user: str) -> None:
-        """Drop the user's list; a build from before the erasure is refused."""
-        self.drop([user])
-
     def drop(self, users: Sequence[str]) -> None:
-        """Drop the users' lists (erased, or missing an event), in one round trip: each is
-        built again from the store when next read, and a build from before is refused."""
-        pipe = self.redis.pipeline(transaction=False)
-        for user in users:
-            self._drop(self.keys(user), [DAY], client=pipe)
-        self.count_round_trip()
-        pipe.execute()
+        """Drop the users' lists (erased, or missing an event): each is built again from the
+        store when next read, and a build that read the store before is refused."""
+        if not users:
+            return
+        self.round_trip()
+        self._drop([k for user in users for k in self.keys(user)], [DAY])
 
 
 def _copy(reply: list[Any]) -> Copy:
@@ -223,69 +237,4 @@ def _copy(reply: list[Any]) -> Copy:
     return Copy(epoch, int(reply[1]), rows, bool(len(reply) > 3 and reply[3]))
 
 
-@dataclass(frozen=True)
-class Change:
-    """A change every replica applies to the models it holds: ``kind`` "items" (catalog items
-    were added or updated: read them from the store) or "erase" (``user`` was erased)."""
-
-    kind: str
-    user: str | None = None
-    origin: str = ""  # the replica that made it (it has applied it already)
-
-
-class Changes:
-    """A Redis stream of `Change`s, read by every replica from when it started (each replica
-    reads all of them: no consumer group). A replica that was down reloads its models and
-    catalog from their files and the store when it starts, so it needs none it missed."""
-
-    def __init__(self, client: redis.Redis, prefix: str = "driftrec", keep: int = 100_000) -> None:
-        self.redis, self.key, self.keep = client, f"{prefix}:changes", keep
-        self.origin = secrets.token_hex(8)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # changes from now on: those made while this replica loads its models are applied
-        # after (applying one twice does no harm)
-        self._start = client.xinfo_stream(self.key)["last-generated-id"] if self._exists() else "0"
-
-    def publish(self, kind: str, user: str | None = None) -> None:
-        fields = {"kind": kind, "origin": self.origin, **({"user": user} if user else {})}
-        self.redis.xadd(self.key, fields, maxlen=self.keep, approximate=True)
-
-    def follow(
-        self, apply: Callable[[Change], None], on_error: Callable[[Exception], None]
-    ) -> None:
-        """Apply other replicas' changes as they come, on a thread, from when this object
-        was made."""
-
-        def run() -> None:
-            last = self._start
-            while not self._stop.is_set():
-                try:
-                    replies = self.redis.xread({self.key: last}, block=500, count=100)
-                    for _, entries in replies:
-                        for entry_id, fields in entries:
-                            last = entry_id
-                            change = Change(
-                                fields[b"kind"].decode(),
-                                fields[b"user"].decode() if b"user" in fields else None,
-                                fields[b"origin"].decode(),
-                            )
-                            if change.origin != self.origin:
-                                apply(change)
-                except Exception as err:  # a failed change must not stop the following ones
-                    on_error(err)
-                    self._stop.wait(1.0)
-
-        self._thread = threading.Thread(target=run, name="driftrec-changes", daemon=True)
-        self._thread.start()
-
-    def _exists(self) -> bool:
-        return bool(self.redis.exists(self.key))
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-
-__all__ = ["Change", "Changes", "Copy", "SharedState", "connect"]
+__all__ = ["ADD", "Copy", "Row", "SharedState", "connect", "encode", "row_key"]

@@ -35,35 +35,46 @@ import redis
 from driftrec.data.events import Event
 from driftrec.errors import InputError
 from driftrec.store.events import EventStore, StoredEvent
-from driftrec.store.shared import SharedState, encode, row_key
+from driftrec.store.shared import ADD, DAY, SharedState, encode, row_key
 
 GROUP = "store"
 PARTITIONS = 16
 ERASE = "erase"  # an entry that erases its user: events before it in the partition go too
 
-_PUBLISH = """
-local window, ttl, users = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+# ARGV: window, ttl, the number of users, each user's count, then per user their events' list
+# entries and their stream payloads; KEYS: each user's hash and list, then each event's partition
+_PUBLISH = (
+    ADD
+    + """
+local users = tonumber(ARGV[3])
 local missing = {}
 for u = 1, users do
   if redis.call('HEXISTS', KEYS[2 * u - 1], 'epoch') == 0 then missing[#missing + 1] = u end
 end
 if #missing > 0 then return missing end
-local a, s = 4, 2 * users + 1
+local at, s = 4 + users, 2 * users + 1
 for u = 1, users do
-  local count = tonumber(ARGV[a])
-  a = a + 1
-  for i = 1, count do
-    redis.call('XADD', KEYS[s], '*', 'e', ARGV[a + 1])
-    redis.call('RPUSH', KEYS[2 * u], ARGV[a])
-    a = a + 2
-    s = s + 1
+  local count = tonumber(ARGV[3 + u])
+  push(KEYS[2 * u], at, at + count - 1)
+  for i = 0, count - 1 do
+    redis.call('XADD', KEYS[s + i], '*', 'e', ARGV[at + count + i])
   end
   redis.call('HINCRBY', KEYS[2 * u - 1], 'n', count)
-  redis.call('LTRIM', KEYS[2 * u], -window, -1)
-  redis.call('EXPIRE', KEYS[2 * u], ttl)
   redis.call('EXPIRE', KEYS[2 * u - 1], ttl)
+  at, s = at + 2 * count, s + count
 end
 return missing
+"""
+)
+
+# KEYS: the user's hash and list, their partition; ARGV: the erasure's payload, a new epoch,
+# how long the empty list stands (past any consumer lag)
+_ERASE = """
+redis.call('XADD', KEYS[3], '*', 'e', ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 """
 
 _RENEW = """
@@ -91,8 +102,9 @@ class EventStream(Protocol):
         then)."""
         ...
 
-    def erase(self, user: str) -> None:
-        """Put an erasure of ``user`` in their partition, after their events."""
+    def erase(self, user: str, shared: SharedState) -> None:
+        """Put an erasure of ``user`` in their partition, after their events, and empty their
+        live state at once."""
         ...
 
 
@@ -129,6 +141,7 @@ class RedisEventStream:
             )
         self.partitions = partitions
         self._publish = client.register_script(_PUBLISH)
+        self._erase = client.register_script(_ERASE)
         for p in range(partitions):
             try:
                 client.xgroup_create(self.key(p), GROUP, id="0", mkstream=True)
@@ -137,6 +150,7 @@ class RedisEventStream:
                     raise
 
     def key(self, partition: int) -> str:
+        """The stream of one partition."""
         return f"{self.prefix}:events:{partition}"
 
     def partition(self, user: str) -> int:
@@ -150,18 +164,25 @@ class RedisEventStream:
         users = list(by_user)
         keys = [k for u in users for k in shared.keys(u)]
         args: list[object] = [shared.window, shared.ttl, len(users)]
+        args += [len(by_user[u]) for u in users]
         for user in users:
             mine = by_user[user]
-            args.append(len(mine))
-            for e in mine:
-                args += [encode(row_key(None, e.event_id), e.event), _payload(e)]
-                keys.append(self.key(self.partition(user)))
-        shared.count_round_trip()
+            args += [encode(row_key(None, e.event_id), e.event) for e in mine]
+            args += [_payload(e) for e in mine]
+            keys += [self.key(self.partition(user))] * len(mine)
+        shared.round_trip()
         missing = self._publish(keys, args)
         return [users[int(u) - 1] for u in missing]
 
-    def erase(self, user: str) -> None:
-        self.redis.xadd(self.key(self.partition(user)), {"e": json.dumps([ERASE, user])})
+    def erase(self, user: str, shared: SharedState) -> None:
+        """Put the erasure in the user's partition and, at once, an empty list in the live
+        state: events of theirs still in the stream are stored, then erased by it, and no
+        replica rebuilds their list from the store in between."""
+        shared.round_trip()
+        self._erase(
+            [*shared.keys(user), self.key(self.partition(user))],
+            [json.dumps([ERASE, user]), secrets.token_hex(8), DAY],
+        )
 
 
 @dataclass
@@ -240,12 +261,12 @@ class StreamConsumer:
                 done.claimed += len(claimed)
                 if start in (b"0-0", "0-0"):
                     break
-            while True:
+            while p in self.owned:
                 pending = self.redis.xreadgroup(GROUP, self.name, {key: "0"}, count=self.batch)
                 entries = pending[0][1] if pending else []
                 if not entries:
                     break
-                self._apply(key, entries, done)
+                self._apply(p, entries, done)
         if not self.owned:
             time.sleep(block)
             return done
@@ -254,14 +275,21 @@ class StreamConsumer:
             GROUP, self.name, streams, count=self.batch, block=int(block * 1000)
         )
         for key, entries in replies or []:
-            self._apply(key.decode() if isinstance(key, bytes) else key, entries, done)
+            name = key.decode() if isinstance(key, bytes) else key
+            self._apply(int(name.rsplit(":", 1)[1]), entries, done)
         return done
 
     def _apply(
-        self, key: str, entries: list[tuple[bytes, dict[bytes, bytes]]], done: Applied
+        self, partition: int, entries: list[tuple[bytes, dict[bytes, bytes]]], done: Applied
     ) -> None:
         """Store the entries in order (runs of events in one transaction, erasures between
-        them), then acknowledge them and trim what every consumer is done with."""
+        them), then acknowledge them and trim what every consumer is done with. The lease is
+        renewed first; a partition lost meanwhile is left alone (its new owner claims the
+        entries), so two consumers never store one partition at once while leases hold."""
+        if not self._renew([self._lease(partition)], [self.name, self.lease_ms]):
+            self.owned.discard(partition)
+            return
+        key = self.stream.key(partition)
         run: list[StoredEvent] = []
 
         def flush() -> None:

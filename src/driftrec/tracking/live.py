@@ -182,14 +182,16 @@ class LiveUsers:
                 self._put(user, state, generation)
             return state
 
-    def _put(self, user: str, state: UserState, generation: int) -> None:
+    def _put(self, user: str, state: UserState, generation: int) -> UserState:
+        """Keep ``state`` (unless a `clear` came since ``generation``); returns it."""
         with self._lru:
             if generation != self._generation:
-                return  # built from a model replaced meanwhile: answer with it, never keep it
+                return state  # built from a model replaced meanwhile: answer, never keep it
             self._states[user] = state
             self._states.move_to_end(user)
             while len(self._states) > self.capacity:
                 self._states.popitem(last=False)  # the least recently used user
+        return state
 
     def drop(self, user: str) -> bool:
         """Forget the user's state (erasure); whether this process held one."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -27,7 +28,7 @@ from driftrec.store.stream import EventStream
 from driftrec.tracking.live import LiveUsers, UserState
 
 log = logging.getLogger("driftrec.tracking")
-FILL_ATTEMPTS = 5  # builds refused because events kept arriving before one is served unkept
+FILL_ATTEMPTS = 5  # builds refused (events kept arriving) before the store's copy is served
 
 
 @dataclass
@@ -68,6 +69,7 @@ class SharedUsers(LiveUsers):
         super().__init__(store, history, capacity, shared.window, stages)
         self.shared, self.stream = shared, stream
         self._stale: set[str] = set()  # users whose lists missed stored events
+        self._repairing: threading.Thread | None = None
 
     def _write(self, events: Sequence[StoredEvent]) -> list[bool]:
         if self.stream is not None:
@@ -82,30 +84,40 @@ class SharedUsers(LiveUsers):
             if i is not None
         ]
         try:
-            self._repair()
             self.shared.append(rows)
         except redis.RedisError as err:
             # stored, so acknowledged: never raise (a retry would store them again); the
-            # users' lists miss them until dropped, which the next write or read tries first
-            with self._lru:
-                self._stale.update(user for user, _, _ in rows)
+            # users' lists miss them until dropped, which a repair thread keeps trying
             log.error("events stored but not added to the shared state", exc_info=err)
+            self._repair_later({user for user, _, _ in rows})
         self.stages("state", time.perf_counter() - stored)
         return [i is not None for i in ids]
 
-    def _repair(self) -> None:
-        """Drop the lists that missed stored events (Redis failed after the store's commit),
-        so they are built again from the store."""
+    def _repair_later(self, users: set[str]) -> None:
+        """Drop these users' lists (they missed stored events) as soon as Redis answers, so
+        they are built again from the store: tried on a thread, backing off to 5 s."""
         with self._lru:
-            stale, self._stale = self._stale, set()
-        if not stale:
-            return
-        try:
-            self.shared.drop(sorted(stale))
-        except redis.RedisError:
+            self._stale |= users
+            if self._repairing is not None and self._repairing.is_alive():
+                return
+            self._repairing = threading.Thread(target=self._repair, daemon=True)
+            self._repairing.start()
+
+    def _repair(self) -> None:
+        pause = 0.05
+        while True:
             with self._lru:
-                self._stale |= stale
-            raise
+                stale, self._stale = self._stale, set()
+                if not stale:
+                    self._repairing = None
+                    return
+            try:
+                self.shared.drop(sorted(stale))
+            except redis.RedisError:
+                with self._lru:
+                    self._stale |= stale
+                time.sleep(pause)
+                pause = min(5.0, 2 * pause)
 
     def submit(self, events: Sequence[StoredEvent]) -> Future[list[bool]]:
         """As `LiveUsers.submit`; through a stream, events without an event_id get one first,
@@ -135,9 +147,10 @@ class SharedUsers(LiveUsers):
             state = self._states.get(user)
             if state is not None:
                 self._states.move_to_end(user)
-        self._repair()
         held = state if isinstance(state, SharedUserState) else None
-        copy = self.shared.read([(user, held.epoch, held.n) if held else (user, None, 0)])[0]
+        copy = (
+            self.shared.read(user, held.epoch, held.n) if held else self.shared.read(user, None, 0)
+        )
         if held is not None and copy.epoch == held.epoch and copy.rows is None:
             return held  # current: the one round trip of a read
         with self.locked([user]):
@@ -148,7 +161,7 @@ class SharedUsers(LiveUsers):
             if held is not None and copy.epoch == held.epoch and not copy.whole:
                 held.add(copy.rows or [], copy.n, self.window)
                 return held
-            return self._keep(user, self._state(user, copy), generation)
+            return self._put(user, self._state(user, copy), generation)
 
     def _state(self, user: str, copy: Copy) -> SharedUserState:
         state = SharedUserState([], epoch=copy.epoch)
@@ -156,11 +169,7 @@ class SharedUsers(LiveUsers):
         state.add(copy.rows or [], copy.n, self.window)
         return state
 
-    def _keep(self, user: str, state: SharedUserState, generation: int) -> SharedUserState:
-        self._put(user, state, generation)
-        return state
-
-    def _build(self, user: str, seen: int, generation: int) -> SharedUserState:
+    def _build(self, user: str, seen: int, generation: int) -> UserState:
         """Build the user's list from the store and put it in Redis; another replica's list
         is taken when it got there first."""
         for _ in range(FILL_ATTEMPTS):
@@ -168,10 +177,10 @@ class SharedUsers(LiveUsers):
             filled = self.shared.fill(user, seen, rows)
             if filled is not None:
                 copy = filled if filled.rows is not None else Copy(filled.epoch, filled.n, rows)
-                return self._keep(user, self._state(user, copy), generation)
-            again = self.shared.read([(user, None, 0)])[0]  # events arrived: read again
+                return self._put(user, self._state(user, copy), generation)
+            again = self.shared.read(user, None, 0)  # events arrived: read again
             if again.epoch is not None:  # and another replica built the list meanwhile
-                return self._keep(user, self._state(user, again), generation)
+                return self._put(user, self._state(user, again), generation)
             seen = again.n
         # events keep coming: answer from the store as read, keep nothing
         return self._state(user, Copy(None, 0, self._stored(user)))
@@ -183,9 +192,13 @@ class SharedUsers(LiveUsers):
         ]
 
     def drop(self, user: str) -> bool:
-        """Forget the user's cached state here and their list in Redis (erasure)."""
+        """Forget the user's cached state here and their list in Redis (erasure); through a
+        stream, the erasure goes into it too (`EventStream.erase`)."""
         had = self.drop_local(user)
-        self.shared.erase(user)
+        if self.stream is not None:
+            self.stream.erase(user, self.shared)
+        else:
+            self.shared.drop([user])
         return had
 
 

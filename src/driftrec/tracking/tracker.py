@@ -26,9 +26,10 @@ import numpy as np
 from driftrec.data.events import Event
 from driftrec.errors import InputError, UnknownIdError
 from driftrec.models import load
-from driftrec.models.base import Recommendations, read_config
+from driftrec.models.base import Recommendations, Recommender, read_config
 from driftrec.models.capabilities import AddsItems, HasDriftGate, Incremental
 from driftrec.store import CatalogItem, EventStore, StoredEvent
+from driftrec.store.events import erasure_digest
 from driftrec.store.feedback import DISMISS
 from driftrec.store.shared import SharedState
 from driftrec.store.stream import EventStream
@@ -751,6 +752,22 @@ def _directory_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def load_served(directory: Path, store: EventStore) -> Recommender:
+    """The model in ``directory`` as a service serves it: read under the directory's lock (an
+    erasure by another process is never read half-written), and without the users the store's
+    erasure log names since it was saved (an erasure this process did not hear of)."""
+    with _directory_lock(directory):
+        finish_model_rewrite(directory)  # an erasure a crash interrupted
+        model = load(directory)
+        saved = (directory / "state.safetensors").stat().st_mtime
+    erased = store.erased_since(saved)
+    if erased:
+        named = [str(u) for u in model.user_ids_ if erasure_digest(str(u)) in erased]
+        if named:
+            model.forget_users(named)
+    return model
+
+
 def finish_model_rewrite(directory: Path) -> None:
     """Complete (or discard, if it was not written whole) a rewrite of ``directory`` that a
     crash interrupted, so the directory never holds files of two versions."""
@@ -764,4 +781,4 @@ def finish_model_rewrite(directory: Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-__all__ = ["Answer", "Rejection", "Tracker", "finish_model_rewrite"]
+__all__ = ["Answer", "Rejection", "Tracker", "finish_model_rewrite", "load_served"]
