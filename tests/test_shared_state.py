@@ -186,7 +186,7 @@ def test_changes_reach_every_other_replica(prefix: str) -> None:
 
     theirs.follow(apply, lambda err: None)
     mine.follow(lambda change: got.append(("own", None)), lambda err: None)
-    mine.publish("items")
+    mine.publish("items", items=["i1"])
     mine.publish("erase", "u")
     assert done.wait(10)
     mine.close(), theirs.close()

@@ -176,7 +176,7 @@ class Service:
         """Add or update catalog items in every variant's catalog (stored once)."""
         results = [arm.tracker.add_items(items) for arm in self.arms]
         if self.changes is not None:
-            self.changes.publish("items")
+            self.changes.publish("items", items=[i.item for i in items])
         first = results[0]
         return {**first, "recommendable": all(r["recommendable"] for r in results)}
 
@@ -208,7 +208,7 @@ class Service:
         user it erased (from what this replica's models hold)."""
         for arm in self.arms:
             if change.kind == "items":
-                arm.tracker.restore_items()
+                arm.tracker.restore_items(list(change.items))
             elif change.kind == "erase" and change.user is not None:
                 arm.tracker.forget_in_model(change.user)
 

@@ -9,9 +9,10 @@ store and forgets every user the store's erasure log names when it loads a model
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -21,12 +22,13 @@ APPLY_ATTEMPTS = 5  # a change that fails this often is skipped (logged), never 
 
 @dataclass(frozen=True)
 class Change:
-    """``kind`` "items" (catalog items were added or updated: read them from the store) or
-    "erase" (``user`` was erased), made by the replica ``origin``."""
+    """``kind`` "items" (catalog items ``items`` were added or updated: read them from the
+    store) or "erase" (``user`` was erased), made by the replica ``origin``."""
 
     kind: str
     user: str | None = None
     origin: str = ""
+    items: tuple[str, ...] = ()
 
 
 class Changes:
@@ -42,9 +44,11 @@ class Changes:
         exists = bool(client.exists(self.key))
         self._start = client.xinfo_stream(self.key)["last-generated-id"] if exists else "0"
 
-    def publish(self, kind: str, user: str | None = None) -> None:
+    def publish(self, kind: str, user: str | None = None, items: Sequence[str] = ()) -> None:
         """Tell the other replicas of a change this one made."""
-        fields = {"kind": kind, "origin": self.origin, **({"user": user} if user else {})}
+        fields = {"kind": kind, "origin": self.origin, "items": json.dumps(list(items))}
+        if user is not None:
+            fields["user"] = user
         self.redis.xadd(self.key, fields, maxlen=self.keep, approximate=True)
 
     def follow(
@@ -90,6 +94,7 @@ def _change(fields: dict[bytes, bytes]) -> Change:
         fields[b"kind"].decode(),
         fields[b"user"].decode() if b"user" in fields else None,
         fields[b"origin"].decode(),
+        tuple(json.loads(fields.get(b"items", b"[]"))),
     )
 
 

@@ -329,13 +329,17 @@ class EventStore:
             connection.execute(statement, rows)
         return [i.item for i in items if i.item not in known]
 
-    def items(self) -> list[CatalogItem]:
-        """Every item clients added, in the order they were first added."""
+    def items(self, ids: Sequence[str] | None = None) -> list[CatalogItem]:
+        """Every item clients added (or those of ``ids``), in the order they were first
+        added."""
         t = self.items_table
+        query = sa.select(t).order_by(t.c.seq)
+        if ids is not None:
+            query = query.where(t.c.item.in_(list(ids)))
         with self.engine.connect() as connection:
             return [
                 CatalogItem(row.item, row.title, row.text, tuple(row.categories))
-                for row in connection.execute(sa.select(t).order_by(t.c.seq))
+                for row in connection.execute(query)
             ]
 
     def count(self) -> int:

@@ -646,9 +646,10 @@ class Tracker:
         self.engine = engine.with_items(grown, self.catalog, model.n_items)
         return {"recommendable": True}
 
-    def restore_items(self) -> None:
-        """Put the items clients added before a restart (or a model swap) back into play."""
-        stored = self.store.items()
+    def restore_items(self, ids: list[str] | None = None) -> None:
+        """Put the items clients added before a restart (or a model swap) back into play, or
+        those of ``ids`` (added through another replica)."""
+        stored = self.store.items(ids)
         self.catalog.put(stored)
         with self._changes:
             self._grow([i.item for i in stored])
