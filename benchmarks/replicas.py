@@ -89,6 +89,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def metric(url: str, name: str) -> float:
     """The sum of a metric's samples on a replica's /metrics."""
     text = httpx.get(f"{url}/metrics", timeout=30).text
@@ -245,8 +252,10 @@ def run_setup(
             warm = min(5.0, args.seconds)
             closed_loop(load, args.clients, args.client_processes, warm)  # every user built
             cpu = sum(cpu_seconds(s.process.pid) for s in servers)
+            busy = machine_busy()
             served = closed_loop(load, args.clients, args.client_processes, args.seconds)
             cpu = sum(cpu_seconds(s.process.pid) for s in servers) - cpu
+            busy = machine_busy() - busy
             latency = fixed_rate(load, args.rate, args.seconds)
             record: dict[str, Any] = {
                 "setup": name,
@@ -256,6 +265,9 @@ def run_setup(
                 "throughput_per_s": served["per_second"],
                 "requests": served["requests"],
                 "server_cpu_ms_per_request": 1000 * cpu / served["requests"],
+                # everything: replicas, client processes, PostgreSQL, Redis
+                "machine_cpu_ms_per_request": 1000 * busy / served["requests"],
+                "machine_busy_cores": busy / served["seconds"],
                 **{f"fixed_{k}": v for k, v in latency.items()},
             }
             if state:
@@ -355,7 +367,8 @@ def main() -> None:
 
     base = median(setups[1][0], "throughput_per_s")
     header = ["set-up", "requests/s", "× 1 replica (Redis)", f"p50 / p99 ms at {args.rate:g}/s",
-              "server CPU ms/request", "Redis round trips GET / POST"]  # fmt: skip
+              "replica CPU ms/request", "machine CPU ms/request (busy cores)",
+              "Redis round trips GET / POST"]  # fmt: skip
     rows = []
     table = Table(title=f"Replicas (medians of {args.rounds} rounds, {args.clients} clients)")
     for column in header:
@@ -367,6 +380,8 @@ def main() -> None:
             f"{median(name, 'throughput_per_s') / base:.2f}",
             f"{median(name, 'fixed_p50_ms'):.1f} / {median(name, 'fixed_p99_ms'):.1f}",
             f"{median(name, 'server_cpu_ms_per_request'):.2f}",
+            f"{median(name, 'machine_cpu_ms_per_request'):.2f}"
+            f" ({median(name, 'machine_busy_cores'):.2f})",
             f"{median(name, 'redis_round_trips_per_get'):.2f} /"
             f" {median(name, 'redis_round_trips_per_post'):.2f}"
             if state

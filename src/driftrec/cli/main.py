@@ -883,6 +883,13 @@ def serve_(
     state_prefix: Annotated[
         str, typer.Option(help="Prefix of the Redis keys (deployments sharing a Redis differ).")
     ] = "driftrec",
+    state_ttl: Annotated[
+        float,
+        typer.Option(
+            help="Days a user's events stay in Redis after their last event (then rebuilt from"
+            " the store when they come back): the other lever on Redis memory."
+        ),
+    ] = 30.0,
     ingest: Annotated[
         str,
         typer.Option(
@@ -928,6 +935,8 @@ def serve_(
     ):
         if not 0 <= value <= 1:
             raise InputError(f"{name} must be between 0 and 1, not {value}")
+    if not state_ttl > 0:
+        raise InputError(f"--state-ttl must be positive, not {state_ttl}")
     if ingest not in ("direct", "stream"):
         raise InputError(f"--ingest must be direct or stream, not {ingest!r}")
     if ingest == "stream" and state is None:
@@ -967,6 +976,7 @@ def serve_(
         explore_below=explore_below,
         state_url=state,
         state_prefix=state_prefix,
+        state_ttl_days=state_ttl,
         ingest=ingest,
         partitions=partitions,
     )

@@ -33,7 +33,7 @@ from driftrec.serving.settings import Settings
 from driftrec.store import CatalogItem, EventStore, Impression, Served
 from driftrec.store.changes import Change, Changes
 from driftrec.store.group import GroupCommit, WriteBehind
-from driftrec.store.shared import SharedState, connect
+from driftrec.store.shared import DAY, SharedState, connect
 from driftrec.store.stream import RedisEventStream
 from driftrec.tracking import Catalog, Engine, Tracker, model_version
 from driftrec.tracking.exposure import Exposure
@@ -73,6 +73,7 @@ class Service:
                 client,
                 settings.window,
                 settings.state_prefix,
+                ttl=max(1, round(settings.state_ttl_days * DAY)),
                 round_trip=self.metrics.state_round_trips.inc,
             )
             self.changes = Changes(client, prefix=settings.state_prefix)

@@ -49,6 +49,7 @@ class Settings:
     # users' live events in Redis, shared by replicas (redis://...); None: in this process
     state_url: str | None = None
     state_prefix: str = "driftrec"  # the Redis keys' prefix: deployments sharing a Redis differ
+    state_ttl_days: float = 30.0  # a user's list stays in Redis this long after their last event
     ingest: str = "direct"  # "stream": events go to the Redis stream; `driftrec consume` stores
     partitions: int = PARTITIONS  # the stream's partitions (fixed when it is created)
 

@@ -237,4 +237,4 @@ def _copy(reply: list[Any]) -> Copy:
     return Copy(epoch, int(reply[1]), rows, bool(len(reply) > 3 and reply[3]))
 
 
-__all__ = ["ADD", "Copy", "Row", "SharedState", "connect", "encode", "row_key"]
+__all__ = ["ADD", "DAY", "Copy", "Row", "SharedState", "connect", "encode", "row_key"]
