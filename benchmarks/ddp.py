@@ -1,0 +1,200 @@
+"""Data-parallel training (issue 17, part 3): does `driftrec train --nproc 2` reach an NDCG@10
+within the spread of single-process seeds, and at what wall time and samples/s per process?
+
+Protocol: leave-one-out, full ranking, early stopping on validation NDCG@10, seen items excluded,
+test metrics at the best validation epoch: as benchmarks/sequence_models.py. A single-process run
+is `model.fit(split.train, valid=split.valid)` in this process (all cores as torch threads); a
+data-parallel run is the real command, `driftrec train DATA -m MODEL --protocol loo --nproc N`, in
+a subprocess (N processes, cores/N threads each, the same global batch and learning rate), whose
+saved model is loaded and evaluated on the same split. Wall time is the whole training call (for
+the data-parallel run: starting the processes, importing torch and reading the data in each
+included); `train s` is the training loop's own time (epochs and validation) from the training
+log. Samples are the next-item targets trained (the training log's positions x epochs);
+samples/s per process divides by the processes.
+
+Each run is added to benchmarks/results/<name>.json as it finishes, so a long run can be stopped
+and continued (--skip-done); the BENCHMARKS.md section is rewritten from that file each time.
+Run from the repository root:
+  nohup .venv/bin/python benchmarks/ddp.py --single-seeds 0 1 2 --ddp-seeds 0 1 2 > ddp.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import DATA, RESULTS, markdown_table, update_markdown, write_results
+
+from driftrec import models
+from driftrec.data.loaders import load_dataset
+from driftrec.data.split import Split, make_split
+from driftrec.evaluation.evaluator import evaluate
+from driftrec.models import Recommender, create
+
+DATASETS = {"ml-100k": DATA / "ml-100k", "ml-latest-small": DATA / "ml-latest-small"}
+CLI = "from driftrec.cli.main import main; main()"
+
+
+def record(
+    model: Recommender, split: Split, mode: str, seed: int, processes: int, wall: float
+) -> dict[str, Any]:
+    metrics = evaluate(model, split.test, split.train, ks=(10, 20)).metrics
+    training = model.training_summary()
+    samples = training["trained_positions"]
+    return {
+        "mode": mode,
+        "seed": seed,
+        "processes": processes,
+        "params": model.get_params(),
+        "protocol": "leave-one-out",
+        "metrics": metrics,
+        "training": training,
+        "timings": {
+            "wall_seconds": wall,
+            "train_seconds": training["train_seconds"],
+            "samples": samples,
+            "samples_per_second": samples / training["train_seconds"],
+            "samples_per_second_per_process": samples / training["train_seconds"] / processes,
+        },
+    }
+
+
+def single(split: Split, model_name: str, params: dict[str, Any], seed: int) -> dict[str, Any]:
+    model = create(model_name, **{**params, "seed": seed})
+    start = time.perf_counter()
+    model.fit(split.train, valid=split.valid)
+    return record(model, split, "single", seed, 1, time.perf_counter() - start)
+
+
+def data_parallel(
+    data: Path, model_name: str, params: dict[str, Any], seed: int, nproc: int, split: Split
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "model"
+        values = {**params, "seed": seed}
+        pairs = [a for k, v in values.items() for a in ("-p", f"{k}={json.dumps(v)}")]
+        args = [sys.executable, "-c", CLI, "train", str(data), "-m", model_name, *pairs]
+        args += ["--protocol", "loo", "--nproc", str(nproc), "-o", str(out)]
+        start = time.perf_counter()
+        subprocess.run(args, check=True)
+        wall = time.perf_counter() - start
+        run = record(models.load(out), split, "ddp", seed, nproc, wall)
+        return {**run, "train_command": args[3:]}
+
+
+def report(name: str, records: list[dict[str, Any]], dataset: str, model_name: str) -> None:
+    rows = []
+    for mode in ("single", "ddp"):
+        for r in (r for r in records if r["mode"] == mode):
+            t = r["timings"]
+            ddp = r["training"].get("distributed") or {}
+            rows.append(
+                [
+                    mode,
+                    str(r["seed"]),
+                    str(r["processes"]),
+                    str(ddp.get("threads_per_process", r["machine"]["torch_threads"])),
+                    f"{r['metrics']['NDCG@10']:.4f}",
+                    f"{r['metrics']['HR@10']:.4f}",
+                    f"{r['training']['best_epoch']} / {r['training']['epochs_run']}",
+                    f"{t['wall_seconds']:.0f}",
+                    f"{t['train_seconds']:.0f}",
+                    f"{t['samples_per_second']:,.0f}",
+                    f"{t['samples_per_second_per_process']:,.0f}",
+                ]
+            )
+    singles = [r["metrics"]["NDCG@10"] for r in records if r["mode"] == "single"]
+    ddps = [r["metrics"]["NDCG@10"] for r in records if r["mode"] == "ddp"]
+    verdict = ""
+    if len(singles) >= 2 and ddps:
+        low, high = min(singles), max(singles)
+        inside = sum(low <= v <= high for v in ddps)
+        verdict = (
+            f"\n\nSingle-process NDCG@10 over {len(singles)} seeds: {statistics.mean(singles):.4f}"
+            f" (min {low:.4f}, max {high:.4f}, sd {statistics.stdev(singles):.4f}); data-parallel"
+            f" over {len(ddps)} seed(s): {statistics.mean(ddps):.4f}"
+            f" ({', '.join(f'{v:.4f}' for v in ddps)}); {inside} of {len(ddps)} within the"
+            " single-process range."
+        )
+    body = (
+        f"## Distributed training ({name})\n\n{dataset}, {model_name} (default parameters),"
+        " leave-one-out, full ranking, early stopping on validation NDCG@10, seen items"
+        " excluded. `single`: one process, every core as a torch thread; `ddp`: `driftrec train"
+        " --nproc 2` (DistributedDataParallel, gloo, each process half of every batch of 128 with"
+        " cores/2 threads, the same learning rate). `wall s`: the whole training call (for ddp:"
+        " spawning the processes, importing torch, reading the data in each); `train s`: the"
+        " training loop (epochs with validation); samples: next-item targets trained."
+        + verdict
+        + "\n\n"
+        + markdown_table(
+            [
+                "mode",
+                "seed",
+                "processes",
+                "threads each",
+                "NDCG@10",
+                "HR@10",
+                "best / run epochs",
+                "wall s",
+                "train s",
+                "samples/s",
+                "samples/s per process",
+            ],
+            rows,
+        )
+    )
+    update_markdown(name, body)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", default="ml-100k", choices=sorted(DATASETS))
+    parser.add_argument("--model", default="sasrec")
+    parser.add_argument("--params", default="{}", help="JSON hyper-parameters over the defaults")
+    parser.add_argument("--single-seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--ddp-seeds", nargs="*", type=int, default=[0])
+    parser.add_argument("--nproc", type=int, default=2)
+    parser.add_argument("--name", default="ddp", help="results / section name")
+    parser.add_argument(
+        "--skip-done", action="store_true", help="keep the runs already in the results file"
+    )
+    args = parser.parse_args()
+    params = json.loads(args.params)
+    data = DATASETS[args.dataset]
+    split = make_split(load_dataset(data, name=args.dataset), "loo")
+    path = RESULTS / f"{args.name}.json"
+    records = json.loads(path.read_text()) if args.skip_done and path.is_file() else []
+    done = {(r["mode"], r["seed"]) for r in records}
+    # data-parallel first, then alternating, so a run cut short still has both kinds
+    plan = [("ddp", s) for s in args.ddp_seeds[:1]] + [("single", s) for s in args.single_seeds]
+    plan += [("ddp", s) for s in args.ddp_seeds[1:]]
+    for mode, seed in plan:
+        if (mode, seed) in done:
+            continue
+        if mode == "single":
+            run = single(split, args.model, params, seed)
+        else:
+            run = data_parallel(data, args.model, params, seed, args.nproc, split)
+        run = {"dataset": args.dataset, "model": args.model, **run}
+        t = run["timings"]
+        print(
+            f"{mode} seed {seed}: NDCG@10 {run['metrics']['NDCG@10']:.4f}, best epoch"
+            f" {run['training']['best_epoch']} of {run['training']['epochs_run']},"
+            f" wall {t['wall_seconds']:.0f} s, train {t['train_seconds']:.0f} s,"
+            f" {t['samples_per_second_per_process']:,.0f} samples/s per process",
+            flush=True,
+        )
+        kept = [{k: v for k, v in r.items() if k not in ("command", "machine")} for r in records]
+        records = json.loads(write_results(args.name, [*kept, run]).read_text())
+        report(args.name, records, args.dataset, args.model)
+
+
+if __name__ == "__main__":
+    main()
