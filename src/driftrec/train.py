@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     distributed.init_from_env()
     try:
-        cli_main(["train", *args], prog_name="python -m driftrec.train")
+        cli_main(args, prog_name="python -m driftrec.train", command="train")
     finally:
         distributed.finish()
 

@@ -1028,12 +1028,16 @@ def demo(
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
-def main(args: list[str] | None = None, prog_name: str | None = None) -> None:
+def main(
+    args: list[str] | None = None, prog_name: str | None = None, command: str | None = None
+) -> None:
     """The console script: like `app`, but click's usage errors are one `error:` line (exit 2)
     like every other error, instead of a boxed usage panel. ``args``: the command line after
-    the program name (default: sys.argv's)."""
+    the program name (default: sys.argv's); ``command``: run that command alone (the program
+    is then that command, as `python -m driftrec.train` is `driftrec train`)."""
+    runner: Any = app if command is None else typer.main.get_command(app).commands[command]
     try:
-        code = app(args=args, prog_name=prog_name, standalone_mode=False)
+        code = runner(args=args, prog_name=prog_name, standalone_mode=False)
     except _ClickException as err:
         context = getattr(err, "ctx", None)
         command = context.command_path if context is not None else "driftrec"
