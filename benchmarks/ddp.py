@@ -10,7 +10,10 @@ saved model is loaded and evaluated on the same split. Wall time is the whole tr
 the data-parallel run: starting the processes, importing torch and reading the data in each
 included); `train s` is the training loop's own time (epochs and validation) from the training
 log. Samples are the next-item targets trained (the training log's positions x epochs);
-samples/s per process divides by the processes.
+samples/s per process divides by the processes. The machine is shared, so two steadier
+figures go beside them: the median epoch's seconds (samples/s per process at that epoch), and
+the CPU seconds of the whole training call (this process's for a single-process run; the
+subprocess and the processes it spawned for a data-parallel one).
 
 Each run is added to benchmarks/results/<name>.json as it finishes, so a long run can be stopped
 and continued (--skip-done); the BENCHMARKS.md section is rewritten from that file each time.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,11 +47,19 @@ CLI = "from driftrec.cli.main import main; main()"
 
 
 def record(
-    model: Recommender, split: Split, mode: str, seed: int, processes: int, wall: float
+    model: Recommender,
+    split: Split,
+    mode: str,
+    seed: int,
+    processes: int,
+    wall: float,
+    cpu: float,
 ) -> dict[str, Any]:
     metrics = evaluate(model, split.test, split.train, ks=(10, 20)).metrics
     training = model.training_summary()
     samples = training["trained_positions"]
+    median_epoch = statistics.median(e["seconds"] for e in model.log_.epochs)
+    per_epoch = model.log_.positions
     return {
         "mode": mode,
         "seed": seed,
@@ -62,15 +74,26 @@ def record(
             "samples": samples,
             "samples_per_second": samples / training["train_seconds"],
             "samples_per_second_per_process": samples / training["train_seconds"] / processes,
+            "median_epoch_seconds": median_epoch,
+            "median_epoch_samples_per_second_per_process": per_epoch / median_epoch / processes,
+            "cpu_seconds": cpu,
+            "samples_per_cpu_second": samples / cpu,
         },
     }
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def single(split: Split, model_name: str, params: dict[str, Any], seed: int) -> dict[str, Any]:
     model = create(model_name, **{**params, "seed": seed})
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     model.fit(split.train, valid=split.valid)
-    return record(model, split, "single", seed, 1, time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return record(model, split, "single", seed, 1, wall, cpu)
 
 
 def data_parallel(
@@ -82,14 +105,16 @@ def data_parallel(
         pairs = [a for k, v in values.items() for a in ("-p", f"{k}={json.dumps(v)}")]
         args = [sys.executable, "-c", CLI, "train", str(data), "-m", model_name, *pairs]
         args += ["--protocol", "loo", "--nproc", str(nproc), "-o", str(out)]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), children_cpu()
         subprocess.run(args, check=True)
-        wall = time.perf_counter() - start
-        run = record(models.load(out), split, "ddp", seed, nproc, wall)
+        wall, cpu = time.perf_counter() - start, children_cpu() - cpu
+        run = record(models.load(out), split, "ddp", seed, nproc, wall, cpu)
         return {**run, "train_command": args[3:]}
 
 
-def report(name: str, records: list[dict[str, Any]], dataset: str, model_name: str) -> None:
+def report(
+    name: str, records: list[dict[str, Any]], dataset: str, model_name: str, note: str = ""
+) -> None:
     rows = []
     for mode in ("single", "ddp"):
         for r in (r for r in records if r["mode"] == mode):
@@ -108,6 +133,10 @@ def report(name: str, records: list[dict[str, Any]], dataset: str, model_name: s
                     f"{t['train_seconds']:.0f}",
                     f"{t['samples_per_second']:,.0f}",
                     f"{t['samples_per_second_per_process']:,.0f}",
+                    f"{t['median_epoch_seconds']:.1f}",
+                    f"{t['median_epoch_samples_per_second_per_process']:,.0f}",
+                    f"{t['cpu_seconds']:.0f}",
+                    f"{t['samples_per_cpu_second']:,.0f}",
                 ]
             )
     singles = [r["metrics"]["NDCG@10"] for r in records if r["mode"] == "single"]
@@ -117,14 +146,40 @@ def report(name: str, records: list[dict[str, Any]], dataset: str, model_name: s
         low, high = min(singles), max(singles)
         inside = sum(low <= v <= high for v in ddps)
         verdict = (
-            f"\n\nSingle-process NDCG@10 over {len(singles)} seeds: {statistics.mean(singles):.4f}"
-            f" (min {low:.4f}, max {high:.4f}, sd {statistics.stdev(singles):.4f}); data-parallel"
-            f" over {len(ddps)} seed(s): {statistics.mean(ddps):.4f}"
+            "\n\nTarget: data-parallel NDCG@10 within the spread of the single-process seeds."
+            f" Single process, {len(singles)} seeds: {statistics.mean(singles):.4f}"
+            f" (min {low:.4f}, max {high:.4f}, sd {statistics.stdev(singles):.4f}); data-parallel,"
+            f" {len(ddps)} seed(s): {statistics.mean(ddps):.4f}"
             f" ({', '.join(f'{v:.4f}' for v in ddps)}); {inside} of {len(ddps)} within the"
-            " single-process range."
+            " single-process range (min to max)."
         )
+    per_process = {
+        mode: statistics.mean(
+            r["timings"]["median_epoch_samples_per_second_per_process"]
+            for r in records
+            if r["mode"] == mode
+        )
+        for mode in ("single", "ddp")
+        if any(r["mode"] == mode for r in records)
+    }
+    per_cpu = {
+        mode: statistics.mean(
+            r["timings"]["samples_per_cpu_second"] for r in records if r["mode"] == mode
+        )
+        for mode in per_process
+    }
+    if len(per_process) == 2:
+        verdict += (
+            "\n\nMeans over the runs: samples/s per process at the median epoch"
+            f" {per_process['ddp']:,.0f} with 2 processes against {per_process['single']:,.0f}"
+            f" for the single process ({2 * per_process['ddp'] / per_process['single']:.2f}x its"
+            f" throughput in all); samples per CPU second {per_cpu['ddp']:,.0f} against"
+            f" {per_cpu['single']:,.0f}."
+        )
+    if note:
+        verdict += f"\n\n{note}"
     body = (
-        f"## Distributed training ({name})\n\n{dataset}, {model_name} (default parameters),"
+        f"## Distributed training (issue 17)\n\n{dataset}, {model_name} (default parameters),"
         " leave-one-out, full ranking, early stopping on validation NDCG@10, seen items"
         " excluded. `single`: one process, every core as a torch thread; `ddp`: `driftrec train"
         " --nproc 2` (DistributedDataParallel, gloo, each process half of every batch of 128 with"
@@ -146,6 +201,10 @@ def report(name: str, records: list[dict[str, Any]], dataset: str, model_name: s
                 "train s",
                 "samples/s",
                 "samples/s per process",
+                "median epoch s",
+                "samples/s per process (median epoch)",
+                "CPU s",
+                "samples per CPU s",
             ],
             rows,
         )
@@ -165,16 +224,25 @@ def main() -> None:
     parser.add_argument(
         "--skip-done", action="store_true", help="keep the runs already in the results file"
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the BENCHMARKS.md section, run nothing"
+    )
+    parser.add_argument("--note", default="", help="a paragraph for the BENCHMARKS.md section")
     args = parser.parse_args()
+    path = RESULTS / f"{args.name}.json"
+    if args.report_only:
+        report(args.name, json.loads(path.read_text()), args.dataset, args.model, args.note)
+        return
     params = json.loads(args.params)
     data = DATASETS[args.dataset]
     split = make_split(load_dataset(data, name=args.dataset), "loo")
-    path = RESULTS / f"{args.name}.json"
     records = json.loads(path.read_text()) if args.skip_done and path.is_file() else []
     done = {(r["mode"], r["seed"]) for r in records}
-    # data-parallel first, then alternating, so a run cut short still has both kinds
-    plan = [("ddp", s) for s in args.ddp_seeds[:1]] + [("single", s) for s in args.single_seeds]
-    plan += [("ddp", s) for s in args.ddp_seeds[1:]]
+    # alternating, so that a run cut short has both kinds and both meet the same load
+    plan = []
+    for i in range(max(len(args.ddp_seeds), len(args.single_seeds))):
+        plan += [("ddp", s) for s in args.ddp_seeds[i : i + 1]]
+        plan += [("single", s) for s in args.single_seeds[i : i + 1]]
     for mode, seed in plan:
         if (mode, seed) in done:
             continue
@@ -193,7 +261,7 @@ def main() -> None:
         )
         kept = [{k: v for k, v in r.items() if k not in ("command", "machine")} for r in records]
         records = json.loads(write_results(args.name, [*kept, run]).read_text())
-        report(args.name, records, args.dataset, args.model)
+        report(args.name, records, args.dataset, args.model, args.note)
 
 
 if __name__ == "__main__":

@@ -110,9 +110,9 @@ def _regression() -> dict[str, torch.Tensor]:
     return {"x": x, "y": x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3}
 
 
-def _fit_linear(out: Path | None = None) -> torch.nn.Linear:
+def _fit_linear(out: Path | None = None, **options: object) -> torch.nn.Linear:
     """A linear model fitted by `fit_network` (in whatever process group this runs in); rank 0
-    writes its weights and log to ``out``."""
+    writes its weights and log to ``out``. ``options``: `TrainConfig`'s, over the test's."""
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 1)
     data = _regression()
@@ -120,22 +120,44 @@ def _fit_linear(out: Path | None = None) -> torch.nn.Linear:
     def mse(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return ((net(batch["x"]).squeeze(-1) - batch["y"]) ** 2).mean()
 
-    config = TrainConfig(
-        epochs=8, batch_size=16, learning_rate=0.05, warmup_steps=0, patience=2, threads=1
-    )
+    base = {"epochs": 8, "batch_size": 16, "learning_rate": 0.05, "warmup_steps": 0}
+    config = TrainConfig(**{**base, "patience": 2, "threads": 1, **options})  # type: ignore[arg-type]
     log = fit_network(net, data, mse, lambda: -float(mse(data).detach()), config)
     if out is not None and distributed.rank() == 0:
         torch.save({"state": net.state_dict(), "epochs": len(log.epochs), "log": log}, out)
     return net
 
 
-def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """8 epochs of `_fit_linear` in 2 processes, checkpointed after each."""
+    tmp = tmp_path_factory.mktemp("straight")
+    distributed.launch(2, _fit_linear, tmp / "ddp.pt", **STRAIGHT, checkpoint_dir=str(tmp / "ck"))
+    return torch.load(tmp / "ddp.pt", weights_only=False)
+
+
+STRAIGHT = {"epochs": 8, "patience": 100}
+
+
+def test_two_processes_train_as_one_with_the_same_global_batch(straight: dict) -> None:
     """Each rank half of every batch of 16, gradients averaged: the same steps as one process
-    on the whole batch (to rounding), the same epochs, and rank 0's decisions everywhere."""
-    distributed.launch(2, _fit_linear, tmp_path / "ddp.pt")
-    ddp = torch.load(tmp_path / "ddp.pt", weights_only=False)
-    alone = _fit_linear()
+    on the whole batch (to rounding), the same epochs everywhere."""
+    alone = _fit_linear(None, **STRAIGHT)
     for key, value in alone.state_dict().items():
-        torch.testing.assert_close(ddp["state"][key], value, rtol=1e-5, atol=1e-6)
-    assert ddp["log"].distributed["rank_epochs"] == [ddp["epochs"]] * 2
-    assert ddp["log"].distributed["batch_per_process"] == 8
+        torch.testing.assert_close(straight["state"][key], value, rtol=1e-5, atol=1e-6)
+    assert straight["log"].distributed["rank_epochs"] == [straight["epochs"]] * 2 == [8, 8]
+    assert straight["log"].distributed["batch_per_process"] == 8
+
+
+def test_a_data_parallel_run_resumes_from_its_checkpoint(straight: dict, tmp_path: Path) -> None:
+    """Rank 0 writes the checkpoint (with every rank's random state); 4 epochs and then 4 more
+    from it end where 8 in one go do."""
+    checkpoint = str(tmp_path / "ck")
+    distributed.launch(2, _fit_linear, None, **{**STRAIGHT, "epochs": 4}, checkpoint_dir=checkpoint)
+    extra = torch.load(tmp_path / "ck" / "optimizer.pt", weights_only=False)
+    assert len(extra["torch_rng_ranks"]) == 2
+    distributed.launch(2, _fit_linear, tmp_path / "two.pt", **STRAIGHT, checkpoint_dir=checkpoint)
+    resumed = torch.load(tmp_path / "two.pt", weights_only=False)
+    assert resumed["log"].resumed_from == 4 and resumed["epochs"] == 8
+    for key, value in straight["state"].items():
+        assert torch.equal(resumed["state"][key], value), key

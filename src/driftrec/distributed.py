@@ -21,6 +21,7 @@ docs/training-distributed.md for the batch size and learning rate, and what is n
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Callable
@@ -159,7 +160,7 @@ class WorkerFailed(RuntimeError):
 
 
 def _worker(
-    rank: int, world: int, port: int, threads: int, target: Callable[..., None], args: tuple
+    rank: int, world: int, port: int, threads: int, target: Callable[..., Any], args: tuple
 ) -> None:
     os.environ.update(
         MASTER_ADDR=ADDRESS,
@@ -180,18 +181,19 @@ def _worker(
         finish()
 
 
-def launch(processes: int, target: Callable[..., None], *args: Any) -> None:
-    """Run ``target(*args)`` in ``processes`` new processes (spawned, so ``target`` and ``args``
-    must pickle) that form one process group on this machine, with the cores split between
-    them (`threads_per_process`); returns when all have finished. An `InputError` raised in a
-    process is raised here; any other failure is a `WorkerFailed` naming the process."""
+def launch(processes: int, target: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run ``target(*args, **kwargs)`` in ``processes`` new processes (spawned, so ``target`` and
+    its arguments must pickle) that form one process group on this machine, with the cores
+    split between them (`threads_per_process`); returns when all have finished. An `InputError`
+    raised in a process is raised here; any other failure is a `WorkerFailed` naming the
+    process."""
     import torch.multiprocessing as mp
 
     threads = threads_per_process(processes)
     try:
         mp.start_processes(
             _worker,
-            args=(processes, free_port(), threads, target, args),
+            args=(processes, free_port(), threads, functools.partial(target, **kwargs), args),
             nprocs=processes,
             join=True,
             start_method="spawn",
