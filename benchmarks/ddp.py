@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -125,7 +126,11 @@ def report(
                     mode,
                     str(r["seed"]),
                     str(r["processes"]),
-                    str(ddp.get("threads_per_process", r["machine"]["torch_threads"])),
+                    str(
+                        ddp.get("threads_per_process")
+                        or r["params"].get("threads")
+                        or r["machine"]["cores"]
+                    ),
                     f"{r['metrics']['NDCG@10']:.4f}",
                     f"{r['metrics']['HR@10']:.4f}",
                     f"{r['training']['best_epoch']} / {r['training']['epochs_run']}",
@@ -228,10 +233,15 @@ def main() -> None:
         "--report-only", action="store_true", help="rewrite the BENCHMARKS.md section, run nothing"
     )
     parser.add_argument("--note", default="", help="a paragraph for the BENCHMARKS.md section")
+    parser.add_argument(
+        "--results-only", action="store_true", help="write the results JSON, not BENCHMARKS.md"
+    )
     args = parser.parse_args()
     path = RESULTS / f"{args.name}.json"
     if args.report_only:
-        report(args.name, json.loads(path.read_text()), args.dataset, args.model, args.note)
+        records = json.loads(path.read_text())
+        sys.argv = shlex.split(records[-1]["command"])[1:]  # the section names the runs' command
+        report(args.name, records, args.dataset, args.model, args.note)
         return
     params = json.loads(args.params)
     data = DATASETS[args.dataset]
@@ -261,7 +271,8 @@ def main() -> None:
         )
         kept = [{k: v for k, v in r.items() if k not in ("command", "machine")} for r in records]
         records = json.loads(write_results(args.name, [*kept, run]).read_text())
-        report(args.name, records, args.dataset, args.model, args.note)
+        if not args.results_only:
+            report(args.name, records, args.dataset, args.model, args.note)
 
 
 if __name__ == "__main__":
