@@ -15,6 +15,7 @@ from clitools import assert_input_error, cli, ok
 from safetensors.torch import load_file
 
 from driftrec import distributed, models
+from driftrec.errors import InputError
 from driftrec.models.training import TrainConfig, fit_network
 
 # threads=1: the same arithmetic whatever the machine's cores; patience 1 so it stops early
@@ -161,3 +162,20 @@ def test_a_data_parallel_run_resumes_from_its_checkpoint(straight: dict, tmp_pat
     assert resumed["log"].resumed_from == 4 and resumed["epochs"] == 8
     for key, value in straight["state"].items():
         assert torch.equal(resumed["state"][key], value), key
+
+
+def _fail(kind: str) -> None:
+    if distributed.rank() == 1:
+        raise InputError("rank 1 read a bad file") if kind == "input" else RuntimeError("a bug")
+
+
+@pytest.mark.parametrize("kind", ["input", "bug"])
+def test_a_failing_process_fails_the_launch(kind: str) -> None:
+    """Bad input in a process is bad input of the launch (one line, exit 2 from the CLI); any
+    other failure names the process."""
+    if kind == "input":
+        with pytest.raises(InputError, match=r"^rank 1 read a bad file$"):
+            distributed.launch(2, _fail, kind)
+    else:
+        with pytest.raises(distributed.WorkerFailed, match=r"process 1 of 2 failed: .*a bug"):
+            distributed.launch(2, _fail, kind)
