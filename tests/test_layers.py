@@ -23,7 +23,8 @@ LAYERS: list[set[str]] = [
     {"evaluation", "serving"},
     {"reports"},
     {"client"},  # the HTTP client: the CLI drives services with it (simulate)
-    {"cli", "train"},  # train: `python -m driftrec.train` for torchrun, the train command
+    {"cli"},
+    {"train"},  # `python -m driftrec.train` for torchrun: the train command alone
 ]
 LEVEL = {name: n for n, layer in enumerate(LAYERS) for name in layer}
 
