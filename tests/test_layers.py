@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "driftrec"
 # public face (it re-exports from the layers) and its __version__ may be read from anywhere.
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"params", "paths", "progress"},
+    {"params", "paths", "progress", "distributed"},  # distributed: process groups (torch)
     {"data"},
     {"text"},
     {"models"},
@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"reports"},
     {"client"},  # the HTTP client: the CLI drives services with it (simulate)
     {"cli"},
+    {"train"},  # `python -m driftrec.train` for torchrun: the train command alone
 ]
 LEVEL = {name: n for n, layer in enumerate(LAYERS) for name in layer}
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from driftrec import distributed
 from driftrec.cli.output import (
     console,
     guarded,
@@ -248,12 +249,34 @@ def train(
             " (or DATA)."
         ),
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Train in this many processes on this machine, data-parallel (torch"
+            " DistributedDataParallel; the neural models: SASRec, GRU4Rec, fused), each on its"
+            " share of every batch with cores/N threads; the same global batch and learning"
+            " rate as one process. See docs/training-distributed.md.",
+        ),
+    ] = 1,
 ) -> None:
     """Train a model on a dataset and save it for `recommend` (or, with --protocol loo|temporal,
     for `evaluate`); with --from, train a saved model further on the newer events."""
     from driftrec.models import create
+    from driftrec.models.neural import NeuralSequenceModel
 
+    if nproc > 1 and distributed.world_size() > 1:
+        raise InputError(
+            f"--nproc {nproc}: this is already one of {distributed.world_size()} processes"
+            " (torchrun); leave --nproc out"
+        )
     if from_ is not None:
+        if nproc > 1 or distributed.world_size() > 1:
+            raise InputError(
+                "--from trains in one process; data-parallel training (--nproc, torchrun) is for"
+                " training from scratch"
+            )
         given = [f for f, v in (("--model", model), ("--param", param), ("--config", config)) if v]
         if given or protocol != "all":
             flag = given[0] if given else "--protocol"
@@ -271,10 +294,51 @@ def train(
         )
     check_protocol(protocol, TRAIN_PROTOCOLS)
     check_output_directory(out, MODEL_MARK)
-    recommender = create(model, **_model_params(param, config))
+    params = _model_params(param, config)
+    recommender = create(model, **params)
+    processes = max(nproc, distributed.world_size())
+    if processes > 1 and not isinstance(recommender, NeuralSequenceModel):
+        raise InputError(
+            f"{model} trains in one process; data-parallel training (--nproc, torchrun) is for"
+            " the neural models (sasrec, gru4rec, fused)"
+        )
     dataset = _open_dataset(data)
-    console.print(f"training {model} on {dataset.n_events:,} events ({protocol})")
+    if nproc == 1:
+        if distributed.rank() == 0:
+            console.print(f"training {model} on {dataset.n_events:,} events ({protocol})")
+        _train_and_save(recommender, dataset, data, protocol, out, quiet=distributed.rank() > 0)
+        return
+    console.print(
+        f"training {model} on {dataset.n_events:,} events ({protocol}) in {nproc} processes,"
+        f" {distributed.threads_per_process(nproc)} threads each"
+    )
+    distributed.launch(nproc, _train_process, data, model, params, protocol, out)
+    from driftrec.models import load
+
+    trained = load(out)
+    if isinstance(trained, ReportsTraining):
+        _training_line(trained)
+    console.print(f"trained [bold]{trained!r}[/bold] -> {out}")
+
+
+def _train_process(
+    data: Path, model: str, params: dict[str, Any], protocol: str, out: Path
+) -> None:
+    """One of `train --nproc`'s processes: train with the others, rank 0 saves; none prints."""
+    from driftrec.models import create
+
+    with console.capture():  # the launching process reports
+        dataset = _open_dataset(data)
+        _train_and_save(create(model, **params), dataset, data, protocol, out, quiet=True)
+
+
+def _train_and_save(
+    recommender: Recommender, dataset: Dataset, data: Path, protocol: str, out: Path, quiet: bool
+) -> None:
+    """Train and save the model (in a data-parallel run, only rank 0 saves)."""
     train_model(recommender, dataset, protocol)
+    if distributed.rank() > 0:
+        return
     preprocessing = dataset.info.get("preprocessing", {})
     info: dict[str, Any] = {
         "dataset": str(data.resolve()),
@@ -282,9 +346,10 @@ def train(
         "pseudonymised": bool(preprocessing.get("pseudonymised")),
     }
     if isinstance(recommender, ReportsTraining):
-        info["training"] = _training_line(recommender)
+        info["training"] = recommender.training_summary() if quiet else _training_line(recommender)
     recommender.save(out, info=info)
-    console.print(f"trained [bold]{recommender!r}[/bold] -> {out}")
+    if not quiet:
+        console.print(f"trained [bold]{recommender!r}[/bold] -> {out}")
 
 
 def _training_line(recommender: ReportsTraining) -> dict[str, Any]:
@@ -1048,11 +1113,16 @@ def demo(
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
-def main() -> None:
+def main(
+    args: list[str] | None = None, prog_name: str | None = None, command: str | None = None
+) -> None:
     """The console script: like `app`, but click's usage errors are one `error:` line (exit 2)
-    like every other error, instead of a boxed usage panel."""
+    like every other error, instead of a boxed usage panel. ``args``: the command line after
+    the program name (default: sys.argv's); ``command``: run that command alone (the program
+    is then that command, as `python -m driftrec.train` is `driftrec train`)."""
+    runner: Any = app if command is None else typer.main.get_command(app).commands[command]
     try:
-        code = app(standalone_mode=False)
+        code = runner(args=args, prog_name=prog_name, standalone_mode=False)
     except _ClickException as err:
         context = getattr(err, "ctx", None)
         command = context.command_path if context is not None else "driftrec"

@@ -671,6 +671,8 @@ class NeuralSequenceModel(Recommender):
         log = asdict(self.log_)  # a score of -inf or a NaN loss is null: standard JSON
         log["best_score"] = _finite_or_none(log["best_score"])
         log["epochs"] = [{k: _finite_or_none(v) for k, v in e.items()} for e in log["epochs"]]
+        if log["distributed"] is None:  # one process: the config.json of before
+            del log["distributed"]
         return {"log": log, "cold_shift": self.cold_shift_}
 
     def _set_fitted(self, fitted: dict[str, Any]) -> None:
@@ -702,6 +704,7 @@ class NeuralSequenceModel(Recommender):
             "trained_positions": log.positions * len(log.epochs),
             "stopped_early": log.stopped_early,
             **({} if log.start_score is None else {"start_valid_ndcg@10": log.start_score}),
+            **({} if log.distributed is None else {"distributed": log.distributed}),
             "cold_shift": self.cold_shift_,
             **self._cold_calibration(),
         }

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from driftrec import distributed
 
 
 @dataclass
@@ -57,6 +58,9 @@ class TrainLog:
     resumed_from: int = 0
     start_score: float | None = None  # of the weights training started from, when scored
     positions: int = 0  # next-item targets trained per epoch: the work, whatever the machine
+    # data-parallel training only (None with one process): processes, rows per process and
+    # batch, and what each rank ran (epochs, best epoch), see `fit_network`
+    distributed: dict[str, Any] | None = None
 
     @property
     def seconds(self) -> float:
@@ -64,8 +68,9 @@ class TrainLog:
 
 
 def set_threads(threads: int | None) -> int:
-    """Use ``threads`` torch threads (default: all cores); returns the number set."""
-    n = threads or os.cpu_count() or 1
+    """Use ``threads`` torch threads (default: all cores, split between the processes when
+    training data-parallel); returns the number set."""
+    n = threads or distributed.threads_per_process(distributed.world_size())
     if torch.get_num_threads() != n:  # cheap to ask; setting it on every request is not
         torch.set_num_threads(n)
     return n
@@ -114,9 +119,19 @@ def fit_network(
     ``config.patience`` epochs without improvement; without it, all epochs run. With
     ``keep_start`` as well (a trained network trained further), the starting weights are scored
     first and kept, as best epoch 0, unless an epoch beats them.
+
+    In a process group of N > 1 processes (`driftrec.distributed`), each process trains on its
+    1/N share of every batch, of the same batch order (the same seed everywhere), through
+    DistributedDataParallel, which averages the gradients: the global batch, the number of
+    steps and the learning rate are those of one process. Rank 0 validates; its score, its
+    epoch time and so whether to stop are every rank's, so all stop on the same epoch and keep
+    the same best weights; only rank 0 writes checkpoints and shows progress.
     """
+    world, rank = distributed.world_size(), distributed.rank()
     set_threads(config.threads)
     torch.manual_seed(config.seed)  # replaced by the saved generator state when resuming
+    if world > 1:  # own dropout masks and sampled negatives; the batch order stays shared
+        torch.manual_seed(distributed.rank_seed(config.seed, rank))
     n = next(iter(tensors.values())).shape[0]
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
@@ -130,8 +145,12 @@ def fit_network(
     best_state = copy.deepcopy(net.state_dict())
     bad_epochs = 0
     checkpoint = Path(config.checkpoint_dir) if config.checkpoint_dir else None
-    if checkpoint is not None and (checkpoint / "trainer_state.json").is_file():
-        state = _load_checkpoint(checkpoint, net, optimizer, scheduler, generator)
+    resume = checkpoint is not None and (checkpoint / "trainer_state.json").is_file()
+    if world > 1:
+        resume = bool(distributed.from_rank0([float(resume)])[0])
+    if resume:
+        assert checkpoint is not None
+        state = _load_checkpoint(checkpoint, net, optimizer, scheduler, generator, rank)
         log = TrainLog(
             **{
                 **state["log"],
@@ -142,8 +161,9 @@ def fit_network(
         best_state = load_file(str(checkpoint / "best.safetensors"))
         bad_epochs = state["bad_epochs"]
     elif keep_start and validate is not None:
-        log.start_score = log.best_score = validate()
+        log.start_score = log.best_score = _on_rank0(validate, world, rank)
     first_epoch = len(log.epochs) + 1
+    step = loss_fn if world == 1 else distributed.data_parallel(net, loss_fn)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -152,7 +172,8 @@ def fit_network(
         TextColumn("{task.fields[status]}"),
     )
     terminal = Console(stderr=True).is_terminal
-    bar_off = not (config.progress and terminal)
+    shows = config.progress and rank == 0
+    bar_off = not (shows and terminal)
     with Progress(*columns, console=Console(stderr=True), disable=bar_off, transient=True) as bar:
         task = bar.add_task(description, total=config.epochs, completed=first_epoch - 1, status="")
         for epoch in range(first_epoch, config.epochs + 1):
@@ -160,7 +181,9 @@ def fit_network(
             net.train()
             total, batches = 0.0, 0
             for rows in _batches(n, config.batch_size, generator, sizes):
-                loss = loss_fn({k: v[rows] for k, v in tensors.items()})
+                if world > 1:
+                    rows = distributed.shard(rows, rank, world)
+                loss = step({k: v[rows] for k, v in tensors.items()})
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.clip_norm:
@@ -171,12 +194,18 @@ def fit_network(
                 total += loss.item()
                 batches += 1
             net.eval()
-            score = validate() if validate is not None else -float(epoch)
+            if world == 1:
+                score = validate() if validate is not None else -float(epoch)
+                seconds = time.perf_counter() - start
+            else:  # the mean loss over the ranks; rank 0's score and time for everyone
+                total, batches = distributed.summed([total, batches])
+                score = _on_rank0(validate, world, rank) if validate else -float(epoch)
+                seconds = distributed.from_rank0([time.perf_counter() - start])[0]
             record = {
                 "epoch": epoch,
                 "loss": total / max(batches, 1),
                 "valid": score if validate is not None else None,  # JSON null, not NaN
-                "seconds": time.perf_counter() - start,
+                "seconds": seconds,
             }
             log.epochs.append(record)
             if validate is None or score > log.best_score:
@@ -185,23 +214,31 @@ def fit_network(
             else:
                 bad_epochs += 1
             if checkpoint is not None:
-                _save_checkpoint(
-                    checkpoint,
-                    net,
-                    best_state,
-                    optimizer,
-                    scheduler,
-                    generator,
-                    log,
-                    bad_epochs,
-                    config,
+                # every rank's random stream, so that a resumed run draws as this one would
+                rngs = (
+                    [torch.get_rng_state()]
+                    if world == 1
+                    else distributed.gathered(torch.get_rng_state())
                 )
+                if rank == 0:
+                    _save_checkpoint(
+                        checkpoint,
+                        net,
+                        best_state,
+                        optimizer,
+                        scheduler,
+                        generator,
+                        log,
+                        bad_epochs,
+                        config,
+                        rngs,
+                    )
             status = (
                 f"loss {record['loss']:.4f}  valid {score:.4f}  "
                 f"best {log.best_score:.4f} @ {log.best_epoch}"
             )
             bar.update(task, advance=1, status=status)
-            if config.progress and not terminal:  # a log, not a terminal: one line per epoch
+            if shows and not terminal:  # a log, not a terminal: one line per epoch
                 print(
                     f"{description} epoch {epoch}: {status}  {record['seconds']:.1f}s",
                     file=sys.stderr,
@@ -214,8 +251,29 @@ def fit_network(
                 log.stopped_early = True
                 break
     net.load_state_dict(best_state)
+    if world > 1:
+        del step  # DistributedDataParallel's gradient hooks go with it
+        distributed.copy_from_rank0(net)  # the same already; now bit for bit
+        ran = distributed.gathered((len(log.epochs), log.best_epoch))
+        log.distributed = {
+            "processes": world,
+            "backend": distributed.backend(),
+            "threads_per_process": torch.get_num_threads(),
+            "global_batch": config.batch_size,
+            "batch_per_process": math.ceil(config.batch_size / world),
+            "learning_rate": config.learning_rate,
+            "rank_epochs": [epochs for epochs, _ in ran],
+            "rank_best_epochs": [best for _, best in ran],
+        }
     net.eval()
     return log
+
+
+def _on_rank0(validate: Callable[[], float], world: int, rank: int) -> float:
+    """``validate()`` run on rank 0 alone (the others wait), its score on every rank."""
+    if world == 1:
+        return validate()
+    return distributed.from_rank0([validate() if rank == 0 else 0.0])[0]
 
 
 def _batches(
@@ -244,8 +302,10 @@ def _save_checkpoint(
     log: TrainLog,
     bad_epochs: int,
     config: TrainConfig,
+    rngs: list[torch.Tensor] | None = None,
 ) -> None:
-    """Weights as safetensors, optimizer and sampler state for resuming, progress as JSON."""
+    """Weights as safetensors, optimizer and sampler state for resuming, progress as JSON;
+    ``rngs``: each rank's torch random state (default: this process's)."""
     path.mkdir(parents=True, exist_ok=True)
     save_file(
         {k: v.contiguous() for k, v in net.state_dict().items()}, str(path / "last.safetensors")
@@ -256,7 +316,8 @@ def _save_checkpoint(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "generator": generator.get_state(),  # batch order
-            "torch_rng": torch.get_rng_state(),  # dropout, sampled negatives
+            "torch_rng": torch.get_rng_state() if rngs is None else rngs[0],  # dropout, negatives
+            **({} if rngs is None or len(rngs) == 1 else {"torch_rng_ranks": rngs}),
         },
         path / "optimizer.pt",
     )
@@ -272,6 +333,7 @@ def _load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     generator: torch.Generator,
+    rank: int = 0,
 ) -> dict[str, Any]:
     state = json.loads((path / "trainer_state.json").read_text())
     net.load_state_dict(load_file(str(path / "last.safetensors")))
@@ -279,5 +341,6 @@ def _load_checkpoint(
     optimizer.load_state_dict(extra["optimizer"])
     scheduler.load_state_dict(extra["scheduler"])
     generator.set_state(extra["generator"])
-    torch.set_rng_state(extra["torch_rng"])
+    ranks = extra.get("torch_rng_ranks", [])  # saved by a data-parallel run: one per rank
+    torch.set_rng_state(ranks[rank] if rank < len(ranks) else extra["torch_rng"])
     return state
