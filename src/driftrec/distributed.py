@@ -69,9 +69,17 @@ def init_from_env() -> bool:
     return True
 
 
-def finish() -> None:
-    """Leave the process group, if in one."""
+def finish(wait: bool = True) -> None:
+    """Leave the process group, if in one. ``wait``: once every rank is there (a rank that
+    tears down while another still talks to it, rank 0 hosting the group's store, can abort the
+    other's gloo threads: "terminate called without an active exception"); a rank that failed
+    leaves at once (the others would wait for it forever)."""
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            try:
+                dist.barrier()
+            except RuntimeError:
+                pass  # another rank failed and left: its error is the one to report
         dist.destroy_process_group()
 
 
@@ -177,8 +185,10 @@ def _worker(
     dist.init_process_group(backend(), rank=rank, world_size=world)
     try:
         target(*args)
-    finally:
-        finish()
+    except BaseException:
+        finish(wait=False)
+        raise
+    finish()
 
 
 def launch(processes: int, target: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

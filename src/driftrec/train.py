@@ -19,10 +19,15 @@ from driftrec.cli.main import main as cli_main
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     distributed.init_from_env()
+    finished = False
     try:
         cli_main(args, prog_name="python -m driftrec.train", command="train")
+        finished = True
+    except SystemExit as exit_:
+        finished = not exit_.code
+        raise
     finally:
-        distributed.finish()
+        distributed.finish(wait=finished)
 
 
 if __name__ == "__main__":
