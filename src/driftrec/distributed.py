@@ -21,6 +21,7 @@ docs/training-distributed.md for the batch size and learning rate, and what is n
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
@@ -76,10 +77,10 @@ def finish(wait: bool = True) -> None:
     leaves at once (the others would wait for it forever)."""
     if dist.is_available() and dist.is_initialized():
         if wait:
-            try:
+            # another rank that failed and left makes the barrier fail: its error is the one
+            # to report
+            with contextlib.suppress(RuntimeError):
                 dist.barrier()
-            except RuntimeError:
-                pass  # another rank failed and left: its error is the one to report
         dist.destroy_process_group()
 
 
