@@ -144,6 +144,24 @@ def test_ambiguous_space_separated_file_asks_for_the_format(tmp_path: Path) -> N
     ok(cli("import", source, "-o", tmp_path / "seq", "--format", "sequences"))
 
 
+def test_a_sequence_file_takes_an_item_catalog(tmp_path: Path) -> None:
+    """`import seq.txt --items items.csv`: the catalog's titles and categories name the
+    sequences' items (what text features read); items the catalog lacks keep no text."""
+    source = write(tmp_path / "seq.txt", "u1 a b c d\nu2 b c\nu3 c e\n")
+    items = write(
+        tmp_path / "items.csv",
+        "item,title,categories\na,Apple pie,Food|Sweet\nb,Banana bread,Food\nc,Cherry jam,Food\n"
+        "d,Dish soap,Home\n",
+    )
+    ok(cli("import", source, "--items", items, "-o", tmp_path / "ds"))
+    dataset = Dataset.load(tmp_path / "ds")
+    titles = dict(zip(dataset.item_ids, dataset.items["title"], strict=True))
+    assert titles["a"] == "Apple pie" and titles["d"] == "Dish soap" and titles["e"] == ""
+    categories = dict(zip(dataset.item_ids, dataset.items["categories"], strict=True))
+    assert list(categories["a"]) == ["Food", "Sweet"]
+    assert dataset.n_events == 8 and dataset.info["format"] == "sequences"
+
+
 def test_header_line_in_a_sequence_file_is_an_error(tmp_path: Path) -> None:
     source = write(tmp_path / "seq.txt", "user item timestamp\n1 2 3 4\n2 3\n")
     result = cli("import", source, "-o", tmp_path / "ds", "--format", "sequences")

@@ -63,7 +63,7 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
 # Which source options each format takes (the CLI flag is the name with "-" for "_").
 _SOURCE_OPTIONS = {
     "events": {"columns", "event_type", "timestamp_unit", "sep", "encoding", "items"},
-    "sequences": {"encoding"},
+    "sequences": {"encoding", "items"},
 }
 _SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "space": " "}
 
@@ -81,7 +81,8 @@ def _open_dataset(
     **prepare_options: Any,
 ) -> Dataset:
     """Load any importable source; ``source_options`` apply to the formats that read them
-    (an event file takes all, a sequence file only the encoding); anything else is an error."""
+    (an event file takes all, a sequence file the encoding and an item catalog); anything else
+    is an error."""
     from driftrec.data.loaders import FORMATS, detect_format, load_dataset
 
     if data_format not in FORMATS:

@@ -44,7 +44,8 @@ def load_dataset(source: str | Path, format: str = "auto", **kwargs: Any) -> Dat
     ``format`` is one of FORMATS ("auto" detects it). Keyword arguments named in PREPARE_OPTIONS go
     to `prepare` (the name defaults to the file or directory name); the others go to the importer:
     ``include_tags`` for ml-latest; ``columns``, ``event_type``, ``timestamp_unit``, ``sep``,
-    ``encoding`` and ``items`` (the path of an item catalog for `read_items`) for events.
+    ``encoding`` and ``items`` (the path of an item catalog for `read_items`) for events;
+    ``encoding`` and ``items`` for sequences.
     ``dataset.info`` gets the source, format, ``has_timestamps``, the import report and the
     preprocessing counts. A saved dataset (manifest.json) is loaded as it is and takes no options.
     """
@@ -63,11 +64,10 @@ def load_dataset(source: str | Path, format: str = "auto", **kwargs: Any) -> Dat
         events, items, users, report = read_movielens_100k(path, **kwargs)
     elif fmt == "movielens-latest":
         events, items, users, report = read_movielens_latest(path, **kwargs)
-    elif fmt == "sequences":
-        events, report = read_sequences(path, **kwargs)
-    else:
+    else:  # a sequence file or an event table, with an item catalog beside it when given
         catalog = kwargs.pop("items", None)
-        events, report = read_events(path, **kwargs)
+        read = read_sequences if fmt == "sequences" else read_events
+        events, report = read(path, **kwargs)
         if catalog is not None:
             items, item_report = read_items(catalog, encoding=kwargs.get("encoding", "utf-8"))
             report = ImportReport(source=path.name).merge(report).merge(item_report)
