@@ -331,3 +331,129 @@ def test_amazon_beauty_sequences() -> None:
     dataset = load_dataset(real("amazon-beauty") / "Beauty.txt")
     assert (dataset.n_users, dataset.n_items, dataset.n_events) == (22_363, 12_101, 198_502)
     assert dataset.info["has_timestamps"] is False
+
+
+def _write_rechorus(directory: Path) -> Path:
+    directory.mkdir()
+    (directory / "train.csv").write_text(
+        "user_id\titem_id\ttime\n1\t1\t100\n2\t2\t100\n1\t2\t200\n2\t3\t250\n"
+    )
+    negatives = "[3, 1, 2]"
+    (directory / "dev.csv").write_text(
+        f"user_id\titem_id\ttime\tneg_items\n1\t3\t300\t{negatives}\n2\t1\t300\t{negatives}\n"
+    )
+    (directory / "test.csv").write_text(
+        f"user_id\titem_id\ttime\tneg_items\n1\t4\t300\t{negatives}\n2\t4\tbad\t{negatives}\n"
+    )
+    (directory / "Shop.item2index").write_text("A1\t1\nA2\t2\nA3\t3\nA4\t4\n")
+    (directory / "Shop.text").write_text(
+        "id\ttext\nA1\tRed Pen Fine Point Pens Acme\nA2\tBlue Stapler Staplers Bolt\n"
+        "A3\tPaper Clips 100 Acme\nA4\tDesk Lamp &amp; Bulb Lumo\n"
+    )
+    (directory / "item_meta.csv").write_text("item_id\ti_category\n1\t2\n2\t0\n3\t2\n4\t5\n")
+    return directory
+
+
+def test_a_rechorus_directory_is_one_log_with_real_ids_times_and_titles(tmp_path: Path) -> None:
+    directory = _write_rechorus(tmp_path / "shop")
+    assert detect_format(directory) == "rechorus"
+    dataset = load_dataset(directory)
+    assert dataset.info["has_timestamps"]
+    report = dataset.info["import_report"]
+    assert report["rows_read"] == 8 and report["skipped"] == {"unparsable_row": 1}
+    events = dataset.events
+    user1 = events[events["user"] == dataset.user_ids.tolist().index("1")]
+    # train, then dev, then test: the equal times of user 1's last two keep that order
+    assert [dataset.item_ids[i] for i in user1["item"]] == ["A1", "A2", "A3", "A4"]
+    titles = dict(zip(dataset.item_ids, dataset.items["title"], strict=True))
+    assert titles["A2"] == "Blue Stapler Staplers Bolt"
+    categories = dict(zip(dataset.item_ids, dataset.items["categories"], strict=True))
+    assert list(categories["A1"]) == ["category 2"] and list(categories["A2"]) == []
+
+
+def _write_json_sequences(directory: Path) -> Path:
+    import json
+
+    directory.mkdir()
+    (directory / "Shop.inter.json").write_text(
+        json.dumps({"0": [0, 1, 2, 3], "1": [1, 2], "2": []})
+    )
+    fields = {
+        "0": {"title": "Red Pen Fine Point", "description": "Smooth ink.", "brand": "Acme",
+              "categories": "Office, Writing, Pens"},
+        "1": {"title": "Blue Stapler", "description": "", "brand": "Bolt",
+              "categories": "Office, Staplers"},
+        "2": {"title": "Paper Clips", "description": "Steel.", "brand": "Acme", "categories": ""},
+        "3": {"title": "Desk Lamp & Bulb", "description": "", "brand": "", "categories": "Home"},
+    }  # fmt: skip
+    (directory / "Shop.item.json").write_text(json.dumps(fields))
+    return directory
+
+
+def test_a_json_sequence_directory_reads_positions_and_item_fields(tmp_path: Path) -> None:
+    directory = _write_json_sequences(tmp_path / "rich")
+    assert detect_format(directory) == "json-sequences"
+    dataset = load_dataset(directory)
+    assert not dataset.info["has_timestamps"] and dataset.n_events == 6
+    assert dataset.info["import_report"]["skipped"] == {"no_items": 1}
+    items = dataset.items.assign(item=dataset.item_ids)
+    first = items[items["item"] == "0"].iloc[0]
+    assert first["title"] == "Red Pen Fine Point" and first["text"] == "Smooth ink. Acme"
+    assert list(first["categories"]) == ["Office", "Writing", "Pens"]
+
+
+def test_a_catalog_with_other_ids_is_joined_by_title(tmp_path: Path) -> None:
+    """The rich copy's fields reach the timestamped copy's items by title: a title that begins
+    the other's (title + category leaf + brand), HTML entities and case aside."""
+    timed = _write_rechorus(tmp_path / "shop")
+    rich = _write_json_sequences(tmp_path / "rich")
+    dataset = load_dataset(timed, items=rich)
+    items = dataset.items.assign(item=dataset.item_ids).set_index("item")
+    assert items.loc["A1", "title"] == "Red Pen Fine Point"
+    assert items.loc["A1", "text"] == "Smooth ink. Acme"
+    assert list(items.loc["A2", "categories"]) == ["Office", "Staplers"]
+    assert items.loc["A4", "title"] == "Desk Lamp & Bulb"  # "&amp;" decoded to match
+    assert "matched by title: 4 of 4" in " ".join(dataset.info["import_report"]["notes"])
+
+
+def test_titles_match_only_when_unique_both_ways() -> None:
+    from driftrec.data.catalogs import match_titles
+
+    items = {"a": "Blue Pen Acme", "b": "Blue Pen Fine Acme", "c": "Red Pen Acme"}
+    matched, counts = match_titles({"x": "Blue Pen", "y": "Red Pen", "z": "Green Pen"}, items)
+    assert matched == {"y": "c"}  # "Blue Pen" begins two titles
+    assert counts == {"matched": 1, "ambiguous": 1, "unmatched": 1}
+    matched, _ = match_titles({"x": "Red Pen", "w": "red pen"}, items)
+    assert matched == {}  # two catalog titles claim one item
+
+
+@pytest.mark.realdata
+def test_amazon_office_both_copies_and_their_join() -> None:
+    """The timestamped copy with the rich copy's text joined by title: every count the data's
+    README gives, and the join verified by the users' sequences, which the two copies share."""
+    import json
+
+    from driftrec.data.catalogs import match_titles
+    from driftrec.data.loaders import read_catalog
+    from driftrec.data.rechorus import read_rechorus
+
+    office = real("amazon-office-2014")
+    joined = load_dataset(office / "timestamped", items=office / "rich-text")
+    assert (joined.n_users, joined.n_items, joined.n_events) == (4_905, 2_420, 53_258)
+    times = joined.events["timestamp"]
+    assert (int(times.min()), int(times.max())) == (970_185_600, 1_406_073_600)  # 2000-09-29..
+    assert sum(1 for t in joined.items["text"] if t) > 2_200  # descriptions and brands
+    rich = load_dataset(office / "rich-text")
+    assert (rich.n_users, rich.n_items, rich.n_events) == (4_905, 2_420, 53_258)
+    events, items, _ = read_rechorus(office / "timestamped")
+    catalog, _ = read_catalog(office / "rich-text")
+    mapping, counts = match_titles(
+        dict(zip(catalog["item"], catalog["title"], strict=True)),
+        dict(zip(items["item"], items["title"], strict=True)),
+    )
+    assert counts["matched"] >= 2_400
+    timed = {tuple(g["item"]) for _, g in events.groupby("user", sort=False)}
+    sequences = json.loads((office / "rich-text" / "Office.inter.json").read_text())
+    mapped = [[mapping.get(str(i)) for i in s] for s in sequences.values()]
+    full = [tuple(s) for s in mapped if all(s)]
+    assert len(full) >= 4_600 and all(s in timed for s in full)  # no wrong match

@@ -64,6 +64,8 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
 _SOURCE_OPTIONS = {
     "events": {"columns", "event_type", "timestamp_unit", "sep", "encoding", "items"},
     "sequences": {"encoding", "items"},
+    "rechorus": {"items"},
+    "json-sequences": {"items"},
 }
 _SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "space": " "}
 
@@ -114,7 +116,9 @@ def import_(
     data_format: Annotated[
         str,
         typer.Option(
-            "--format", help="auto|dataset|movielens-100k|movielens-latest|sequences|events"
+            "--format",
+            help="auto|dataset|movielens-100k|movielens-latest|rechorus|json-sequences|sequences"
+            "|events",
         ),
     ] = "auto",
     items: Annotated[
