@@ -21,6 +21,7 @@ from driftrec import distributed
 from driftrec.cli.output import (
     console,
     guarded,
+    labelled_table,
     metrics_table,
     no_test_users_note,
     print_error,
@@ -223,12 +224,22 @@ def train(
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model name, see `models`.")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name, see `models`; auto: try the candidates on validation data within"
+            " --time-budget and keep the best.",
+        ),
     ] = None,
     param: Annotated[
         list[str], typer.Option("--param", "-p", help="Hyper-parameter, e.g. factors=128.")
     ] = [],  # noqa: B006
     config: Annotated[Path | None, typer.Option(help="JSON file of hyper-parameters.")] = None,
+    time_budget: Annotated[
+        str | None,
+        typer.Option(help="With -m auto: the time to spend, e.g. 30m, 2h, 900 (default 30m)."),
+    ] = None,
     protocol: Annotated[
         str,
         typer.Option(
@@ -299,6 +310,14 @@ def train(
         )
     check_protocol(protocol, TRAIN_PROTOCOLS)
     check_output_directory(out, MODEL_MARK)
+    if model == "auto":
+        if param or config or nproc > 1:
+            flag = "--param" if param else "--config" if config else "--nproc"
+            raise InputError(f"{flag} does not apply with -m auto: it chooses the settings")
+        _train_auto(data, time_budget or "30m", protocol, out)
+        return
+    if time_budget is not None:
+        raise InputError("--time-budget only applies with -m auto (else: -p time_budget=SECONDS)")
     params = _model_params(param, config)
     recommender = create(model, **params)
     processes = max(nproc, distributed.world_size())
@@ -324,6 +343,45 @@ def train(
     if isinstance(trained, ReportsTraining):
         _training_line(trained)
     console.print(f"trained [bold]{trained!r}[/bold] -> {out}")
+
+
+def _train_auto(data: Path, budget_text: str, protocol: str, out: Path) -> None:
+    """`train -m auto`: the candidates on validation data within the budget; the best saved,
+    with the leaderboard in its info."""
+    from driftrec.evaluation.selection import parse_duration, select_model
+
+    budget = parse_duration(budget_text)
+    dataset = _open_dataset(data)
+    console.print(
+        f"choosing a model for {dataset.n_events:,} events ({protocol}) within {budget:.0f} s"
+    )
+    selection = select_model(dataset, budget, protocol, report=console.print)
+    table = labelled_table(
+        f"leaderboard (validation, {selection.seconds:.0f} s of {budget:.0f})",
+        ["model", "NDCG@10", "HR@10", "seconds", "rungs", "status"],
+    )
+    for trial in selection.trials:
+        table.add_row(
+            trial.label(),
+            f"{trial.valid.get('NDCG@10', float('nan')):.4f}",
+            f"{trial.valid.get('HR@10', float('nan')):.4f}",
+            f"{trial.seconds:.1f}",
+            str(trial.rungs),
+            trial.status,
+        )
+    console.print(table)
+    winner = selection.winner
+    preprocessing = dataset.info.get("preprocessing", {})
+    info: dict[str, Any] = {
+        "dataset": str(data.resolve()),
+        "protocol": protocol,
+        "pseudonymised": bool(preprocessing.get("pseudonymised")),
+        "auto": {"budget_seconds": budget, "leaderboard": selection.leaderboard()},
+    }
+    if isinstance(winner, ReportsTraining):
+        info["training"] = winner.training_summary()
+    winner.save(out, info=info)
+    console.print(f"chose [bold]{selection.trials[0].label()}[/bold] -> {out}")
 
 
 def _train_process(

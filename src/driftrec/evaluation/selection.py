@@ -1,0 +1,223 @@
+"""Automatic model selection (``driftrec train DATA -m auto --time-budget 30m``): the candidate
+models and their few decisive settings, tried on validation data only, within a time budget.
+
+The cheap models (popularity, ItemKNN, ALS) are fitted whole first. The neural ones share what
+is left by successive halving: every candidate trains for an equal slice, the better half
+(by validation NDCG@10) goes on, from its own checkpoint, with twice the time, and so on, so the
+budget goes to what is winning. A candidate that stops early on its own (its validation score no
+longer improves) has finished and keeps its score. The test part of a split is never looked at;
+the winner is the best validation score, and the leaderboard says what each candidate got.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driftrec.data.dataset import Dataset
+from driftrec.data.split import Split, make_split
+from driftrec.errors import InputError
+from driftrec.evaluation.evaluator import evaluate
+from driftrec.models import create
+from driftrec.models.base import Recommender
+from driftrec.models.capabilities import ReportsTraining
+from driftrec.text.items import item_texts
+
+METRIC = "NDCG@10"
+CHEAP: list[tuple[str, dict[str, Any]]] = [
+    ("pop", {}),
+    ("itemknn", {"neighbors": 50}),
+    ("itemknn", {"neighbors": 200}),
+    ("als", {"factors": 64}),
+    ("als", {"factors": 128, "regularization": 0.05}),
+]
+NEURAL: list[tuple[str, dict[str, Any]]] = [
+    ("sasrec", {}),
+    ("sasrec", {"dropout": 0.5}),
+    ("gru4rec", {}),
+]
+TEXT: list[tuple[str, dict[str, Any]]] = [("sasrec", {"features": "text"})]  # items with text
+MIN_SLICE = 5.0  # seconds: a rung never gives a candidate less
+
+
+@dataclass
+class Trial:
+    """One candidate on the leaderboard."""
+
+    model: str
+    params: dict[str, Any]
+    valid: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    rungs: int = 0  # successive-halving rungs it trained in (0: a cheap model, fitted whole)
+    status: str = "fitted"  # fitted | converged | budget | eliminated
+    recommender: Recommender | None = field(default=None, repr=False)
+
+    @property
+    def score(self) -> float:
+        return self.valid.get(METRIC, -1.0)
+
+    def label(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.model}({shown})" if shown else self.model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "params": self.params,
+            "valid": self.valid,
+            "seconds": round(self.seconds, 1),
+            "rungs": self.rungs,
+            "status": self.status,
+        }
+
+
+@dataclass
+class Selection:
+    """The winner (fitted as `train` would fit it) and every trial, best first."""
+
+    winner: Recommender
+    trials: list[Trial]
+    budget: float
+    seconds: float
+
+    def leaderboard(self) -> list[dict[str, Any]]:
+        return [t.to_dict() for t in self.trials]
+
+
+def candidates(dataset: Dataset) -> list[tuple[str, dict[str, Any]]]:
+    """The models tried on ``dataset``: the cheap ones, the neural ones, and SASRec reading the
+    items' text when most items have some."""
+    with_text = sum(1 for t in item_texts(dataset) if t.strip()) >= dataset.n_items / 2
+    return [*CHEAP, *NEURAL, *(TEXT if with_text else [])]
+
+
+def select_model(
+    dataset: Dataset,
+    time_budget: float,
+    protocol: str = "all",
+    tried: list[tuple[str, dict[str, Any]]] | None = None,
+    report: Callable[[str], None] | None = None,
+    min_slice: float = MIN_SLICE,
+) -> Selection:
+    """Try ``tried`` (default `candidates`) on ``dataset``'s validation part within
+    ``time_budget`` seconds and return the best, trained for ``protocol`` ("all": then given
+    every user's whole history, as `train_model` does). A neural candidate gets at least
+    ``min_slice`` seconds a rung."""
+    if not time_budget > 0:
+        raise InputError(f"the time budget must be positive, not {time_budget}")
+    say = report or (lambda line: None)
+    start = time.monotonic()
+    split = make_split(dataset, "loo" if protocol == "all" else protocol)
+    if not len(split.valid):
+        raise InputError(
+            f"{dataset.name}: no user has enough events to hold one out for validation; auto"
+            " selection needs validation data"
+        )
+    tried = tried if tried is not None else candidates(dataset)
+    trials = [Trial(name, dict(params)) for name, params in tried]
+    # every setting is checked (and refused) now, before any fit
+    cheap = [t for t in trials if not create(t.model, **t.params).stops_early]
+    neural = [t for t in trials if t not in cheap]
+    for trial in cheap:
+        began = time.monotonic()
+        trial.recommender = create(trial.model, **trial.params).fit(split.train)
+        trial.valid = _scores(trial.recommender, split)
+        trial.seconds = time.monotonic() - began
+        say(f"{trial.label()}: valid {METRIC} {trial.score:.4f} ({trial.seconds:.1f} s)")
+    with tempfile.TemporaryDirectory(prefix="driftrec-auto-") as scratch:
+        left = start + time_budget - time.monotonic()
+        _halve(neural, split, left, min_slice, Path(scratch), say)
+    ranked = sorted((t for t in trials if t.recommender is not None), key=lambda t: -t.score)
+    if not ranked:
+        raise InputError(f"no candidate could be trained within {time_budget:.0f} s")
+    best = ranked[0]
+    winner = best.recommender
+    assert winner is not None
+    if protocol == "all":
+        if winner.stops_early:
+            winner.update_histories(dataset)
+        else:
+            winner = create(best.model, **best.params).fit(dataset)
+    order = ranked + [t for t in trials if t.recommender is None]
+    return Selection(winner, order, time_budget, time.monotonic() - start)
+
+
+def _halve(
+    trials: list[Trial],
+    split: Split,
+    budget: float,
+    min_slice: float,
+    scratch: Path,
+    say: Callable[[str], None],
+) -> None:
+    """Successive halving over the neural ``trials`` within ``budget`` seconds."""
+    if not trials:
+        return
+    rungs = max(1, math.ceil(math.log2(len(trials))) + 1)
+    per_rung = max(budget, 0.0) / rungs
+    alive = list(trials)
+    allowed = 0.0  # each survivor's cumulative training seconds so far
+    for rung in range(rungs):
+        running = [t for t in alive if t.status != "converged"]
+        if not running:
+            break
+        allowed += max(min_slice, per_rung / len(running))
+        for trial in running:
+            began = time.monotonic()
+            recommender = create(
+                trial.model,
+                **trial.params,
+                time_budget=allowed,
+                checkpoint_dir=str(scratch / f"candidate-{trials.index(trial)}"),
+                progress=False,
+            )
+            recommender.fit(split.train, valid=split.valid)
+            trial.recommender = recommender
+            trial.valid = _scores(recommender, split)
+            trial.seconds += time.monotonic() - began
+            trial.rungs = rung + 1
+            summary = (
+                recommender.training_summary() if isinstance(recommender, ReportsTraining) else {}
+            )
+            budget_hit = summary.get("train_seconds", 0.0) >= allowed
+            trial.status = "budget" if budget_hit else "converged"
+            say(
+                f"rung {rung + 1}/{rungs}, {trial.label()}: valid {METRIC} {trial.score:.4f}"
+                f" after {summary.get('epochs_run', '?')} epochs ({trial.status})"
+            )
+        if rung == rungs - 1:
+            break
+        alive.sort(key=lambda t: -t.score)
+        keep = max(1, math.ceil(len(alive) / 2))
+        for trial in alive[keep:]:
+            trial.status = "eliminated" if trial.status == "budget" else trial.status
+        alive = alive[:keep]
+
+
+def _scores(recommender: Recommender, split: Split) -> dict[str, float]:
+    return evaluate(recommender, split.valid, split.train, ks=(10,)).metrics
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "90", "90s", "30m", "1.5h"."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    value = text.strip().lower()
+    scale = units.get(value[-1:])
+    number = value[:-1] if scale is not None else value
+    try:
+        seconds = float(number) * (scale or 1.0)
+    except ValueError:
+        raise InputError(
+            f"--time-budget {text!r}: expected seconds or a number with s, m or h"
+        ) from None
+    if not seconds > 0:
+        raise InputError(f"--time-budget {text!r}: must be positive")
+    return seconds
+
+
+__all__ = ["Selection", "Trial", "candidates", "parse_duration", "select_model"]
