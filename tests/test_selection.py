@@ -42,6 +42,14 @@ def test_the_winner_is_the_best_on_validation_and_halving_keeps_the_better_half(
     assert len(selection.leaderboard()) == len(tried)
 
 
+def test_a_neural_winner_keeps_its_own_settings_not_the_selections(data_dir: Path) -> None:
+    dataset = Dataset.load(data_dir)
+    selection = select_model(dataset, 10.0, tried=[("gru4rec", {"epochs": 3})], min_slice=0.5)
+    params = selection.winner.get_params()
+    assert (params["time_budget"], params["checkpoint_dir"], params["epochs"]) == (None, None, 3)
+    assert selection.winner.train_config.time_budget is None  # derived again
+
+
 def test_a_cheap_winner_is_refitted_on_every_event(data_dir: Path) -> None:
     dataset = Dataset.load(data_dir)
     selection = select_model(dataset, 30.0, tried=[("pop", {}), ("itemknn", {"neighbors": 20})])
@@ -64,7 +72,11 @@ def test_train_auto_saves_the_winner_with_its_leaderboard(data_dir: Path, tmp_pa
     board = info["auto"]["leaderboard"]
     assert board[0]["valid"]["NDCG@10"] == max(t["valid"].get("NDCG@10", -1) for t in board)
     assert {t["model"] for t in board} >= {"pop", "itemknn", "als", "sasrec", "gru4rec"}
-    assert load(tmp_path / "m").name == board[0]["model"]
+    chosen = load(tmp_path / "m")
+    assert chosen.name == board[0]["model"]
+    if chosen.stops_early:  # the selection's budget and scratch directory are not kept
+        assert chosen.get_params()["time_budget"] is None
+        assert chosen.get_params()["checkpoint_dir"] is None
 
 
 def test_auto_refuses_what_it_chooses_itself(data_dir: Path, tmp_path: Path) -> None:

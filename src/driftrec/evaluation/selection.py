@@ -138,6 +138,8 @@ def select_model(
     best = ranked[0]
     winner = best.recommender
     assert winner is not None
+    if winner.stops_early:  # the selection's own limits are not the model's settings
+        winner.set_params(time_budget=None, checkpoint_dir=None, progress=True)
     if protocol == "all":
         if winner.stops_early:
             winner.update_histories(dataset)

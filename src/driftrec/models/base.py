@@ -177,6 +177,22 @@ class Recommender(ABC):
         """Constructor arguments, as scikit-learn exposes them (saved in config.json)."""
         return {p: getattr(self, p) for p in self.param_names()}
 
+    def set_params(self, **params: Any) -> Self:
+        """Change constructor arguments (scikit-learn's `set_params`), checked by the same
+        rules; what the model learned is kept."""
+        unknown = [k for k in params if k not in self.param_names()]
+        if unknown:
+            raise InputError(f"unknown parameter {unknown[0]!r} for model {self.name!r}")
+        for key, value in params.items():
+            setattr(self, key, value)
+        self._validate_params()
+        self._params_changed()
+        return self
+
+    def _params_changed(self) -> None:
+        """Derive what depends on the parameters again (a model that derives any)."""
+        return None
+
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Self:
         """A model configured with ``params``, refused with an `InputError` when one is unknown

@@ -135,6 +135,9 @@ class NeuralSequenceModel(Recommender):
         names = {f.name for f in fields(TrainConfig)}
         self.train_config = TrainConfig(**{k: v for k, v in params.items() if k in names})
 
+    def _params_changed(self) -> None:
+        self._configure(self.get_params())
+
     def _build(self, item_emb: ItemEmbedding) -> nn.Module:
         raise NotImplementedError
 
