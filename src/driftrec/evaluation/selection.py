@@ -5,8 +5,9 @@ The cheap models (popularity, ItemKNN, ALS) are fitted whole first. The neural o
 is left by successive halving: every candidate trains for an equal slice, the better half
 (by validation NDCG@10) goes on, from its own checkpoint, with twice the time, and so on, so the
 budget goes to what is winning. A candidate that stops early on its own (its validation score no
-longer improves) has finished and keeps its score. The test part of a split is never looked at;
-the winner is the best validation score, and the leaderboard says what each candidate got.
+longer improves) has finished and keeps its score; time the survivors leave that way goes back
+to the candidates cut while still improving, best first. The test part of a split is never
+looked at; the winner is the best validation score, and the leaderboard says what each got.
 """
 
 from __future__ import annotations
@@ -55,11 +56,16 @@ class Trial:
     seconds: float = 0.0
     rungs: int = 0  # successive-halving rungs it trained in (0: a cheap model, fitted whole)
     status: str = "fitted"  # fitted | converged | budget | eliminated
+    allowed: float = 0.0  # training seconds it has been given in all
+    epochs: int = 0
     recommender: Recommender | None = field(default=None, repr=False)
 
     @property
     def score(self) -> float:
         return self.valid.get(METRIC, -1.0)
+
+    def progress(self) -> str:
+        return f"valid {METRIC} {self.score:.4f} after {self.epochs} epochs ({self.status})"
 
     def label(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
@@ -72,6 +78,7 @@ class Trial:
             "valid": self.valid,
             "seconds": round(self.seconds, 1),
             "rungs": self.rungs,
+            "epochs": self.epochs,
             "status": self.status,
         }
 
@@ -157,41 +164,23 @@ def _halve(
     scratch: Path,
     say: Callable[[str], None],
 ) -> None:
-    """Successive halving over the neural ``trials`` within ``budget`` seconds."""
+    """Successive halving over the neural ``trials`` within ``budget`` seconds; time the
+    survivors leave (they converged early) goes back to the eliminated, best first."""
     if not trials:
         return
+    deadline = time.monotonic() + max(budget, 0.0)
     rungs = max(1, math.ceil(math.log2(len(trials))) + 1)
     per_rung = max(budget, 0.0) / rungs
     alive = list(trials)
-    allowed = 0.0  # each survivor's cumulative training seconds so far
     for rung in range(rungs):
         running = [t for t in alive if t.status != "converged"]
         if not running:
             break
-        allowed += max(min_slice, per_rung / len(running))
+        share = max(min_slice, per_rung / len(running))
         for trial in running:
-            began = time.monotonic()
-            recommender = create(
-                trial.model,
-                **trial.params,
-                time_budget=allowed,
-                checkpoint_dir=str(scratch / f"candidate-{trials.index(trial)}"),
-                progress=False,
-            )
-            recommender.fit(split.train, valid=split.valid)
-            trial.recommender = recommender
-            trial.valid = _scores(recommender, split)
-            trial.seconds += time.monotonic() - began
+            _train(trial, trial.allowed + share, trials.index(trial), split, scratch)
             trial.rungs = rung + 1
-            summary = (
-                recommender.training_summary() if isinstance(recommender, ReportsTraining) else {}
-            )
-            budget_hit = summary.get("train_seconds", 0.0) >= allowed
-            trial.status = "budget" if budget_hit else "converged"
-            say(
-                f"rung {rung + 1}/{rungs}, {trial.label()}: valid {METRIC} {trial.score:.4f}"
-                f" after {summary.get('epochs_run', '?')} epochs ({trial.status})"
-            )
+            say(f"rung {rung + 1}/{rungs}, {trial.label()}: {trial.progress()}")
         if rung == rungs - 1:
             break
         alive.sort(key=lambda t: -t.score)
@@ -199,6 +188,36 @@ def _halve(
         for trial in alive[keep:]:
             trial.status = "eliminated" if trial.status == "budget" else trial.status
         alive = alive[:keep]
+    # a second chance: what the survivors did not use, to those cut while still improving
+    waiting = sorted((t for t in trials if t.status == "eliminated"), key=lambda t: -t.score)
+    for n, trial in enumerate(waiting):
+        left = deadline - time.monotonic()
+        share = left / (len(waiting) - n)
+        if share < min_slice:
+            break
+        _train(trial, trial.allowed + share, trials.index(trial), split, scratch)
+        if trial.status == "budget":
+            trial.status = "eliminated"  # still cut: it had its second chance
+        say(f"time left, {trial.label()}: {trial.progress()}")
+
+
+def _train(trial: Trial, allowed: float, number: int, split: Split, scratch: Path) -> None:
+    """Train ``trial`` on from its checkpoint until ``allowed`` seconds of training in all."""
+    began = time.monotonic()
+    recommender = create(
+        trial.model,
+        **trial.params,
+        time_budget=allowed,
+        checkpoint_dir=str(scratch / f"candidate-{number}"),
+        progress=False,
+    )
+    recommender.fit(split.train, valid=split.valid)
+    trial.recommender, trial.allowed = recommender, allowed
+    trial.valid = _scores(recommender, split)
+    trial.seconds += time.monotonic() - began
+    summary = recommender.training_summary() if isinstance(recommender, ReportsTraining) else {}
+    trial.epochs = int(summary.get("epochs_run", 0))
+    trial.status = "budget" if summary.get("train_seconds", 0.0) >= allowed else "converged"
 
 
 def _scores(recommender: Recommender, split: Split) -> dict[str, float]:
