@@ -11,6 +11,7 @@ itself with ``--nproc N``). The arguments are `driftrec train`'s.
 from __future__ import annotations
 
 import sys
+import traceback
 
 from driftrec import distributed
 from driftrec.cli.main import main as cli_main
@@ -18,16 +19,18 @@ from driftrec.cli.main import main as cli_main
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    distributed.init_from_env()
-    finished = False
+    if not distributed.init_from_env():  # not under torchrun: plain `driftrec train`
+        cli_main(args, prog_name="python -m driftrec.train", command="train")
+        return
+    code = 0
     try:
         cli_main(args, prog_name="python -m driftrec.train", command="train")
-        finished = True
     except SystemExit as exit_:
-        finished = not exit_.code
-        raise
-    finally:
-        distributed.finish(wait=finished)
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    distributed.leave(code)  # never returns: see `distributed.leave`
 
 
 if __name__ == "__main__":
