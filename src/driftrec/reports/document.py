@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,7 +156,7 @@ class Report:
             if png_dir is not None:
                 png_dir.mkdir(parents=True, exist_ok=True)
                 target = png_dir / f"{part.name}.png"
-                part.figure.write_image(target)
+                _write_png(part.figure, target)
                 written.append(target)
         made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         document = (
@@ -203,6 +204,23 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+PNG_ATTEMPTS = 3
+
+
+def _write_png(figure: Any, target: Path) -> None:
+    """``figure`` as a PNG through kaleido, tried again when kaleido asked its Chromium page to
+    draw before the page had loaded kaleido's own script (a race on a loaded machine: the error
+    says "kaleido_scopes is not defined"); any other error is raised at once."""
+    for attempt in range(PNG_ATTEMPTS):
+        try:
+            figure.write_image(target)
+            return
+        except Exception as err:
+            if attempt == PNG_ATTEMPTS - 1 or "kaleido_scopes is not defined" not in str(err):
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 __all__ = ["Report"]
