@@ -17,13 +17,14 @@ import httpx
 import pytest
 import redis
 import sqlalchemy as sa
+from clitools import assert_input_error, cli
 from servers import Server, start_server
 
 from driftrec.client import ServiceError
 from driftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
 from driftrec.models import create
 from driftrec.store import EventStore
-from driftrec.store.shared import connect
+from driftrec.store.shared import SharedState, connect
 from driftrec.store.stream import RedisEventStream, StreamConsumer
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -291,3 +292,26 @@ def test_kill_9_of_a_replica_and_a_consumer_mid_load_loses_and_doubles_no_event(
                 c.kill()
                 c.wait(30)
             b.stop()
+
+
+def test_serve_and_consume_refuse_bad_scale_out_options_in_one_line(
+    model_dirs: tuple[Path, Path], tmp_path: Path, redis_prefix: str
+) -> None:
+    model, db = model_dirs[0], f"sqlite:///{tmp_path / 'e.db'}"
+    serve = ["serve", "--model", model, "--db", db]
+    assert_input_error(cli(*serve, "--ingest", "stream"), "--ingest stream needs --state")
+    assert_input_error(cli(*serve, "--ingest", "kafka"), "--ingest")
+    assert_input_error(cli(*serve, "--state-ttl", "0"), "--state-ttl")
+    assert_input_error(cli(*serve, "--state", "http://127.0.0.1:6379"), "state URL")
+    # replicas of one deployment must keep the same window: the first to start sets it
+    SharedState(connect(REDIS), window=1_000, prefix=redis_prefix)
+    state = ["--state", REDIS, "--state-prefix", redis_prefix]
+    assert_input_error(cli(*serve, *state, "--window", "50"), "--window 50", "keeps 1000")
+    consume = ["consume", "--db", db, "--state", REDIS, "--state-prefix", redis_prefix]
+    assert_input_error(cli(*consume, "--partitions", "0"), "--partitions")
+    assert_input_error(cli(*consume, "--lease", "0"), "--lease")
+    RedisEventStream(connect(REDIS), redis_prefix, 4)
+    assert_input_error(cli(*consume, "--partitions", "8"), "created with 4")
+    assert_input_error(
+        cli("consume", "--db", db, "--state", "redis://127.0.0.1:1/0"), "does not answer"
+    )

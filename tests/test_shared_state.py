@@ -5,9 +5,7 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -22,27 +20,15 @@ from driftrec.tracking.shared import SharedUsers, SharedUserState
 REDIS = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix of the test's own, its keys deleted afterwards."""
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis.from_url(REDIS)
-    keys = list(client.scan_iter(f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
 def _history(user: str) -> list[Event]:
     return [Event("trained", 1)] if user.startswith("t") else []
 
 
 def _replicas(
-    store: EventStore, prefix: str, window: int = 1_000
+    store: EventStore, redis_prefix: str, window: int = 1_000
 ) -> tuple[SharedUsers, SharedUsers, SharedState]:
-    shared = SharedState(connect(REDIS), window=window, prefix=prefix)
-    other = SharedState(connect(REDIS), window=window, prefix=prefix)
+    shared = SharedState(connect(REDIS), window=window, prefix=redis_prefix)
+    other = SharedState(connect(REDIS), window=window, prefix=redis_prefix)
     return SharedUsers(store, shared, _history), SharedUsers(store, other, _history), shared
 
 
@@ -71,9 +57,9 @@ def _items(users: SharedUsers, user: str) -> list[str | None]:
 
 
 def test_an_event_written_through_one_replica_is_read_by_the_other(
-    store: EventStore, prefix: str
+    store: EventStore, redis_prefix: str
 ) -> None:
-    a, b, _ = _replicas(store, prefix)
+    a, b, _ = _replicas(store, redis_prefix)
     assert _items(b, "tu") == ["trained"]  # built from the history and the (empty) store
     assert a.append([_ev("tu", "x", 10), _ev("u2", "y", 11)]) == [True, True]
     assert _items(b, "tu") == ["trained", "x"]
@@ -85,9 +71,9 @@ def test_an_event_written_through_one_replica_is_read_by_the_other(
 
 
 def test_a_copy_that_is_current_costs_one_round_trip_and_keeps_its_cache(
-    store: EventStore, prefix: str
+    store: EventStore, redis_prefix: str
 ) -> None:
-    a, b, shared = _replicas(store, prefix)
+    a, b, shared = _replicas(store, redis_prefix)
     a.append([_ev("u", "x", 1)])
     state = b.get("u")
     assert isinstance(state, SharedUserState)
@@ -102,8 +88,8 @@ def test_a_copy_that_is_current_costs_one_round_trip_and_keeps_its_cache(
     a.close(), b.close()
 
 
-def test_a_retried_event_is_applied_once(store: EventStore, prefix: str) -> None:
-    a, b, _ = _replicas(store, prefix)
+def test_a_retried_event_is_applied_once(store: EventStore, redis_prefix: str) -> None:
+    a, b, _ = _replicas(store, redis_prefix)
     b.get("u")
     assert a.append([_ev("u", "x", 1, "e1")]) == [True]
     assert b.append([_ev("u", "x", 1, "e1")]) == [False]
@@ -112,11 +98,11 @@ def test_a_retried_event_is_applied_once(store: EventStore, prefix: str) -> None
 
 
 def test_a_build_racing_a_write_never_misses_it_nor_holds_it_twice(
-    store: EventStore, prefix: str
+    store: EventStore, redis_prefix: str
 ) -> None:
     """The three orders a build (read n, read the store, fill) and a write (store, append)
     can take on two replicas, done by hand."""
-    a, b, shared = _replicas(store, prefix)
+    a, b, shared = _replicas(store, redis_prefix)
     # 1. the write lands between the build's reads: the fill is refused, the build reads again
     seen = shared.read("u1", None, 0).n
     a.append([_ev("u1", "x", 1)])
@@ -135,8 +121,8 @@ def test_a_build_racing_a_write_never_misses_it_nor_holds_it_twice(
     a.close(), b.close()
 
 
-def test_the_window_and_a_copy_too_far_behind(store: EventStore, prefix: str) -> None:
-    a, b, _ = _replicas(store, prefix, window=3)
+def test_the_window_and_a_copy_too_far_behind(store: EventStore, redis_prefix: str) -> None:
+    a, b, _ = _replicas(store, redis_prefix, window=3)
     a.append([_ev("u", f"i{t}", t) for t in range(5)])
     assert _items(b, "u") == ["i2", "i3", "i4"]
     b.append([_ev("u", f"j{t}", 10 + t) for t in range(5)])  # more than the window since a read
@@ -146,9 +132,9 @@ def test_the_window_and_a_copy_too_far_behind(store: EventStore, prefix: str) ->
 
 
 def test_an_erased_user_is_gone_from_every_replica_and_never_rebuilt_from_before(
-    store: EventStore, prefix: str
+    store: EventStore, redis_prefix: str
 ) -> None:
-    a, b, shared = _replicas(store, prefix)
+    a, b, shared = _replicas(store, redis_prefix)
     a.append([_ev("u", "x", 1)])
     assert _items(b, "u") == ["x"] and _items(a, "u") == ["x"]
     store.delete_user("u")
@@ -172,10 +158,10 @@ def test_a_wrong_state_url_is_a_one_line_error() -> None:
         connect("redis://127.0.0.1:1/0")
 
 
-def test_changes_reach_every_other_replica(prefix: str) -> None:
+def test_changes_reach_every_other_replica(redis_prefix: str) -> None:
     import threading
 
-    mine, theirs = Changes(connect(REDIS), prefix), Changes(connect(REDIS), prefix)
+    mine, theirs = Changes(connect(REDIS), redis_prefix), Changes(connect(REDIS), redis_prefix)
     got: list[tuple[str, str | None]] = []
     done = threading.Event()
 
@@ -194,12 +180,12 @@ def test_changes_reach_every_other_replica(prefix: str) -> None:
 
 
 def test_events_stored_when_redis_fails_are_acknowledged_once_and_repaired(
-    store: EventStore, prefix: str, monkeypatch: pytest.MonkeyPatch
+    store: EventStore, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Redis fails after the store's commit (injected into one append): the write is still
     acknowledged (a retry would store the events twice), and the user's list is dropped once
     Redis answers again, so every replica rebuilds it with the event."""
-    a, b, _ = _replicas(store, prefix)
+    a, b, _ = _replicas(store, redis_prefix)
     a.append([_ev("u", "x", 1)])
     assert _items(b, "u") == ["x"]
 

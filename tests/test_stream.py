@@ -5,11 +5,8 @@ stopped one left, and store each event once in each user's order."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
-import redis
 
 from driftrec.data.events import Event
 from driftrec.errors import InputError
@@ -21,22 +18,11 @@ from driftrec.tracking.shared import SharedUsers
 REDIS = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis.from_url(REDIS)
-    keys = list(client.scan_iter(f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
 def _setup(
-    store: EventStore, prefix: str, partitions: int = 4
+    store: EventStore, redis_prefix: str, partitions: int = 4
 ) -> tuple[SharedUsers, RedisEventStream]:
-    stream = RedisEventStream(connect(REDIS), prefix, partitions)
-    shared = SharedState(connect(REDIS), prefix=prefix)
+    stream = RedisEventStream(connect(REDIS), redis_prefix, partitions)
+    shared = SharedState(connect(REDIS), prefix=redis_prefix)
     return SharedUsers(store, shared, lambda user: [], stream=stream), stream
 
 
@@ -53,9 +39,9 @@ def _drain(*consumers: StreamConsumer, seconds: float = 20) -> None:
 
 
 def test_a_published_event_is_read_at_once_and_stored_once_by_a_consumer(
-    store: EventStore, prefix: str
+    store: EventStore, redis_prefix: str
 ) -> None:
-    users, stream = _setup(store, prefix)
+    users, stream = _setup(store, redis_prefix)
     assert users.append([_ev("u", "x", 1, "e1"), _ev("u", "y", 2), _ev("v", "z", 3)]) == [True] * 3
     assert [e.item for e in users.get("u").events] == ["x", "y"]  # before any consumer ran
     assert store.count() == 0
@@ -69,9 +55,9 @@ def test_a_published_event_is_read_at_once_and_stored_once_by_a_consumer(
 
 
 def test_an_erasure_takes_the_events_before_it_and_keeps_those_after(
-    store: EventStore, prefix: str
+    store: EventStore, redis_prefix: str
 ) -> None:
-    users, stream = _setup(store, prefix)
+    users, stream = _setup(store, redis_prefix)
     users.append([_ev("u", "x", 1), _ev("u", "y", 2)])
     assert users.drop("u") is True  # the erasure: into the stream, and the list emptied
     assert [e.item for e in users.get("u").events] == []
@@ -85,12 +71,12 @@ def test_an_erasure_takes_the_events_before_it_and_keeps_those_after(
 
 
 def test_a_stopped_consumers_partitions_and_pending_entries_are_taken_over(
-    store: EventStore, prefix: str
+    store: EventStore, redis_prefix: str
 ) -> None:
     """c1 reads every entry and stores half of them, then stops without acknowledging
     anything (a kill -9 between the store's commit and the acknowledgement); once its leases
     run out c2 takes its partitions, finishes its entries, and each event is stored once."""
-    users, stream = _setup(store, prefix)
+    users, stream = _setup(store, redis_prefix)
     events = [_ev(f"u{n % 7}", f"i{n}", n, f"e{n}") for n in range(60)]
     users.append(events)
     c1 = StreamConsumer(stream, store, "c1", lease=0.5)
@@ -116,8 +102,8 @@ def test_a_stopped_consumers_partitions_and_pending_entries_are_taken_over(
     users.close(), c2.close()
 
 
-def test_consumers_share_the_partitions_fairly(store: EventStore, prefix: str) -> None:
-    _, stream = _setup(store, prefix, partitions=8)
+def test_consumers_share_the_partitions_fairly(store: EventStore, redis_prefix: str) -> None:
+    _, stream = _setup(store, redis_prefix, partitions=8)
     a, b = StreamConsumer(stream, store, "a"), StreamConsumer(stream, store, "b")
     a.balance()
     b.balance()  # b sees two members, takes what is free: nothing yet
@@ -130,7 +116,7 @@ def test_consumers_share_the_partitions_fairly(store: EventStore, prefix: str) -
     b.close()
 
 
-def test_a_stream_created_with_other_partitions_is_refused(prefix: str) -> None:
-    RedisEventStream(connect(REDIS), prefix, 4)
+def test_a_stream_created_with_other_partitions_is_refused(redis_prefix: str) -> None:
+    RedisEventStream(connect(REDIS), redis_prefix, 4)
     with pytest.raises(InputError, match="created with 4"):
-        RedisEventStream(connect(REDIS), prefix, 8)
+        RedisEventStream(connect(REDIS), redis_prefix, 8)

@@ -160,6 +160,13 @@ def connect(url: str) -> redis.Redis:
     return client
 
 
+def settled(client: redis.Redis, key: str, value: int) -> int:
+    """The deployment's value of a setting every process must share (a window, a number of
+    partitions): ``value`` when this process is the first to set it, else the one set first."""
+    first = client.set(key, value, nx=True, get=True)
+    return value if first is None else int(first)
+
+
 def _args(by_user: dict[str, list[str]]) -> list[object]:
     """Each user's count, then every entry, user by user (the layout `ADD` reads)."""
     return [*(len(e) for e in by_user.values()), *(x for e in by_user.values() for x in e)]
@@ -179,9 +186,7 @@ class SharedState:
     ) -> None:
         self.redis, self.window, self.prefix, self.ttl = client, window, prefix, ttl
         self.round_trip = round_trip or (lambda: None)
-        key = f"{prefix}:state:window"
-        client.set(key, window, nx=True)
-        stored = int(client.get(key) or window)
+        stored = settled(client, f"{prefix}:state:window", window)
         if stored != window:
             raise InputError(
                 f"--window {window}: the shared state under prefix {prefix!r} keeps {stored}"
@@ -237,4 +242,14 @@ def _copy(reply: list[Any]) -> Copy:
     return Copy(epoch, int(reply[1]), rows, bool(len(reply) > 3 and reply[3]))
 
 
-__all__ = ["ADD", "DAY", "Copy", "Row", "SharedState", "connect", "encode", "row_key"]
+__all__ = [
+    "ADD",
+    "DAY",
+    "Copy",
+    "Row",
+    "SharedState",
+    "connect",
+    "encode",
+    "row_key",
+    "settled",
+]

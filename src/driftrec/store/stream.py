@@ -35,7 +35,7 @@ import redis
 from driftrec.data.events import Event
 from driftrec.errors import InputError
 from driftrec.store.events import EventStore, StoredEvent
-from driftrec.store.shared import ADD, DAY, SharedState, encode, row_key
+from driftrec.store.shared import ADD, DAY, SharedState, encode, row_key, settled
 
 GROUP = "store"
 PARTITIONS = 16
@@ -131,9 +131,7 @@ class RedisEventStream:
         self, client: redis.Redis, prefix: str = "driftrec", partitions: int = PARTITIONS
     ) -> None:
         self.redis, self.prefix = client, prefix
-        key = f"{prefix}:events:partitions"
-        client.set(key, partitions, nx=True)
-        stored = int(client.get(key) or partitions)
+        stored = settled(client, f"{prefix}:events:partitions", partitions)
         if stored != partitions:
             raise InputError(
                 f"--partitions {partitions}: the stream under prefix {prefix!r} was created"
