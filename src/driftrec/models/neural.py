@@ -34,6 +34,7 @@ from driftrec.models.batching import (
     window_times,
 )
 from driftrec.models.items import ItemEmbedding
+from driftrec.models.softmax import softmax_cross_entropy
 from driftrec.models.training import TrainConfig, TrainLog, fit_network, set_threads
 from driftrec.params import (
     BATCH,
@@ -65,6 +66,15 @@ COLD_SHIFTS = torch.arange(-6.0, 3.01, 0.25)  # cold-logit shifts `_cold_shift` 
 INCREMENTAL_EPOCHS = 20
 INCREMENTAL_PATIENCE = 5
 INCREMENTAL_REPLAY = 3.0
+
+
+def _first_occurrences(items: torch.Tensor) -> torch.Tensor:
+    """(B, L) bool: the real events of padded ``items`` (B, L) whose item does not occur
+    earlier in the same row."""
+    length = items.shape[1]
+    earlier = torch.ones(length, length, dtype=torch.bool).tril(-1)  # [s, s'] = s' < s
+    repeated = ((items[:, :, None] == items[:, None, :]) & earlier).any(dim=2)  # (B, L)
+    return (items > 0) & ~repeated
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -451,30 +461,34 @@ class NeuralSequenceModel(Recommender):
         h = hidden[real]  # (N, d)
         y = targets[real]  # (N,)
         emb = self._item_embeddings()  # (n_items + 1, d)
-        # First position of each item in each window; an item is "seen" at t if first <= t.
-        first = torch.full((b, emb.shape[0]), length, dtype=torch.int16)
         positions = torch.arange(length, dtype=torch.int16).expand(b, length)
-        first.scatter_reduce_(1, items, positions, reduce="amin")
         row = torch.arange(b)[:, None].expand(b, length)[real]  # (N,) window of each position
         t = positions[real][:, None]  # (N, 1)
         item_emb = self.net_.item_emb
         if self.loss_used == "ce":
-            seen = first[row] <= t  # (N, n_items + 1)
-            # Items without training events are not in the catalog while training: as
-            # never-positive negatives, the adapter would learn to push their content down.
-            absent = None if item_emb.adapter is None else item_emb.known == 0
+            # The (position, item) pairs of items already seen, each item once, by position.
+            repeats = _first_occurrences(items)[row] & (positions[0][None, :] <= t)  # (N, L)
+            pair_rows, pair_steps = repeats.nonzero(as_tuple=True)
+            pair_cols = items[row[pair_rows], pair_steps]
+            # Padding and items without training events are not in the catalog while training:
+            # as never-positive negatives, the adapter would learn to push their content down.
+            left_out = torch.zeros(emb.shape[0])
+            left_out[0] = -torch.inf
+            if item_emb.adapter is not None:
+                left_out[item_emb.known == 0] = -torch.inf
 
             def objective(
                 h: torch.Tensor, table: torch.Tensor, beta: torch.Tensor, bias: torch.Tensor
             ) -> torch.Tensor:
-                logits = h @ table.T + bias + beta * seen  # (N, n_items + 1)
-                logits[:, 0] = -torch.inf
-                if absent is not None:
-                    logits[:, absent] = -torch.inf
-                return F.cross_entropy(logits, y)
+                return softmax_cross_entropy(
+                    h, table, bias + left_out, beta, y, pair_rows, pair_cols
+                )
 
         else:
             # Sampled softmax: negatives shared by the batch, logits corrected by log q (logQ).
+            # First position of each item in each window; an item is "seen" at t if first <= t.
+            first = torch.full((b, emb.shape[0]), length, dtype=torch.int16)
+            first.scatter_reduce_(1, items, positions, reduce="amin")
             q = self.sample_probs_
             neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
             pos_seen = first[row, y][:, None] <= t  # (N, 1)
