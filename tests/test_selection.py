@@ -39,6 +39,9 @@ def test_the_winner_is_the_best_on_validation_and_halving_keeps_the_better_half(
     assert [t.rungs for t in neural] == [1, 1, 2, 3]  # log2(4) + 1 rungs, halved each time
     assert [t.status for t in neural] == ["eliminated", "eliminated", "eliminated", "budget"]
     assert sum(line.startswith("rung 3/3") for line in lines) == 1
+    # one epoch each first, which measures what an epoch of each costs
+    assert sum(line.startswith("first epoch") for line in lines) == 4
+    assert all(t.epoch_seconds > 0 for t in neural)
     assert len(selection.leaderboard()) == len(tried)
 
 

@@ -2,12 +2,14 @@
 models and their few decisive settings, tried on validation data only, within a time budget.
 
 The cheap models (popularity, ItemKNN, ALS) are fitted whole first. The neural ones share what
-is left by successive halving: every candidate trains for an equal slice, the better half
-(by validation NDCG@10) goes on, from its own checkpoint, with twice the time, and so on, so the
-budget goes to what is winning. A candidate that stops early on its own (its validation score no
-longer improves) has finished and keeps its score; time the survivors leave that way goes back
-to the candidates cut while still improving, best first. The test part of a split is never
-looked at; the winner is the best validation score, and the leaderboard says what each got.
+is left by successive halving, counted in epochs: every candidate trains one epoch (which
+measures its cost), then each rung gives every candidate the same number of epochs, the better
+half (by validation NDCG@10) goes on, from its own checkpoint, and so on, so the budget goes to
+what is winning and a slower model is not cut for being slow. A candidate that stops early on
+its own (its validation score no longer improves) has finished and keeps its score; time the
+survivors leave that way goes back to the candidates cut while still improving, best first. The
+test part of a split is never looked at; the winner is the best validation score, and the
+leaderboard says what each got.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Trial:
     rungs: int = 0  # successive-halving rungs it trained in (0: a cheap model, fitted whole)
     status: str = "fitted"  # fitted | converged | budget | eliminated
     allowed: float = 0.0  # training seconds it has been given in all
+    epoch_seconds: float = 0.0  # what one epoch of it costs, measured
     epochs: int = 0
     recommender: Recommender | None = field(default=None, repr=False)
 
@@ -164,20 +167,28 @@ def _halve(
     scratch: Path,
     say: Callable[[str], None],
 ) -> None:
-    """Successive halving over the neural ``trials`` within ``budget`` seconds; time the
-    survivors leave (they converged early) goes back to the eliminated, best first."""
+    """Successive halving over the neural ``trials`` within ``budget`` seconds, in epochs: one
+    epoch each first, which measures what an epoch of each costs, then every rung gives each
+    candidate still running the same number of epochs (seconds in proportion to its epoch
+    cost), so a slower model is compared after as many epochs as a fast one, not cut for being
+    slow. Time the survivors leave (they converged early) goes back to the eliminated, best
+    first."""
     if not trials:
         return
     deadline = time.monotonic() + max(budget, 0.0)
+    for trial in trials:
+        _train(trial, math.inf, trials.index(trial), split, scratch, epochs=1)
+        say(f"first epoch, {trial.label()}: {trial.progress()}")
     rungs = max(1, math.ceil(math.log2(len(trials))) + 1)
-    per_rung = max(budget, 0.0) / rungs
     alive = list(trials)
     for rung in range(rungs):
         running = [t for t in alive if t.status != "converged"]
         if not running:
             break
-        share = max(min_slice, per_rung / len(running))
+        per_rung = max(deadline - time.monotonic(), 0.0) / (rungs - rung)
+        epoch_cost = sum(t.epoch_seconds for t in running)
         for trial in running:
+            share = max(min_slice, per_rung * trial.epoch_seconds / epoch_cost)
             _train(trial, trial.allowed + share, trials.index(trial), split, scratch)
             trial.rungs = rung + 1
             say(f"rung {rung + 1}/{rungs}, {trial.label()}: {trial.progress()}")
@@ -201,23 +212,39 @@ def _halve(
         say(f"time left, {trial.label()}: {trial.progress()}")
 
 
-def _train(trial: Trial, allowed: float, number: int, split: Split, scratch: Path) -> None:
-    """Train ``trial`` on from its checkpoint until ``allowed`` seconds of training in all."""
+def _train(
+    trial: Trial,
+    allowed: float,
+    number: int,
+    split: Split,
+    scratch: Path,
+    epochs: int | None = None,
+) -> None:
+    """Train ``trial`` on from its checkpoint until ``allowed`` seconds of training in all (or
+    until ``epochs`` epochs in all)."""
     began = time.monotonic()
+    limits: dict[str, Any] = {"time_budget": None if math.isinf(allowed) else allowed}
+    if epochs is not None:
+        limits["epochs"] = epochs
     recommender = create(
         trial.model,
-        **trial.params,
-        time_budget=allowed,
+        **{**trial.params, **limits},
         checkpoint_dir=str(scratch / f"candidate-{number}"),
         progress=False,
     )
     recommender.fit(split.train, valid=split.valid)
-    trial.recommender, trial.allowed = recommender, allowed
+    trial.recommender, trial.allowed = recommender, (0.0 if math.isinf(allowed) else allowed)
     trial.valid = _scores(recommender, split)
     trial.seconds += time.monotonic() - began
     summary = recommender.training_summary() if isinstance(recommender, ReportsTraining) else {}
     trial.epochs = int(summary.get("epochs_run", 0))
-    trial.status = "budget" if summary.get("train_seconds", 0.0) >= allowed else "converged"
+    trained = float(summary.get("train_seconds", 0.0))
+    trial.epoch_seconds = trained / max(trial.epochs, 1)
+    trial.allowed = max(trial.allowed, trained)
+    # converged: stopped by its own patience or its own epochs, not by the limits given here
+    patience_stop = bool(summary.get("stopped_early")) and trained < allowed
+    all_epochs = epochs is None and trial.epochs >= recommender.get_params()["epochs"]
+    trial.status = "converged" if patience_stop or all_epochs else "budget"
 
 
 def _scores(recommender: Recommender, split: Split) -> dict[str, float]:
