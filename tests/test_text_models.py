@@ -647,7 +647,7 @@ def _gradients(model: NeuralSequenceModel, batch: dict[str, torch.Tensor]) -> di
     return {n: p.grad.clone() for n, p in model.net_.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("loss", ["ce", "sampled"])
+@pytest.mark.parametrize("loss", ["ce", "sampled", "gbce"])
 def test_cold_adapter_term_trains_only_the_cold_adapter(cold_data: Dataset, loss: str) -> None:
     """The auxiliary term must not move anything the warm ranking uses: every other gradient is
     the same as without it, and the cold adapter gets a gradient only from it."""
@@ -669,7 +669,7 @@ def test_cold_adapter_term_trains_only_the_cold_adapter(cold_data: Dataset, loss
         torch.testing.assert_close(with_term[name], without[name], msg=name)
 
 
-@pytest.mark.parametrize("loss", ["ce", "sampled"])
+@pytest.mark.parametrize("loss", ["ce", "sampled", "gbce"])
 def test_training_the_cold_adapter_leaves_the_warm_model_unchanged(
     cold_data: Dataset, synth: SyntheticData, loss: str
 ) -> None:

@@ -87,6 +87,7 @@ class FusedInterest(NeuralSequenceModel):
         gate_balance: float = 1.0,
         loss: str = "auto",
         negatives: int = 1024,
+        gbce_t: float = 0.75,
         epochs: int = 200,
         batch_size: int = 128,
         learning_rate: float = 1e-3,

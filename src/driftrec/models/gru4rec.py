@@ -64,6 +64,7 @@ class GRU4Rec(NeuralSequenceModel):
         cold_prior_weight: float | None = None,
         loss: str = "auto",
         negatives: int = 1024,
+        gbce_t: float = 0.75,
         epochs: int = 200,
         batch_size: int = 128,
         learning_rate: float = 1e-3,

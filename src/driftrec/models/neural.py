@@ -112,8 +112,9 @@ class NeuralSequenceModel(Recommender):
         "cold_boost": number(),
         "cold_budget": optional(PROBABILITY),
         "cold_prior_weight": optional(number()),
-        "loss": choice("auto", "ce", "sampled"),
+        "loss": choice("auto", "ce", "sampled", "gbce"),
         "negatives": BATCH,
+        "gbce_t": PROBABILITY,
         "epochs": POSITIVE_INT,
         "batch_size": BATCH,
         "learning_rate": POSITIVE,
@@ -132,6 +133,7 @@ class NeuralSequenceModel(Recommender):
     repeat_bias: bool
     loss: str
     negatives: int
+    gbce_t: float
     features: str
     text_model: str
     cold_share: float
@@ -489,25 +491,54 @@ class NeuralSequenceModel(Recommender):
                 )
 
         else:
-            # Sampled softmax: negatives shared by the batch, logits corrected by log q (logQ).
+            # Negatives shared by the batch. Sampled softmax: drawn by popularity^0.75, logits
+            # corrected by log q (logQ). gBCE (gSASRec): drawn uniformly, binary cross-entropy
+            # with the positive's probability raised to the power beta, which undoes the
+            # overconfidence that sampling negatives teaches (Petrov & Macdonald, RecSys 2023).
+            q = self.sample_probs_
+            gbce = self.loss_used == "gbce"
+            if gbce:
+                q = (q > 0).float() / (q > 0).sum()
+            neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
             # First position of each item in each window; an item is "seen" at t if first <= t.
             first = torch.full((b, emb.shape[0]), length, dtype=torch.int16)
             first.scatter_reduce_(1, items, positions, reduce="amin")
-            q = self.sample_probs_
-            neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
             pos_seen = first[row, y][:, None] <= t  # (N, 1)
             neg_seen = first[row[:, None], neg[None, :]] <= t  # (N, K), never (N, n_items)
-            log_q = torch.log(q[torch.cat([y[:, None], neg.expand(len(y), -1)], 1)])  # (N, 1 + K)
-            accidental = torch.cat([torch.zeros_like(pos_seen), neg[None, :] == y[:, None]], 1)
-            zeros = torch.zeros(len(y), dtype=torch.long)
+            accidental = neg[None, :] == y[:, None]  # (N, K) the positive drawn as a negative
 
-            def objective(
+            def logits_of(
                 h: torch.Tensor, table: torch.Tensor, beta: torch.Tensor, bias: torch.Tensor
-            ) -> torch.Tensor:
+            ) -> tuple[torch.Tensor, torch.Tensor]:
                 pos_logit = (h * table[y]).sum(-1, keepdim=True) + bias[y, None] + beta * pos_seen
                 neg_logits = h @ table[neg].T + bias[neg] + beta * neg_seen  # (N, K)
-                logits = torch.cat([pos_logit, neg_logits], dim=1) - log_q
-                return F.cross_entropy(logits.masked_fill(accidental, -torch.inf), zeros)
+                return pos_logit, neg_logits  # (N, 1), (N, K)
+
+            if gbce:
+                alpha = self.negatives / max(int((q > 0).sum()) - 1, 1)  # share of negatives drawn
+                power = alpha * (self.gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)  # gSASRec's beta
+                kept = (~accidental).float()
+
+                def objective(
+                    h: torch.Tensor, table: torch.Tensor, beta: torch.Tensor, bias: torch.Tensor
+                ) -> torch.Tensor:
+                    pos_logit, neg_logits = logits_of(h, table, beta, bias)
+                    positive = power * F.logsigmoid(pos_logit).sum()
+                    negative = (F.logsigmoid(-neg_logits) * kept).sum()
+                    # per position, as cross-entropy is: a mean over every logit would make
+                    # gradients so small that Adam's epsilon damps them
+                    return -(positive + negative) / len(y)
+
+            else:
+                log_q = torch.log(q[torch.cat([y[:, None], neg.expand(len(y), -1)], 1)])
+                masked = torch.cat([torch.zeros_like(pos_seen), accidental], 1)  # (N, 1 + K)
+                zeros = torch.zeros(len(y), dtype=torch.long)
+
+                def objective(
+                    h: torch.Tensor, table: torch.Tensor, beta: torch.Tensor, bias: torch.Tensor
+                ) -> torch.Tensor:
+                    logits = torch.cat(logits_of(h, table, beta, bias), dim=1) - log_q
+                    return F.cross_entropy(logits.masked_fill(masked, -torch.inf), zeros)
 
         beta = self.net_.repeat_bias
         loss = objective(h, emb, beta, torch.zeros(emb.shape[0]))
