@@ -102,8 +102,12 @@ def test_create_names_model_parameter_range_and_value() -> None:
         ("bias", {"iterations": 0}, "'iterations' of model 'bias' must be an integer >= 1"),
         ("content", {"half_life": 0}, "'half_life' of model 'content' must be a number > 0"),
         ("content", {"text_model": ""}, "'text_model' of model 'content' must be a non-empty"),
-        ("sasrec", {"dropout": 1.0}, "'dropout' of model 'sasrec' must be a number in [0, 1)"),
-        ("sasrec", {"loss": "bpr"}, "must be one of 'auto', 'ce', 'sampled', got 'bpr'"),
+        (
+            "sasrec",
+            {"dropout": 1.0},
+            "'dropout' of model 'sasrec' must be 'auto' or a number in [0, 1)",
+        ),
+        ("sasrec", {"loss": "bpr"}, "must be one of 'auto', 'ce', 'sampled', 'gbce', got 'bpr'"),
         (
             "sasrec",
             {"threads": 0},

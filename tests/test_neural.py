@@ -21,7 +21,7 @@ from driftrec.models.batching import N_TIME_BUCKETS, padded, time_buckets, train
 from driftrec.models.capabilities import Factorised
 from driftrec.models.fused import FusedInterest
 from driftrec.models.gru4rec import GRU4Rec
-from driftrec.models.neural import NeuralSequenceModel
+from driftrec.models.neural import DENSE_DROPOUT, SPARSE_DROPOUT, NeuralSequenceModel
 from driftrec.models.sasrec import SASRec
 
 N = 20  # items in the walk: item k is always followed by item k + 1 (mod N)
@@ -609,3 +609,19 @@ def test_models_saved_before_fitted_state_and_event_types_still_load(fitted, tmp
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(DataFormatError, match=r"config\.json"):
         models.load(path)
+
+
+def test_auto_dropout_follows_the_training_events_per_item(tmp_path) -> None:
+    """dropout="auto" is heavier where each item has few training events, and a saved model
+    rebuilds its network with the dropout it was trained with."""
+    sparse = _walks(n_users=40)  # 320 events over 22 items: under 30 an item
+    dense = _walks(n_users=100)  # 800 events over 22 items: over 30 an item
+    auto = {"dropout": "auto", "epochs": 1}
+    for data, expected in ((sparse, SPARSE_DROPOUT), (dense, DENSE_DROPOUT)):
+        model = _make("sasrec", **auto).fit(data)
+        assert model.dropout_used == expected
+        assert model.training_summary()["dropout_used"] == expected
+        assert model.net_.drop.p == expected
+        again = models.load(model.save(tmp_path / f"m{expected}"))
+        assert again.dropout_used == expected and again.net_.drop.p == expected
+    assert _make("sasrec", dropout=0.1, epochs=1).fit(sparse).net_.drop.p == 0.1

@@ -112,6 +112,11 @@ def optional(rule: Rule) -> Rule:
     return Rule(f"None or {rule.description}", lambda v: v is None or rule.allows(v))
 
 
+def auto_or(rule: Rule) -> Rule:
+    """``rule``, or "auto" (a setting the model chooses from the data it is trained on)."""
+    return Rule(f"'auto' or {rule.description}", lambda v: v == "auto" or rule.allows(v))
+
+
 def divisible(name: str, by: str) -> Constraint:
     """``name`` a multiple of ``by`` (a hidden size split evenly over attention heads)."""
     return Constraint(

@@ -40,7 +40,7 @@ CHEAP: list[tuple[str, dict[str, Any]]] = [
     ("als", {"factors": 128, "regularization": 0.05}),
 ]
 NEURAL: list[tuple[str, dict[str, Any]]] = [
-    ("sasrec", {}),
+    ("sasrec", {"dropout": 0.2}),
     ("sasrec", {"dropout": 0.5}),
     ("gru4rec", {}),
 ]

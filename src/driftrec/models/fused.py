@@ -76,7 +76,7 @@ class FusedInterest(NeuralSequenceModel):
         heads: int = 2,
         max_len: int = 50,
         long_len: int = 200,
-        dropout: float = 0.2,
+        dropout: float | str = "auto",
         repeat_bias: bool = True,
         features: str = "none",
         text_model: str = DEFAULT_TEXT_MODEL,
@@ -103,7 +103,9 @@ class FusedInterest(NeuralSequenceModel):
         self._configure(locals())
 
     def _build(self, item_emb: ItemEmbedding) -> FusedNet:
-        return FusedNet(item_emb, self.hidden, self.layers, self.heads, self.max_len, self.dropout)
+        return FusedNet(
+            item_emb, self.hidden, self.layers, self.heads, self.max_len, self.dropout_used
+        )
 
     @property
     def history_window(self) -> int:

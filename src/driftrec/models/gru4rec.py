@@ -54,7 +54,7 @@ class GRU4Rec(NeuralSequenceModel):
         hidden: int = 64,
         layers: int = 1,
         max_len: int = 50,
-        dropout: float = 0.2,
+        dropout: float | str = "auto",
         repeat_bias: bool = True,
         features: str = "none",
         text_model: str = DEFAULT_TEXT_MODEL,
@@ -80,4 +80,4 @@ class GRU4Rec(NeuralSequenceModel):
         self._configure(locals())
 
     def _build(self, item_emb: ItemEmbedding) -> GRU4RecNet:
-        return GRU4RecNet(item_emb, self.hidden, self.layers, self.dropout)
+        return GRU4RecNet(item_emb, self.hidden, self.layers, self.dropout_used)

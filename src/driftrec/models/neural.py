@@ -49,6 +49,7 @@ from driftrec.params import (
     TEXT,
     THREADS,
     Rule,
+    auto_or,
     choice,
     integer,
     number,
@@ -61,6 +62,10 @@ FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to 
 # "auto" loss: full cross-entropy up to this many items. Chunked (`softmax`), it costs about 2.3x
 # sampled softmax per epoch on Amazon Beauty's 12k items and is about 9% more accurate there.
 CE_MAX_ITEMS = 32_768
+# "auto" dropout: heavier where each item has few training events (see `dropout_used`)
+SPARSE_DROPOUT = 0.5
+DENSE_DROPOUT = 0.2
+DENSE_EVENTS_PER_ITEM = 30.0
 CALIBRATION_SHARE = 0.1  # of the known items, held out of the cold adapter's training
 COLD_SHIFTS = torch.arange(-6.0, 3.01, 0.25)  # cold-logit shifts `_cold_shift` chooses from
 # `partial_fit`'s defaults: at most this many epochs, stopping after this many without a better
@@ -104,7 +109,7 @@ class NeuralSequenceModel(Recommender):
         "hidden": SIZE,
         "layers": LAYERS,
         "max_len": SIZE,
-        "dropout": number(0, 1, high_open=True),
+        "dropout": auto_or(number(0, 1, high_open=True)),
         "repeat_bias": FLAG,
         "features": choice(*FEATURE_KINDS),
         "text_model": TEXT,
@@ -130,6 +135,7 @@ class NeuralSequenceModel(Recommender):
 
     hidden: int
     max_len: int
+    dropout: float | str
     repeat_bias: bool
     loss: str
     negatives: int
@@ -385,6 +391,17 @@ class NeuralSequenceModel(Recommender):
         net.load_state_dict(grown)
         net.eval()
         return net
+
+    @property
+    def dropout_used(self) -> float:
+        """The dropout "auto" resolves to, from the training data: `SPARSE_DROPOUT` when there
+        are fewer than `DENSE_EVENTS_PER_ITEM` training events per catalog item (each item
+        embedding learns from few examples and overfits them), `DENSE_DROPOUT` otherwise
+        (docs/sequence-models.md has the evidence)."""
+        if self.dropout != "auto":
+            return float(self.dropout)
+        per_item = len(self.history_.items) / max(self.n_items, 1)
+        return SPARSE_DROPOUT if per_item < DENSE_EVENTS_PER_ITEM else DENSE_DROPOUT
 
     @property
     def loss_used(self) -> str:
@@ -755,6 +772,8 @@ class NeuralSequenceModel(Recommender):
             "train_seconds": log.seconds,
             "trained_positions": log.positions * len(log.epochs),
             "stopped_early": log.stopped_early,
+            "loss_used": self.loss_used,
+            "dropout_used": self.dropout_used,
             **({} if log.start_score is None else {"start_valid_ndcg@10": log.start_score}),
             **({} if log.distributed is None else {"distributed": log.distributed}),
             "cold_shift": self.cold_shift_,

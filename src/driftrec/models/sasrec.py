@@ -151,7 +151,7 @@ class SASRec(NeuralSequenceModel):
         layers: int = 2,
         heads: int = 2,
         max_len: int = 50,
-        dropout: float = 0.2,
+        dropout: float | str = "auto",
         time_embedding: bool = False,
         event_embedding: bool = False,
         repeat_bias: bool = True,
@@ -190,7 +190,7 @@ class SASRec(NeuralSequenceModel):
             self.layers,
             self.heads,
             self.max_len,
-            self.dropout,
+            self.dropout_used,
             self.time_embedding,
             self.event_embedding,
         )
