@@ -167,6 +167,23 @@ def test_no_early_stop_while_the_score_keeps_improving() -> None:
     assert _same(_state(net), validate.snapshots[-1])
 
 
+def test_no_early_stop_while_scores_below_the_best_still_rise() -> None:
+    """A run that improves more slowly than its noise goes on while the scores of its patience
+    window rise, and stops once they fall, or after three times the patience in any case."""
+    net = _linear()
+    scores = [0.5, 0.1, 0.2, 0.3, 0.4, 0.6, 0.5, 0.4, 0.3, 0.9]
+    log = fit_network(net, _regression(), _mse(net), Scripted(net, scores), _config(epochs=20))
+    assert log.stopped_early  # patience 3: epochs 2-5 rise, 6 is best, 7-9 fall
+    assert [e["valid"] for e in log.epochs] == scores[:9]
+    assert log.best_epoch == 6
+    net = _linear()
+    rising = [0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    log = fit_network(
+        net, _regression(), _mse(net), Scripted(net, rising), _config(epochs=20, patience=2)
+    )
+    assert log.stopped_early and len(log.epochs) == 7  # 3 x 2 epochs without a better score
+
+
 def test_validate_sees_the_network_in_eval_mode() -> None:
     net = _linear()
     modes: list[bool] = []

@@ -39,7 +39,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100
     clip_norm: float = 1.0
-    patience: int = 10  # epochs without a better validation score before stopping
+    patience: int = 10  # epochs without a better validation score (and no rising trend) to stop
     time_budget: float | None = None  # seconds of training after which no new epoch starts
     seed: int = 0
     threads: int | None = None  # torch threads; None = every core of the machine
@@ -116,9 +116,10 @@ def fit_network(
     whole batch shares; the rows seen per epoch are the same.
 
     With ``validate``, the epoch with the best score is kept and training stops after
-    ``config.patience`` epochs without improvement; without it, all epochs run. With
-    ``keep_start`` as well (a trained network trained further), the starting weights are scored
-    first and kept, as best epoch 0, unless an epoch beats them.
+    ``config.patience`` epochs without improvement whose scores no longer rise
+    (`_patience_spent`); without it, all epochs run. With ``keep_start`` as well (a trained
+    network trained further), the starting weights are scored first and kept, as best epoch 0,
+    unless an epoch beats them.
 
     In a process group of N > 1 processes (`driftrec.distributed`), each process trains on its
     1/N share of every batch, of the same batch order (the same seed everywhere), through
@@ -244,7 +245,7 @@ def fit_network(
                     file=sys.stderr,
                     flush=True,
                 )
-            if validate is not None and bad_epochs >= config.patience:
+            if validate is not None and _patience_spent(log, bad_epochs, config.patience):
                 log.stopped_early = True
                 break
             if config.time_budget is not None and log.seconds >= config.time_budget:
@@ -267,6 +268,20 @@ def fit_network(
         }
     net.eval()
     return log
+
+
+def _patience_spent(log: TrainLog, bad_epochs: int, patience: int) -> bool:
+    """Whether to stop: ``patience`` epochs without a better validation score, unless the scores
+    of those epochs still rise (least-squares slope > 0: a run improving more slowly than its
+    noise sets new bests), and in any case after three times ``patience``."""
+    if bad_epochs < patience:
+        return False
+    if bad_epochs >= 3 * patience:
+        return True
+    recent = torch.tensor([e["valid"] for e in log.epochs[-patience:]], dtype=torch.float64)
+    steps = torch.arange(len(recent), dtype=torch.float64)
+    slope = ((steps - steps.mean()) * (recent - recent.mean())).sum()
+    return bool(slope <= 0)
 
 
 def _on_rank0(validate: Callable[[], float], world: int, rank: int) -> float:
