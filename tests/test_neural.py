@@ -611,17 +611,17 @@ def test_models_saved_before_fitted_state_and_event_types_still_load(fitted, tmp
         models.load(path)
 
 
-def test_auto_dropout_follows_the_training_events_per_item(tmp_path) -> None:
-    """dropout="auto" is heavier where each item has few training events, and a saved model
-    rebuilds its network with the dropout it was trained with."""
-    sparse = _walks(n_users=40)  # 320 events over 22 items: under 30 an item
-    dense = _walks(n_users=100)  # 800 events over 22 items: over 30 an item
+def test_auto_dropout_follows_the_training_events_per_user(tmp_path) -> None:
+    """dropout="auto" is heavier where users have short histories, and a saved model rebuilds
+    its network with the dropout it was trained with."""
+    short = _walks(length=8)  # 8 events a user: under 30
+    long = _walks(n_users=10, length=40)  # 40 events a user: over 30
     auto = {"dropout": "auto", "epochs": 1}
-    for data, expected in ((sparse, SPARSE_DROPOUT), (dense, DENSE_DROPOUT)):
+    for data, expected in ((short, SPARSE_DROPOUT), (long, DENSE_DROPOUT)):
         model = _make("sasrec", **auto).fit(data)
         assert model.dropout_used == expected
         assert model.training_summary()["dropout_used"] == expected
         assert model.net_.drop.p == expected
         again = models.load(model.save(tmp_path / f"m{expected}"))
         assert again.dropout_used == expected and again.net_.drop.p == expected
-    assert _make("sasrec", dropout=0.1, epochs=1).fit(sparse).net_.drop.p == 0.1
+    assert _make("sasrec", dropout=0.1, epochs=1).fit(short).net_.drop.p == 0.1

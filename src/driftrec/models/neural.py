@@ -65,7 +65,7 @@ CE_MAX_ITEMS = 32_768
 # "auto" dropout: heavier where each item has few training events (see `dropout_used`)
 SPARSE_DROPOUT = 0.5
 DENSE_DROPOUT = 0.2
-DENSE_EVENTS_PER_ITEM = 30.0
+DENSE_EVENTS_PER_USER = 30.0
 CALIBRATION_SHARE = 0.1  # of the known items, held out of the cold adapter's training
 COLD_SHIFTS = torch.arange(-6.0, 3.01, 0.25)  # cold-logit shifts `_cold_shift` chooses from
 # `partial_fit`'s defaults: at most this many epochs, stopping after this many without a better
@@ -394,14 +394,14 @@ class NeuralSequenceModel(Recommender):
 
     @property
     def dropout_used(self) -> float:
-        """The dropout "auto" resolves to, from the training data: `SPARSE_DROPOUT` when there
-        are fewer than `DENSE_EVENTS_PER_ITEM` training events per catalog item (each item
-        embedding learns from few examples and overfits them), `DENSE_DROPOUT` otherwise
-        (docs/sequence-models.md has the evidence)."""
+        """The dropout "auto" resolves to, from the training data: `SPARSE_DROPOUT` when users
+        have fewer than `DENSE_EVENTS_PER_USER` training events on average (short histories,
+        as in 5-core Amazon reviews: each window holds little context and the model overfits
+        it), `DENSE_DROPOUT` otherwise (MovieLens). docs/sequence-models.md has the evidence."""
         if self.dropout != "auto":
             return float(self.dropout)
-        per_item = len(self.history_.items) / max(self.n_items, 1)
-        return SPARSE_DROPOUT if per_item < DENSE_EVENTS_PER_ITEM else DENSE_DROPOUT
+        per_user = len(self.history_.items) / max(len(self.history_), 1)
+        return SPARSE_DROPOUT if per_user < DENSE_EVENTS_PER_USER else DENSE_DROPOUT
 
     @property
     def loss_used(self) -> str:
