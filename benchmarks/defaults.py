@@ -6,7 +6,9 @@ including Amazon Office (its timestamped events joined to the rich product text 
 importer). A model name with ``+text`` reads the item text (``features="text"``), so text and
 id-only runs of the same seed sit side by side. Beside the test metrics each run records how long
 training took to reach 90% of its final validation NDCG@10 (the validation curve: the test set is
-scored once, at the end).
+scored once, at the end). The model ``auto`` is `driftrec train -m auto` with the
+protocol of the others (`--auto-budget` seconds): the model it chose, its leaderboard, and the
+chosen model's test metrics.
 
 Run from the repository root, e.g.:
   .venv/bin/python benchmarks/defaults.py --datasets ml-100k --models sasrec sasrec+text --seeds 0 1
@@ -26,6 +28,7 @@ from driftrec.data.dataset import Dataset
 from driftrec.data.loaders import load_dataset
 from driftrec.data.split import make_split
 from driftrec.evaluation.evaluator import evaluate
+from driftrec.evaluation.selection import NEURAL, TEXT, candidates, select_model
 from driftrec.models import create
 from driftrec.models.neural import NeuralSequenceModel
 
@@ -54,11 +57,23 @@ def time_to_share(epochs: list[dict[str, Any]], share: float = 0.9) -> float | N
     return None
 
 
-def run(name: str, split: Any, spec: str, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+def run(
+    data: Dataset, split: Any, spec: str, seed: int, params: dict[str, Any], budget: float
+) -> dict[str, Any]:
+    """One model (``auto``: `select_model` within ``budget`` seconds, on the same split's
+    validation part) trained on ``split`` and scored once on its test part."""
+    name = data.name
     model_name, _, extra = spec.partition("+")
     settings = {**params, "seed": seed, **({"features": extra} if extra else {})}
     start = time.perf_counter()
-    model = create(model_name, **settings).fit(split.train, valid=split.valid)
+    selection = None
+    if spec == "auto":  # the neural candidates get --params' threads, as the others do
+        epochs_run = {n for n, _ in NEURAL + TEXT}
+        tried = [(n, {**p, **params} if n in epochs_run else p) for n, p in candidates(data)]
+        selection = select_model(data, budget, protocol="loo", tried=tried, report=print)
+        model = selection.winner
+    else:
+        model = create(model_name, **settings).fit(split.train, valid=split.valid)
     fit_seconds = time.perf_counter() - start
     result = evaluate(model, split.test, split.train, ks=(10, 20))
     neural = isinstance(model, NeuralSequenceModel)
@@ -67,6 +82,8 @@ def run(name: str, split: Any, spec: str, seed: int, params: dict[str, Any]) -> 
     record = {
         "dataset": name,
         "model": spec,
+        "chosen": None if selection is None else selection.trials[0].label(),
+        "leaderboard": None if selection is None else selection.leaderboard(),
         "seed": seed,
         "params": model.get_params(),
         "protocol": "leave-one-out",
@@ -105,10 +122,11 @@ def table(records: list[dict[str, Any]]) -> str:
 
         epochs = [r["training"].get("epochs_run") for r in runs]
         stopped = [r["training"].get("stopped_early") for r in runs]
+        chosen = {r["chosen"] for r in runs if r["chosen"]}
         rows.append(
             [
                 name,
-                spec,
+                spec + (f" → {', '.join(sorted(chosen))}" if chosen else ""),
                 str(len(runs)),
                 cell("NDCG@10"),
                 cell("HR@10"),
@@ -146,14 +164,18 @@ def main() -> None:
     parser.add_argument("--params", default="{}", help="JSON parameters over the defaults")
     parser.add_argument("--name", default="defaults", help="results / section name")
     parser.add_argument("--note", default="", help="text after the table")
+    parser.add_argument(
+        "--auto-budget", type=float, default=600.0, help="seconds for the model 'auto'"
+    )
     args = parser.parse_args()
     params = json.loads(args.params)
     records = []
     for name in args.datasets:
-        split = make_split(dataset(name), "loo")
+        data = dataset(name)
+        split = make_split(data, "loo")
         for spec in args.models:
             for seed in args.seeds:
-                records.append(run(name, split, spec, seed, params))
+                records.append(run(data, split, spec, seed, params, args.auto_budget))
                 write_results(args.name, records)  # a long run keeps what it has
     body = (
         f"## Defaults ({args.name})\n\nLeave-one-out, full ranking, seen items excluded, early "

@@ -226,12 +226,9 @@ def _train(
     limits: dict[str, Any] = {"time_budget": None if math.isinf(allowed) else allowed}
     if epochs is not None:
         limits["epochs"] = epochs
-    recommender = create(
-        trial.model,
-        **{**trial.params, **limits},
-        checkpoint_dir=str(scratch / f"candidate-{number}"),
-        progress=False,
-    )
+    scratch_dir = str(scratch / f"candidate-{number}")
+    own = {"checkpoint_dir": scratch_dir, "progress": False}
+    recommender = create(trial.model, **{**trial.params, **limits, **own})
     recommender.fit(split.train, valid=split.valid)
     trial.recommender, trial.allowed = recommender, (0.0 if math.isinf(allowed) else allowed)
     trial.valid = _scores(recommender, split)
