@@ -64,6 +64,8 @@ def _make(name: str, **overrides) -> NeuralSequenceModel:
         )
     if name == "sasrec-sampled":
         return SASRec(**{"heads": 1, "layers": 1, "loss": "sampled", "negatives": 5, **params})
+    if name == "sasrec-ligr":  # gated residuals (eSASRec's LiGR layers)
+        return SASRec(**{"heads": 2, "layers": 2, "block": "ligr", **params})
     if name == "sasrec-gbce":  # binary cross-entropy learns the walk more slowly than softmax
         params = {**params, "epochs": 150}
         return SASRec(**{"heads": 1, "layers": 1, "loss": "gbce", "negatives": 8, **params})
@@ -74,7 +76,8 @@ def _make(name: str, **overrides) -> NeuralSequenceModel:
     raise ValueError(name)
 
 
-NAMES = ["sasrec", "sasrec-sampled", "sasrec-gbce", "gru4rec", "fused"]  # these learn the walk
+# these learn the walk
+NAMES = ["sasrec", "sasrec-sampled", "sasrec-gbce", "sasrec-ligr", "gru4rec", "fused"]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from driftrec.data.split import EvalSet
 from driftrec.models.batching import N_TIME_BUCKETS, padded
 from driftrec.models.items import ItemEmbedding, small_init
 from driftrec.models.neural import NeuralSequenceModel
-from driftrec.params import FLAG, POSITIVE_INT, Rule, divisible
+from driftrec.params import FLAG, POSITIVE_INT, Rule, choice, divisible
 from driftrec.text.encoder import DEFAULT_TEXT_MODEL
 
 
@@ -56,9 +56,11 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm Transformer block (nanoGPT layout)."""
+    """Pre-norm Transformer block (nanoGPT layout); ``gated``: LiGR's gated residuals, each
+    branch's output scaled by a sigmoid gate read from the same normalised input, as eSASRec
+    uses them (Tikhonov et al., RecSys 2025, after LinkedIn's LiGR)."""
 
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    def __init__(self, d: int, heads: int, dropout: float, gated: bool = False) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(d)
         self.attn = CausalSelfAttention(d, heads, dropout)
@@ -67,13 +69,21 @@ class Block(nn.Module):
             nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d), nn.Dropout(dropout)
         )
         self.drop = nn.Dropout(dropout)
+        self.gates = nn.ModuleList([nn.Linear(d, d), nn.Linear(d, d)]) if gated else None
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, keep: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        y, att = self.attn(self.ln1(x), mask, keep)
+        h = self.ln1(x)  # (B, L, d)
+        y, att = self.attn(h, mask, keep)
+        if self.gates is not None:
+            y = torch.sigmoid(self.gates[0](h)) * y
         x = x + self.drop(y)
-        return x + self.mlp(self.ln2(x)), att
+        h = self.ln2(x)
+        z = self.mlp(h)
+        if self.gates is not None:
+            z = torch.sigmoid(self.gates[1](h)) * z
+        return x + z, att
 
 
 class SASRecNet(nn.Module):
@@ -88,6 +98,7 @@ class SASRecNet(nn.Module):
         time_embedding: bool,
         event_embedding: bool,
         n_event_types: int = 128,
+        gated: bool = False,
     ) -> None:
         super().__init__()
         self.item_emb = item_emb
@@ -97,7 +108,7 @@ class SASRecNet(nn.Module):
             nn.Embedding(n_event_types + 1, d, padding_idx=0) if event_embedding else None
         )
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d, heads, dropout) for _ in range(layers))
+        self.blocks = nn.ModuleList(Block(d, heads, dropout, gated) for _ in range(layers))
         self.ln_f = nn.LayerNorm(d)
         for emb in (self.pos_emb, self.time_emb, self.event_emb):
             if emb is not None:  # small, like the item embedding, so no input drowns the others
@@ -142,6 +153,7 @@ class SASRec(NeuralSequenceModel):
         "heads": POSITIVE_INT,
         "time_embedding": FLAG,
         "event_embedding": FLAG,
+        "block": choice("prenorm", "ligr"),
     }
     param_constraints = (divisible("hidden", "heads"),)  # each head attends in hidden / heads
 
@@ -154,6 +166,7 @@ class SASRec(NeuralSequenceModel):
         dropout: float | str = "auto",
         time_embedding: bool = False,
         event_embedding: bool = False,
+        block: str = "prenorm",
         repeat_bias: bool = True,
         features: str = "none",
         text_model: str = DEFAULT_TEXT_MODEL,
@@ -193,6 +206,7 @@ class SASRec(NeuralSequenceModel):
             self.dropout_used,
             self.time_embedding,
             self.event_embedding,
+            gated=self.block == "ligr",
         )
 
     def attention(self, histories: Histories) -> list[torch.Tensor]:
