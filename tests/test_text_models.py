@@ -854,3 +854,21 @@ def test_content_interest_advanced_by_new_events_equals_recomputing_it(
     np.testing.assert_allclose(model.query_vector(state), full, atol=1e-6)
     with pytest.raises(InputError, match="no older"):
         model.advance(state, events[:1])
+
+
+def test_text_init_starts_items_described_alike_close(cold_data: Dataset) -> None:
+    """text_init: the id embeddings start at the text's principal components (at small_init's
+    spread), so two items with the same text start at the same point; without text features
+    in the model, the model is id-only apart from that start."""
+    from driftrec.models.items import ItemEmbedding
+
+    content = torch.randn(30, 12)
+    content[7] = content[3]
+    emb = ItemEmbedding(30, 8)
+    emb.init_ids_from(content)
+    ids = emb.ids.weight.detach()
+    torch.testing.assert_close(ids[8], ids[4])  # row 0 is padding
+    assert abs(float(ids[1:].std()) - 0.02) < 0.005
+    assert torch.all(ids[0] == 0)
+    model = _neural("sasrec", text_init=True, epochs=1).fit(cold_data)
+    assert model.net_.item_emb.adapter is None  # ids only, started from the text

@@ -69,6 +69,18 @@ class ItemEmbedding(nn.Module):
             prior = neighbour_popularity(features, popularity, known.bool())
             self.register_buffer("prior", torch.cat([torch.zeros(1), prior]), persistent=False)
 
+    @torch.no_grad()
+    def init_ids_from(self, content: torch.Tensor) -> None:
+        """Start the id embeddings (n_items, f) from the items' ``content``: its first principal
+        components, scaled to `small_init`'s spread, so items described alike start close and
+        a rare item starts where its text puts it (as LLMInit and LLM-ESR initialise SASRec
+        from language-model embeddings). Dimensions beyond the components keep their draw."""
+        x = content.float() - content.float().mean(dim=0)  # (n_items, f)
+        u, s, _ = torch.linalg.svd(x, full_matrices=False)
+        k = min(self.ids.embedding_dim, len(s))
+        z = u[:, :k] * s[:k]  # (n_items, k) coordinates on the principal axes
+        self.ids.weight[1:, :k] = z * (0.02 / z.std().clamp_min(1e-12))
+
     def _vectors(self, items: torch.Tensor) -> torch.Tensor:
         f = self.features[items]  # (..., f)
         vectors = self.ids(items) + self.adapter(f)  # (..., d)

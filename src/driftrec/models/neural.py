@@ -112,6 +112,7 @@ class NeuralSequenceModel(Recommender):
         "dropout": auto_or(number(0, 1, high_open=True)),
         "repeat_bias": FLAG,
         "features": choice(*FEATURE_KINDS),
+        "text_init": FLAG,
         "text_model": TEXT,
         "cold_share": PROBABILITY,
         "cold_boost": number(),
@@ -141,6 +142,7 @@ class NeuralSequenceModel(Recommender):
     negatives: int
     gbce_t: float
     features: str
+    text_init: bool
     text_model: str
     cold_share: float
     cold_boost: float
@@ -203,6 +205,13 @@ class NeuralSequenceModel(Recommender):
             torch.from_numpy(counts > 0),
             torch.from_numpy(np.log1p(counts)).float(),
         )
+        if self.text_init:
+            text = features if self.features == "text" else None
+            if text is None:
+                text = torch.from_numpy(
+                    item_features(dataset, "text", self.text_model, progress=self.progress)
+                )
+            self.net_.item_emb.init_ids_from(text)
         self._set_sampling(counts)
         tensors = self._training_tensors()
         self.log_ = self._train(tensors, valid, self.train_config, f"training {self.name}")
