@@ -69,7 +69,8 @@ def run(
     selection = None
     if spec == "auto":  # the neural candidates get --params' threads, as the others do
         epochs_run = {n for n, _ in NEURAL + TEXT}
-        tried = [(n, {**p, **params} if n in epochs_run else p) for n, p in candidates(data)]
+        own = {**params, "seed": seed}
+        tried = [(n, {**p, **own} if n in epochs_run else p) for n, p in candidates(data)]
         selection = select_model(data, budget, protocol="loo", tried=tried, report=print)
         model = selection.winner
     else:

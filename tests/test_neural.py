@@ -265,6 +265,7 @@ def _net_batch(items: list[list[int]], prefix_len: int = 4) -> dict[str, torch.T
 def test_networks_are_causal(name: str) -> None:
     model = _make("sasrec-time" if name == "sasrec" else name)
     torch.manual_seed(0)
+    model.dropout_used_ = 0.0  # what fit resolves FAST's dropout to
     net = model._network(N).eval()
     batch = _net_batch([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]])
     batch["items"][1, -1] = 9  # a different newest event in row 1
@@ -279,6 +280,7 @@ def test_networks_are_causal(name: str) -> None:
 def test_sasrec_left_padding_does_not_change_real_positions() -> None:
     model = _make("sasrec-time")
     torch.manual_seed(0)
+    model.dropout_used_ = 0.0  # what fit resolves FAST's dropout to
     net = model._network(N).eval()
     h = Histories.from_sequences([[3, 7, 5]], timestamps=[[0, 100, 5000]])
     h.events[:] = [0, 2, 1]
@@ -622,9 +624,13 @@ def test_auto_dropout_follows_the_training_events_per_user(tmp_path) -> None:
     auto = {"dropout": "auto", "epochs": 1}
     for data, expected in ((short, SPARSE_DROPOUT), (long, DENSE_DROPOUT)):
         model = _make("sasrec", **auto).fit(data)
-        assert model.dropout_used == expected
+        assert model.dropout_used_ == expected
         assert model.training_summary()["dropout_used"] == expected
         assert model.net_.drop.p == expected
         again = models.load(model.save(tmp_path / f"m{expected}"))
-        assert again.dropout_used == expected and again.net_.drop.p == expected
+        assert again.dropout_used_ == expected and again.net_.drop.p == expected
+        # the same users with histories for which the rule says otherwise: fixed at fit
+        users = len(data.user_ids)
+        model.update_histories(_walks(n_users=users, length=8 if data is long else 40))
+        assert model.dropout_used_ == expected
     assert _make("sasrec", dropout=0.1, epochs=1).fit(short).net_.drop.p == 0.1

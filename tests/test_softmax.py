@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from driftrec.models.neural import seen_pairs
 from driftrec.models.softmax import CHUNK, softmax_cross_entropy
 
 
@@ -54,3 +55,27 @@ def test_gradients_only_where_asked() -> None:
     )
     loss.backward()
     assert table.grad is not None and h.grad is None
+
+
+def test_seen_pairs_are_the_dense_seen_mask() -> None:
+    """The repeat bias's pairs mark exactly what the dense mask did: item j at target position
+    (r, t) when j occurs in window r at a step <= t, padding never, each pair once."""
+    g = torch.Generator().manual_seed(3)
+    b, length, items = 7, 9, 12
+    windows = torch.randint(1, items, (b, length), generator=g)  # repeats likely
+    for r in range(b):  # left padding of random length
+        windows[r, : int(torch.randint(0, length, (), generator=g))] = 0
+    real = torch.rand(b, length, generator=g) < 0.8
+    real &= windows > 0
+    pair_rows, pair_cols = seen_pairs(windows, real)
+    dense = torch.zeros(int(real.sum()), items, dtype=torch.bool)
+    positions = real.nonzero().tolist()
+    for n, (r, t) in enumerate(positions):
+        for s in range(t + 1):
+            if windows[r, s] > 0:
+                dense[n, windows[r, s]] = True
+    got = torch.zeros_like(dense)
+    got[pair_rows, pair_cols] = True
+    assert torch.equal(got, dense)
+    assert len(pair_rows) == int(dense.sum())  # no pair twice
+    assert torch.equal(pair_rows, pair_rows.sort().values)

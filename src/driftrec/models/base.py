@@ -584,6 +584,13 @@ class Recommender(ABC):
             model.history_ = Histories(**arrays)
         except ValueError as err:  # Histories checks that its arrays agree
             raise DataFormatError(f"{state.path}: corrupted training histories ({err})") from None
+        fitted = config.get("fitted", {})
+        try:
+            if not isinstance(fitted, dict):
+                raise InputError("'fitted' must be an object")
+            model._set_fitted(fitted)  # before the state: it may say how to build the network
+        except InputError as err:
+            raise DataFormatError(f"{path / MODEL_MARKER}: {err}") from None
         model._set_state(state)
         until = config.get("trained_until")
         if until is None:  # saved before it was recorded: the newest event of its histories
@@ -592,13 +599,6 @@ class Recommender(ABC):
         if not isinstance(until, int) or isinstance(until, bool):
             raise DataFormatError(f"{path / MODEL_MARKER}: 'trained_until' must be an integer")
         model.trained_until_ = until
-        fitted = config.get("fitted", {})
-        try:
-            if not isinstance(fitted, dict):
-                raise InputError("'fitted' must be an object")
-            model._set_fitted(fitted)
-        except InputError as err:
-            raise DataFormatError(f"{path / MODEL_MARKER}: {err}") from None
         model._check_loaded(ids_path, state.path)
         return model
 

@@ -105,7 +105,7 @@ class FusedInterest(NeuralSequenceModel):
 
     def _build(self, item_emb: ItemEmbedding) -> FusedNet:
         return FusedNet(
-            item_emb, self.hidden, self.layers, self.heads, self.max_len, self.dropout_used
+            item_emb, self.hidden, self.layers, self.heads, self.max_len, self.dropout_used_
         )
 
     @property

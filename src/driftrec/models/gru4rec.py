@@ -81,4 +81,4 @@ class GRU4Rec(NeuralSequenceModel):
         self._configure(locals())
 
     def _build(self, item_emb: ItemEmbedding) -> GRU4RecNet:
-        return GRU4RecNet(item_emb, self.hidden, self.layers, self.dropout_used)
+        return GRU4RecNet(item_emb, self.hidden, self.layers, self.dropout_used_)

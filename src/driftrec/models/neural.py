@@ -62,7 +62,8 @@ FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to 
 # "auto" loss: full cross-entropy up to this many items. Chunked (`softmax`), it costs about 2.3x
 # sampled softmax per epoch on Amazon Beauty's 12k items and is about 9% more accurate there.
 CE_MAX_ITEMS = 32_768
-# "auto" dropout: heavier where each item has few training events (see `dropout_used`)
+OLD_CE_MAX_NEGATIVES = 4  # before: "ce" up to 4 x negatives items (models saved then say so)
+# "auto" dropout: heavier where users have short histories (see `_dropout_rule`)
 SPARSE_DROPOUT = 0.5
 DENSE_DROPOUT = 0.2
 DENSE_EVENTS_PER_USER = 30.0
@@ -76,13 +77,20 @@ INCREMENTAL_PATIENCE = 5
 INCREMENTAL_REPLAY = 3.0
 
 
-def _first_occurrences(items: torch.Tensor) -> torch.Tensor:
-    """(B, L) bool: the real events of padded ``items`` (B, L) whose item does not occur
-    earlier in the same row."""
-    length = items.shape[1]
+def seen_pairs(items: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (position, item) pairs where the repeat bias applies: for each target position of
+    padded windows ``items`` (B, L) (``real`` (B, L) marks them, N in all, in row-major order),
+    each item that occurred at that position or before, once. Returns (P,) position numbers
+    0..N-1, sorted, and (P,) item columns."""
+    b, length = items.shape
     earlier = torch.ones(length, length, dtype=torch.bool).tril(-1)  # [s, s'] = s' < s
     repeated = ((items[:, :, None] == items[:, None, :]) & earlier).any(dim=2)  # (B, L)
-    return (items > 0) & ~repeated
+    first = (items > 0) & ~repeated  # (B, L) an item's first occurrence in its window
+    row = torch.arange(b)[:, None].expand(b, length)[real]  # (N,) window of each position
+    t = torch.arange(length).expand(b, length)[real]  # (N,) its step
+    upto = torch.arange(length)[None, :] <= t[:, None]  # (N, L) steps at or before it
+    pair_rows, steps = (first[row] & upto).nonzero(as_tuple=True)
+    return pair_rows, items[row[pair_rows], steps]
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -144,6 +152,8 @@ class NeuralSequenceModel(Recommender):
     features: str
     text_init: bool
     text_model: str
+    loss_used_: str  # what "auto" resolved to at fit
+    dropout_used_: float
     cold_share: float
     cold_boost: float
     cold_budget: float | None
@@ -191,6 +201,7 @@ class NeuralSequenceModel(Recommender):
     _serving_cache: tuple[nn.Module, torch.Tensor] | None = None
 
     def _fit(self, dataset: Dataset, valid: EvalSet | None = None) -> None:
+        self._resolve_settings()
         counts = np.bincount(self.history_.items, minlength=dataset.n_items).astype(np.float64)
         features = None
         if self.features != "none":
@@ -401,8 +412,7 @@ class NeuralSequenceModel(Recommender):
         net.eval()
         return net
 
-    @property
-    def dropout_used(self) -> float:
+    def _dropout_rule(self) -> float:
         """The dropout "auto" resolves to, from the training data: `SPARSE_DROPOUT` when users
         have fewer than `DENSE_EVENTS_PER_USER` training events on average (short histories,
         as in 5-core Amazon reviews: each window holds little context and the model overfits
@@ -412,14 +422,20 @@ class NeuralSequenceModel(Recommender):
         per_user = len(self.history_.items) / max(len(self.history_), 1)
         return SPARSE_DROPOUT if per_user < DENSE_EVENTS_PER_USER else DENSE_DROPOUT
 
-    @property
-    def loss_used(self) -> str:
+    def _loss_rule(self) -> str:
         """The loss "auto" resolves to: full cross-entropy while the catalog has at most
         `CE_MAX_ITEMS` items, sampled softmax beyond, where the full softmax's cost per position
         (it grows with the catalog) outweighs its accuracy (docs/sequence-models.md)."""
         if self.loss != "auto":
             return self.loss
         return "ce" if self.n_items <= CE_MAX_ITEMS else "sampled"
+
+    def _resolve_settings(self) -> None:
+        """Fix what the "auto" settings mean for this model, once, at `fit`: histories that
+        change later (`update_histories`, `partial_fit`) do not change the network's dropout
+        or the loss it continues training with."""
+        self.loss_used_ = self._loss_rule()
+        self.dropout_used_ = self._dropout_rule()
 
     def _network(
         self,
@@ -486,7 +502,7 @@ class NeuralSequenceModel(Recommender):
         return loss if penalty is None else loss + penalty
 
     def _next_item_loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor:
-        """The cross-entropy of `_loss` for the hidden states of a trimmed batch."""
+        """The loss of `_loss` (`loss_used_`) for the hidden states of a trimmed batch."""
         items, targets = batch["items"], batch["targets"]  # (B, L)
         b, length = items.shape
         real = targets > 0
@@ -497,11 +513,8 @@ class NeuralSequenceModel(Recommender):
         row = torch.arange(b)[:, None].expand(b, length)[real]  # (N,) window of each position
         t = positions[real][:, None]  # (N, 1)
         item_emb = self.net_.item_emb
-        if self.loss_used == "ce":
-            # The (position, item) pairs of items already seen, each item once, by position.
-            repeats = _first_occurrences(items)[row] & (positions[0][None, :] <= t)  # (N, L)
-            pair_rows, pair_steps = repeats.nonzero(as_tuple=True)
-            pair_cols = items[row[pair_rows], pair_steps]
+        if self.loss_used_ == "ce":
+            pair_rows, pair_cols = seen_pairs(items, real)
             # Padding and items without training events are not in the catalog while training:
             # as never-positive negatives, the adapter would learn to push their content down.
             left_out = torch.zeros(emb.shape[0])
@@ -522,7 +535,7 @@ class NeuralSequenceModel(Recommender):
             # with the positive's probability raised to the power beta, which undoes the
             # overconfidence that sampling negatives teaches (Petrov & Macdonald, RecSys 2023).
             q = self.sample_probs_
-            gbce = self.loss_used == "gbce"
+            gbce = self.loss_used_ == "gbce"
             if gbce:
                 q = (q > 0).float() / (q > 0).sum()
             neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
@@ -541,7 +554,9 @@ class NeuralSequenceModel(Recommender):
                 return pos_logit, neg_logits  # (N, 1), (N, K)
 
             if gbce:
-                alpha = self.negatives / max(int((q > 0).sum()) - 1, 1)  # share of negatives drawn
+                # share of the catalog drawn as negatives; at 1 (they cover it) beta is 1, plain
+                # binary cross-entropy, where the formula would amplify the positive instead
+                alpha = min(1.0, self.negatives / max(int((q > 0).sum()) - 1, 1))
                 power = alpha * (self.gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)  # gSASRec's beta
                 kept = (~accidental).float()
 
@@ -751,9 +766,25 @@ class NeuralSequenceModel(Recommender):
         log["epochs"] = [{k: _finite_or_none(v) for k, v in e.items()} for e in log["epochs"]]
         if log["distributed"] is None:  # one process: the config.json of before
             del log["distributed"]
-        return {"log": log, "cold_shift": self.cold_shift_}
+        settings = {"loss": self.loss_used_, "dropout": self.dropout_used_}
+        return {"log": log, "cold_shift": self.cold_shift_, "settings": settings}
 
     def _set_fitted(self, fitted: dict[str, Any]) -> None:
+        """Restore the training log, the cold shift and the resolved settings; `load` calls it
+        before `_set_state`, which builds the network with that dropout."""
+        settings = fitted.get("settings")
+        if settings is None:  # saved before they were recorded: the rules of then
+            old_loss = "ce" if self.n_items <= OLD_CE_MAX_NEGATIVES * self.negatives else "sampled"
+            self.loss_used_ = old_loss if self.loss == "auto" else self.loss
+            self.dropout_used_ = self._dropout_rule()  # a number then: no rule involved
+        elif (
+            not isinstance(settings, dict)
+            or settings.get("loss") not in ("ce", "sampled", "gbce")
+            or not PROBABILITY.allows(settings.get("dropout"))
+        ):
+            raise InputError(f"malformed 'settings' in 'fitted': {settings!r}")
+        else:
+            self.loss_used_, self.dropout_used_ = settings["loss"], float(settings["dropout"])
         if not fitted:  # a model saved before its training log was: nothing to report
             self.log_, self.cold_shift_ = TrainLog(), None
             return
@@ -781,8 +812,8 @@ class NeuralSequenceModel(Recommender):
             "train_seconds": log.seconds,
             "trained_positions": log.positions * len(log.epochs),
             "stopped_early": log.stopped_early,
-            "loss_used": self.loss_used,
-            "dropout_used": self.dropout_used,
+            "loss_used": self.loss_used_,
+            "dropout_used": self.dropout_used_,
             **({} if log.start_score is None else {"start_valid_ndcg@10": log.start_score}),
             **({} if log.distributed is None else {"distributed": log.distributed}),
             "cold_shift": self.cold_shift_,

@@ -204,7 +204,7 @@ class SASRec(NeuralSequenceModel):
             self.layers,
             self.heads,
             self.max_len,
-            self.dropout_used,
+            self.dropout_used_,
             self.time_embedding,
             self.event_embedding,
             gated=self.block == "ligr",

@@ -281,7 +281,7 @@ def _patience_spent(log: TrainLog, bad_epochs: int, patience: int) -> bool:
     recent = torch.tensor([e["valid"] for e in log.epochs[-patience:]], dtype=torch.float64)
     steps = torch.arange(len(recent), dtype=torch.float64)
     slope = ((steps - steps.mean()) * (recent - recent.mean())).sum()
-    return bool(slope <= 0)
+    return not bool(slope > 0)  # a NaN score stops as a fall does
 
 
 def _on_rank0(validate: Callable[[], float], world: int, rank: int) -> float:
