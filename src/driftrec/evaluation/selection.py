@@ -43,7 +43,7 @@ CHEAP: list[tuple[str, dict[str, Any]]] = [
 # early, and a heavier dropout learns more slowly, so it would be cut before it overtakes.
 NEURAL: list[tuple[str, dict[str, Any]]] = [("sasrec", {}), ("gru4rec", {})]
 TEXT: list[tuple[str, dict[str, Any]]] = [("sasrec", {"features": "text"})]  # items with text
-MIN_SLICE = 5.0  # seconds: a rung never gives a candidate less
+MIN_SLICE = 5.0  # seconds: no second chance shorter than this
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Trial:
     seconds: float = 0.0
     rungs: int = 0  # successive-halving rungs it trained in (0: a cheap model, fitted whole)
     status: str = "fitted"  # fitted | converged | budget | eliminated
-    allowed: float = 0.0  # training seconds it has been given in all
+    trained: float = 0.0  # training seconds in all
     epoch_seconds: float = 0.0  # what one epoch of it costs, measured
     epochs: int = 0
     recommender: Recommender | None = field(default=None, repr=False)
@@ -114,8 +114,8 @@ def select_model(
 ) -> Selection:
     """Try ``tried`` (default `candidates`) on ``dataset``'s validation part within
     ``time_budget`` seconds and return the best, trained for ``protocol`` ("all": then given
-    every user's whole history, as `train_model` does). A neural candidate gets at least
-    ``min_slice`` seconds a rung."""
+    every user's whole history, as `train_model` does). A neural candidate gets at least one
+    epoch a rung, and a second chance no shorter than ``min_slice`` seconds."""
     if not time_budget > 0:
         raise InputError(f"the time budget must be positive, not {time_budget}")
     say = report or (lambda line: None)
@@ -167,15 +167,15 @@ def _halve(
 ) -> None:
     """Successive halving over the neural ``trials`` within ``budget`` seconds, in epochs: one
     epoch each first, which measures what an epoch of each costs, then every rung gives each
-    candidate still running the same number of epochs (seconds in proportion to its epoch
-    cost), so a slower model is compared after as many epochs as a fast one, not cut for being
-    slow. Time the survivors leave (they converged early) goes back to the eliminated, best
-    first."""
+    candidate still running the same number of epochs (as many as the rung's share of the time
+    buys them all, at least one), so a slower model is compared after as many epochs as a fast
+    one, not cut for being slow. Time the survivors leave (they converged early) goes back to
+    the eliminated, best first."""
     if not trials:
         return
     deadline = time.monotonic() + max(budget, 0.0)
     for trial in trials:
-        _train(trial, math.inf, trials.index(trial), split, scratch, epochs=1)
+        _train(trial, 1, trials.index(trial), split, scratch)
         say(f"first epoch, {trial.label()}: {trial.progress()}")
     rungs = max(1, math.ceil(math.log2(len(trials))) + 1)
     alive = list(trials)
@@ -184,10 +184,10 @@ def _halve(
         if not running:
             break
         per_rung = max(deadline - time.monotonic(), 0.0) / (rungs - rung)
-        epoch_cost = sum(t.epoch_seconds for t in running)
+        epoch_cost = max(sum(t.epoch_seconds for t in running), 1e-9)
+        more = max(1, int(per_rung / epoch_cost))  # epochs each, this rung
         for trial in running:
-            share = max(min_slice, per_rung * trial.epoch_seconds / epoch_cost)
-            _train(trial, trial.allowed + share, trials.index(trial), split, scratch)
+            _train(trial, trial.epochs + more, trials.index(trial), split, scratch)
             trial.rungs = rung + 1
             say(f"rung {rung + 1}/{rungs}, {trial.label()}: {trial.progress()}")
         if rung == rungs - 1:
@@ -200,46 +200,40 @@ def _halve(
     # a second chance: what the survivors did not use, to those cut while still improving
     waiting = sorted((t for t in trials if t.status == "eliminated"), key=lambda t: -t.score)
     for n, trial in enumerate(waiting):
-        left = deadline - time.monotonic()
-        share = left / (len(waiting) - n)
-        if share < min_slice:
+        share = (deadline - time.monotonic()) / (len(waiting) - n)
+        if share < max(min_slice, trial.epoch_seconds):
             break
-        _train(trial, trial.allowed + share, trials.index(trial), split, scratch)
+        _train(
+            trial,
+            trial.epochs + int(share / trial.epoch_seconds),
+            trials.index(trial),
+            split,
+            scratch,
+        )
         if trial.status == "budget":
             trial.status = "eliminated"  # still cut: it had its second chance
         say(f"time left, {trial.label()}: {trial.progress()}")
 
 
-def _train(
-    trial: Trial,
-    allowed: float,
-    number: int,
-    split: Split,
-    scratch: Path,
-    epochs: int | None = None,
-) -> None:
-    """Train ``trial`` on from its checkpoint until ``allowed`` seconds of training in all (or
-    until ``epochs`` epochs in all)."""
+def _train(trial: Trial, epochs: int, number: int, split: Split, scratch: Path) -> None:
+    """Train ``trial`` on from its checkpoint until ``epochs`` epochs in all (fewer if its own
+    ``epochs`` or patience stop it first)."""
     began = time.monotonic()
-    limits: dict[str, Any] = {"time_budget": None if math.isinf(allowed) else allowed}
-    if epochs is not None:
-        limits["epochs"] = epochs
-    scratch_dir = str(scratch / f"candidate-{number}")
-    own = {"checkpoint_dir": scratch_dir, "progress": False}
+    own_epochs = int(create(trial.model, **trial.params).get_params()["epochs"])
+    limits = {"epochs": min(epochs, own_epochs), "time_budget": None}
+    own = {"checkpoint_dir": str(scratch / f"candidate-{number}"), "progress": False}
     recommender = create(trial.model, **{**trial.params, **limits, **own})
     recommender.fit(split.train, valid=split.valid)
-    trial.recommender, trial.allowed = recommender, (0.0 if math.isinf(allowed) else allowed)
+    trial.recommender = recommender
     trial.valid = _scores(recommender, split)
     trial.seconds += time.monotonic() - began
     summary = recommender.training_summary() if isinstance(recommender, ReportsTraining) else {}
     trial.epochs = int(summary.get("epochs_run", 0))
-    trained = float(summary.get("train_seconds", 0.0))
-    trial.epoch_seconds = trained / max(trial.epochs, 1)
-    trial.allowed = max(trial.allowed, trained)
-    # converged: stopped by its own patience or its own epochs, not by the limits given here
-    patience_stop = bool(summary.get("stopped_early")) and trained < allowed
-    all_epochs = epochs is None and trial.epochs >= recommender.get_params()["epochs"]
-    trial.status = "converged" if patience_stop or all_epochs else "budget"
+    trial.trained = float(summary.get("train_seconds", 0.0))
+    trial.epoch_seconds = trial.trained / max(trial.epochs, 1)
+    # converged: stopped by its own patience or its own epochs, not by the epochs given here
+    finished = bool(summary.get("stopped_early")) or trial.epochs >= own_epochs
+    trial.status = "converged" if finished else "budget"
 
 
 def _scores(recommender: Recommender, split: Split) -> dict[str, float]:

@@ -71,7 +71,7 @@ class GRU4Rec(NeuralSequenceModel):
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 100,
-        patience: int = 10,
+        patience: int = 20,
         time_budget: float | None = None,
         seed: int = 0,
         threads: int | None = None,

@@ -39,7 +39,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100
     clip_norm: float = 1.0
-    patience: int = 10  # epochs without a better validation score (and no rising trend) to stop
+    patience: int = 20  # epochs without a better validation score (and no rising trend) to stop
     time_budget: float | None = None  # seconds of training after which no new epoch starts
     seed: int = 0
     threads: int | None = None  # torch threads; None = every core of the machine
@@ -273,10 +273,10 @@ def fit_network(
 def _patience_spent(log: TrainLog, bad_epochs: int, patience: int) -> bool:
     """Whether to stop: ``patience`` epochs without a better validation score, unless the scores
     of those epochs still rise (least-squares slope > 0: a run improving more slowly than its
-    noise sets new bests), and in any case after three times ``patience``."""
+    noise sets new bests), and in any case after twice ``patience``."""
     if bad_epochs < patience:
         return False
-    if bad_epochs >= 3 * patience:
+    if bad_epochs >= 2 * patience:
         return True
     recent = torch.tensor([e["valid"] for e in log.epochs[-patience:]], dtype=torch.float64)
     steps = torch.arange(len(recent), dtype=torch.float64)
