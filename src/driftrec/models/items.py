@@ -43,13 +43,17 @@ class ItemEmbedding(nn.Module):
         features: torch.Tensor | None = None,
         known: torch.Tensor | None = None,
         popularity: torch.Tensor | None = None,
+        warm_content: bool = True,
     ) -> None:
         """``known`` (n_items,) marks the items with training events; ``popularity`` (n_items,)
-        is their log(1 + training events), the source of the cold items' prior."""
+        is their log(1 + training events), the source of the cold items' prior; without
+        ``warm_content`` an item with training events is its id embedding alone (the content
+        only serves the cold items, and `init_ids_from`)."""
         super().__init__()
         self.ids = nn.Embedding(n_items + 1, d, padding_idx=0)
         small_init(self.ids)
         self.adapter: nn.Module | None = None
+        self.warm_content = warm_content
         if features is not None:
             if len(features) != n_items:
                 raise ValueError(f"{len(features)} feature rows for {n_items} items")
@@ -83,7 +87,9 @@ class ItemEmbedding(nn.Module):
 
     def _vectors(self, items: torch.Tensor) -> torch.Tensor:
         f = self.features[items]  # (..., f)
-        vectors = self.ids(items) + self.adapter(f)  # (..., d)
+        vectors = self.ids(items)  # (..., d)
+        if self.warm_content:
+            vectors = vectors + self.adapter(f)
         cold = (self.known[items] == 0) & (items > 0)  # (...,)
         if bool(cold.any()):  # never for training inputs, which hold known items only
             vectors = torch.where(cold.unsqueeze(-1), self.cold(f), vectors)
