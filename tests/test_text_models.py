@@ -854,3 +854,26 @@ def test_content_interest_advanced_by_new_events_equals_recomputing_it(
     np.testing.assert_allclose(model.query_vector(state), full, atol=1e-6)
     with pytest.raises(InputError, match="no older"):
         model.advance(state, events[:1])
+
+
+def test_text_fusion_init_starts_items_described_alike_close(cold_data: Dataset) -> None:
+    """text_fusion="init": the id embeddings start at the text's principal components (at
+    small_init's spread), so two items with the same text start at the same point, and a known
+    item's vector is its id embedding alone."""
+    from driftrec.models.items import ItemEmbedding
+
+    content = torch.randn(30, 12)
+    content[7] = content[3]
+    emb = ItemEmbedding(30, 8)
+    emb.init_ids_from(content)
+    ids = emb.ids.weight.detach()
+    torch.testing.assert_close(ids[8], ids[4])  # row 0 is padding
+    assert abs(float(ids[1:].std()) - 0.02) < 0.005
+    assert torch.all(ids[0] == 0)
+    model = _neural("sasrec", features="text", text_fusion="init", epochs=1).fit(cold_data)
+    item_emb = model.net_.item_emb
+    known = torch.nonzero(item_emb.known).squeeze(1)
+    # a known item's vector is its id embedding alone; the cold ones read their text
+    torch.testing.assert_close(item_emb.weight[known], item_emb.ids.weight[known])
+    recs = model.recommend(sequences=[[str(i) for i in cold_data.item_ids[:3]]], k=5)
+    assert recs.item_ids.shape == (1, 5)

@@ -43,13 +43,17 @@ class ItemEmbedding(nn.Module):
         features: torch.Tensor | None = None,
         known: torch.Tensor | None = None,
         popularity: torch.Tensor | None = None,
+        warm_content: bool = True,
     ) -> None:
         """``known`` (n_items,) marks the items with training events; ``popularity`` (n_items,)
-        is their log(1 + training events), the source of the cold items' prior."""
+        is their log(1 + training events), the source of the cold items' prior; without
+        ``warm_content`` an item with training events is its id embedding alone (the content
+        only serves the cold items, and `init_ids_from`)."""
         super().__init__()
         self.ids = nn.Embedding(n_items + 1, d, padding_idx=0)
         small_init(self.ids)
         self.adapter: nn.Module | None = None
+        self.warm_content = warm_content
         if features is not None:
             if len(features) != n_items:
                 raise ValueError(f"{len(features)} feature rows for {n_items} items")
@@ -69,9 +73,23 @@ class ItemEmbedding(nn.Module):
             prior = neighbour_popularity(features, popularity, known.bool())
             self.register_buffer("prior", torch.cat([torch.zeros(1), prior]), persistent=False)
 
+    @torch.no_grad()
+    def init_ids_from(self, content: torch.Tensor) -> None:
+        """Start the id embeddings (n_items, f) from the items' ``content``: its first principal
+        components, scaled to `small_init`'s spread, so items described alike start close and
+        a rare item starts where its text puts it (as LLMInit and LLM-ESR initialise SASRec
+        from language-model embeddings). Dimensions beyond the components keep their draw."""
+        x = content.float() - content.float().mean(dim=0)  # (n_items, f)
+        u, s, _ = torch.linalg.svd(x, full_matrices=False)
+        k = min(self.ids.embedding_dim, len(s))
+        z = u[:, :k] * s[:k]  # (n_items, k) coordinates on the principal axes
+        self.ids.weight[1:, :k] = z * (0.02 / z.std().clamp_min(1e-12))
+
     def _vectors(self, items: torch.Tensor) -> torch.Tensor:
         f = self.features[items]  # (..., f)
-        vectors = self.ids(items) + self.adapter(f)  # (..., d)
+        vectors = self.ids(items)  # (..., d)
+        if self.warm_content:
+            vectors = vectors + self.adapter(f)
         cold = (self.known[items] == 0) & (items > 0)  # (...,)
         if bool(cold.any()):  # never for training inputs, which hold known items only
             vectors = torch.where(cold.unsqueeze(-1), self.cold(f), vectors)

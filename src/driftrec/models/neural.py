@@ -59,6 +59,10 @@ from driftrec.text import FEATURE_KINDS as CONTENT_KINDS
 from driftrec.text import get_encoder, item_features, item_texts
 
 FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to the id
+# How content enters a known item's vector: added through an adapter ("sum"), as the starting
+# point of its id embedding ("init"), or both. Items without training events read it through
+# the cold adapter in every case (see `ItemEmbedding`).
+TEXT_FUSIONS = ("sum", "init", "both")
 # "auto" loss: full cross-entropy up to this many items. Chunked (`softmax`), it costs about 2.3x
 # sampled softmax per epoch on Amazon Beauty's 12k items and is about 9% more accurate there.
 CE_MAX_ITEMS = 32_768
@@ -120,6 +124,7 @@ class NeuralSequenceModel(Recommender):
         "dropout": auto_or(number(0, 1, high_open=True)),
         "repeat_bias": FLAG,
         "features": choice(*FEATURE_KINDS),
+        "text_fusion": choice(*TEXT_FUSIONS),
         "text_model": TEXT,
         "cold_share": PROBABILITY,
         "cold_boost": number(),
@@ -149,6 +154,7 @@ class NeuralSequenceModel(Recommender):
     negatives: int
     gbce_t: float
     features: str
+    text_fusion: str
     text_model: str
     loss_used_: str  # what "auto" resolved to at fit
     dropout_used_: float
@@ -214,6 +220,8 @@ class NeuralSequenceModel(Recommender):
             torch.from_numpy(counts > 0),
             torch.from_numpy(np.log1p(counts)).float(),
         )
+        if features is not None and self.text_fusion in ("init", "both"):
+            self.net_.item_emb.init_ids_from(features)
         self._set_sampling(counts)
         tensors = self._training_tensors()
         self.log_ = self._train(tensors, valid, self.train_config, f"training {self.name}")
@@ -440,7 +448,8 @@ class NeuralSequenceModel(Recommender):
         ``features`` (n_items, f) are the frozen item contents; ``known`` (n_items,) marks items
         with training events, the only ones whose id embedding is trained; ``popularity``
         (n_items,) is log(1 + training events), for the cold items' prior."""
-        item_emb = ItemEmbedding(n_items, self.hidden, features, known, popularity)
+        warm_content = self.text_fusion != "init"
+        item_emb = ItemEmbedding(n_items, self.hidden, features, known, popularity, warm_content)
         net = self._build(item_emb)
         net.repeat_bias = nn.Parameter(torch.zeros(()), requires_grad=self.repeat_bias)
         if features is not None and self.cold_prior_weight is not None:
