@@ -57,7 +57,7 @@ class GRU4Rec(NeuralSequenceModel):
         dropout: float | str = "auto",
         repeat_bias: bool = True,
         features: str = "none",
-        text_fusion: str = "sum",
+        text_fusion: str = "init",
         text_model: str = DEFAULT_TEXT_MODEL,
         cold_share: float = 0.5,
         cold_boost: float = 0.0,

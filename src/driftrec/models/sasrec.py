@@ -169,7 +169,7 @@ class SASRec(NeuralSequenceModel):
         block: str = "prenorm",
         repeat_bias: bool = True,
         features: str = "none",
-        text_fusion: str = "sum",
+        text_fusion: str = "init",
         text_model: str = DEFAULT_TEXT_MODEL,
         cold_share: float = 0.5,
         cold_boost: float = 0.0,
