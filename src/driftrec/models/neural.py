@@ -63,7 +63,7 @@ FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to 
 # point of its id embedding ("init"), or both. Items without training events read it through
 # the cold adapter in every case (see `ItemEmbedding`).
 TEXT_FUSIONS = ("sum", "init", "both")
-# "auto" loss: full cross-entropy up to this many items. Chunked (`softmax`), it costs about 2.3x
+# "auto" loss: full cross-entropy up to this many items. Chunked (`softmax`), it costs about 2.2x
 # sampled softmax per epoch on Amazon Beauty's 12k items and is about 9% more accurate there.
 CE_MAX_ITEMS = 32_768
 OLD_CE_MAX_NEGATIVES = 4  # before: "ce" up to 4 x negatives items (models saved then say so)
