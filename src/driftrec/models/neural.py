@@ -63,6 +63,7 @@ FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to 
 # point of its id embedding ("init"), or both. Items without training events read it through
 # the cold adapter in every case (see `ItemEmbedding`).
 TEXT_FUSIONS = ("sum", "init", "both")
+LOSSES = ("ce", "sampled", "gbce")  # what loss="auto" can resolve to, and the other choices
 # "auto" loss: full cross-entropy up to this many items. Chunked (`softmax`), it costs about 2.2x
 # sampled softmax per epoch on Amazon Beauty's 12k items and is about 9% more accurate there.
 CE_MAX_ITEMS = 32_768
@@ -130,7 +131,7 @@ class NeuralSequenceModel(Recommender):
         "cold_boost": number(),
         "cold_budget": optional(PROBABILITY),
         "cold_prior_weight": optional(number()),
-        "loss": choice("auto", "ce", "sampled", "gbce"),
+        "loss": choice("auto", *LOSSES),
         "negatives": BATCH,
         "gbce_t": PROBABILITY,
         "epochs": POSITIVE_INT,
@@ -509,9 +510,6 @@ class NeuralSequenceModel(Recommender):
         h = hidden[real]  # (N, d)
         y = targets[real]  # (N,)
         emb = self._item_embeddings()  # (n_items + 1, d)
-        positions = torch.arange(length, dtype=torch.int16).expand(b, length)
-        row = torch.arange(b)[:, None].expand(b, length)[real]  # (N,) window of each position
-        t = positions[real][:, None]  # (N, 1)
         item_emb = self.net_.item_emb
         if self.loss_used_ == "ce":
             pair_rows, pair_cols = seen_pairs(items, real)
@@ -536,9 +534,13 @@ class NeuralSequenceModel(Recommender):
             # overconfidence that sampling negatives teaches (Petrov & Macdonald, RecSys 2023).
             q = self.sample_probs_
             gbce = self.loss_used_ == "gbce"
+            drawable = int((q > 0).sum())  # the items negatives come from
             if gbce:
-                q = (q > 0).float() / (q > 0).sum()
+                q = (q > 0).float() / drawable
             neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
+            positions = torch.arange(length, dtype=torch.int16).expand(b, length)
+            row = torch.arange(b)[:, None].expand(b, length)[real]  # (N,) window of each position
+            t = positions[real][:, None]  # (N, 1)
             # First position of each item in each window; an item is "seen" at t if first <= t.
             first = torch.full((b, emb.shape[0]), length, dtype=torch.int16)
             first.scatter_reduce_(1, items, positions, reduce="amin")
@@ -556,7 +558,7 @@ class NeuralSequenceModel(Recommender):
             if gbce:
                 # share of the catalog drawn as negatives; at 1 (they cover it) beta is 1, plain
                 # binary cross-entropy, where the formula would amplify the positive instead
-                alpha = min(1.0, self.negatives / max(int((q > 0).sum()) - 1, 1))
+                alpha = min(1.0, self.negatives / max(drawable - 1, 1))
                 power = alpha * (self.gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)  # gSASRec's beta
                 kept = (~accidental).float()
 
@@ -779,7 +781,7 @@ class NeuralSequenceModel(Recommender):
             self.dropout_used_ = self._dropout_rule()  # a number then: no rule involved
         elif (
             not isinstance(settings, dict)
-            or settings.get("loss") not in ("ce", "sampled", "gbce")
+            or settings.get("loss") not in LOSSES
             or not PROBABILITY.allows(settings.get("dropout"))
         ):
             raise InputError(f"malformed 'settings' in 'fitted': {settings!r}")
