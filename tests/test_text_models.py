@@ -492,6 +492,7 @@ def test_multihot_features_train_but_read_no_text(
 ) -> None:
     model = _neural("sasrec", features="multihot").fit(cold_data)
     assert model.net_.item_emb.adapter is not None
+    assert model.net_.item_emb.warm_content  # text_fusion is about text: multi-hot is added
     assert model.net_.item_emb.features.shape[1] == 8  # one column per category
     scores = model.score(_theme_rows(synth))
     assert np.isfinite(scores).all() and (np.ptp(scores[:, COLD], axis=1) > 0).all()

@@ -59,9 +59,10 @@ from driftrec.text import FEATURE_KINDS as CONTENT_KINDS
 from driftrec.text import get_encoder, item_features, item_texts
 
 FEATURE_KINDS = ("none", *CONTENT_KINDS)  # item content the item table adds to the id
-# How content enters a known item's vector: added through an adapter ("sum"), as the starting
-# point of its id embedding ("init"), or both. Items without training events read it through
-# the cold adapter in every case (see `ItemEmbedding`).
+# How item text (features="text") enters a known item's vector: added through an adapter
+# ("sum"), as the starting point of its id embedding ("init"), or both. Items without training
+# events read it through the cold adapter in every case (see `ItemEmbedding`); multi-hot
+# features are always added ("sum").
 TEXT_FUSIONS = ("sum", "init", "both")
 LOSSES = ("ce", "sampled", "gbce")  # what loss="auto" can resolve to, and the other choices
 # "auto" loss: full cross-entropy up to this many items. Chunked (`softmax`), it costs about 2.2x
@@ -221,7 +222,7 @@ class NeuralSequenceModel(Recommender):
             torch.from_numpy(counts > 0),
             torch.from_numpy(np.log1p(counts)).float(),
         )
-        if features is not None and self.text_fusion in ("init", "both"):
+        if self.features == "text" and self.text_fusion in ("init", "both"):
             self.net_.item_emb.init_ids_from(features)
         self._set_sampling(counts)
         tensors = self._training_tensors()
@@ -449,7 +450,7 @@ class NeuralSequenceModel(Recommender):
         ``features`` (n_items, f) are the frozen item contents; ``known`` (n_items,) marks items
         with training events, the only ones whose id embedding is trained; ``popularity``
         (n_items,) is log(1 + training events), for the cold items' prior."""
-        warm_content = self.text_fusion != "init"
+        warm_content = self.features != "text" or self.text_fusion != "init"
         item_emb = ItemEmbedding(n_items, self.hidden, features, known, popularity, warm_content)
         net = self._build(item_emb)
         net.repeat_bias = nn.Parameter(torch.zeros(()), requires_grad=self.repeat_bias)
