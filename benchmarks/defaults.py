@@ -67,10 +67,9 @@ def run(
     settings = {**params, "seed": seed, **({"features": extra} if extra else {})}
     start = time.perf_counter()
     selection = None
-    if spec == "auto":  # the neural candidates get --params' threads, as the others do
-        epochs_run = {n for n, _ in NEURAL + TEXT}
-        own = {**params, "seed": seed}
-        tried = [(n, {**p, **own} if n in epochs_run else p) for n, p in candidates(data)]
+    if spec == "auto":  # the neural candidates get --params (threads) and the seed
+        neural_names = {n for n, _ in NEURAL + TEXT}
+        tried = [(n, {**p, **settings} if n in neural_names else p) for n, p in candidates(data)]
         selection = select_model(data, budget, protocol="loo", tried=tried, report=print)
         model = selection.winner
     else:
