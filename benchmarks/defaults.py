@@ -88,6 +88,7 @@ def run(
         "params": model.get_params(),
         "protocol": "leave-one-out",
         "metrics": result.metrics,
+        "stderr": result.stderr,
         "training": summary,
         "epochs": epochs,
         "timings": {
@@ -116,6 +117,10 @@ def table(records: list[dict[str, Any]]) -> str:
             spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
             return f"{statistics.median(values):.4f}{spread}"
 
+        def stderr(runs: list = runs) -> str:  # the user sample's noise, one run's worth
+            values = [r["stderr"]["NDCG@10"] for r in runs if "NDCG@10" in r.get("stderr", {})]
+            return f"{statistics.median(values):.4f}" if values else "–"
+
         def seconds(key: str, runs: list = runs) -> str:
             values = [r["timings"][key] for r in runs if r["timings"][key] is not None]
             return f"{statistics.median(values):.0f}" if values else "–"
@@ -129,6 +134,7 @@ def table(records: list[dict[str, Any]]) -> str:
                 spec + (f" → {', '.join(sorted(chosen))}" if chosen else ""),
                 str(len(runs)),
                 cell("NDCG@10"),
+                stderr(),
                 cell("HR@10"),
                 " ".join(str(e) for e in epochs),
                 " ".join("early" if s else "all" for s in stopped),
@@ -142,6 +148,7 @@ def table(records: list[dict[str, Any]]) -> str:
             "model",
             "seeds",
             "NDCG@10 (median ± sd)",
+            "its standard error",
             "HR@10",
             "epochs",
             "stopped",
@@ -180,7 +187,9 @@ def main() -> None:
     body = (
         f"## Defaults ({args.name})\n\nLeave-one-out, full ranking, seen items excluded, early "
         f"stopping on validation NDCG@10. Parameters: `{args.params}` over the defaults. "
-        "`epochs`: per seed; `stopped`: early (patience or time budget) or all epochs; "
+        "`its standard error`: of the test NDCG@10 over the users (median over seeds), the "
+        "noise of one run's user sample; `epochs`: per seed; `stopped`: early (patience or "
+        "time budget) or all epochs; "
         "`s to 90% valid`: training seconds until validation NDCG@10 first reached 90% of its "
         "best (median over seeds).\n\n" + table(records) + (f"\n\n{args.note}" if args.note else "")
     )

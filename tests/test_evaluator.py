@@ -282,3 +282,18 @@ def test_evaluate_on_leave_one_out_split() -> None:
     # Masked items all score -inf and tie, so the lower index fills the second place:
     # lists [d, a] and [a, b] -> 3 of 4 items.
     assert result.metrics["Coverage@2"] == pytest.approx(0.75)
+
+
+def test_standard_errors_of_the_per_user_means() -> None:
+    """u0's target i3 moved to the top (rank 1), u1's i4 stays at rank 2: HR@1 is 1 and 0 over
+    two users, sample sd sqrt(1/2), error 1/2; NDCG@3 is 1 and 1/log2(3): error half their gap.
+    Both hit @3: no spread, no error. Catalog-wide metrics (coverage, novelty) get none."""
+    train = _train()
+    scores = SCORES.copy()
+    scores[0, 3] = 0.85
+    result = evaluate(FixedScores(scores).fit(train), _eval_set(train), train, ks=(1, 3))
+    assert result.stderr["HR@1"] == pytest.approx(0.5)
+    assert result.stderr["NDCG@3"] == pytest.approx((1 - 1 / LOG2_3) / 2)
+    assert result.stderr["HR@3"] == 0.0
+    assert "Coverage@3" not in result.stderr and "Novelty@3" not in result.stderr
+    assert result.to_dict()["stderr"] == result.stderr
