@@ -861,8 +861,6 @@ def test_text_fusion_init_starts_items_described_alike_close(cold_data: Dataset)
     """text_fusion="init": the id embeddings start at the text's principal components (at
     small_init's spread), so two items with the same text start at the same point, and a known
     item's vector is its id embedding alone."""
-    from driftrec.models.items import ItemEmbedding
-
     content = torch.randn(30, 12)
     content[7] = content[3]
     emb = ItemEmbedding(30, 8)

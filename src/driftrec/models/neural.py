@@ -535,9 +535,13 @@ class NeuralSequenceModel(Recommender):
             # overconfidence that sampling negatives teaches (Petrov & Macdonald, RecSys 2023).
             q = self.sample_probs_
             gbce = self.loss_used_ == "gbce"
-            drawable = int((q > 0).sum())  # the items negatives come from
             if gbce:
+                drawable = int((q > 0).sum())  # the items negatives come from
                 q = (q > 0).float() / drawable
+                # share of the catalog drawn as negatives; at 1 (they cover it) beta is 1, plain
+                # binary cross-entropy, where the formula would amplify the positive instead
+                alpha = min(1.0, self.negatives / max(drawable - 1, 1))
+                power = alpha * (self.gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)  # gSASRec's beta
             neg = torch.multinomial(q, self.negatives, replacement=True)  # (K,)
             positions = torch.arange(length, dtype=torch.int16).expand(b, length)
             row = torch.arange(b)[:, None].expand(b, length)[real]  # (N,) window of each position
@@ -557,10 +561,6 @@ class NeuralSequenceModel(Recommender):
                 return pos_logit, neg_logits  # (N, 1), (N, K)
 
             if gbce:
-                # share of the catalog drawn as negatives; at 1 (they cover it) beta is 1, plain
-                # binary cross-entropy, where the formula would amplify the positive instead
-                alpha = min(1.0, self.negatives / max(drawable - 1, 1))
-                power = alpha * (self.gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)  # gSASRec's beta
                 kept = (~accidental).float()
 
                 def objective(
@@ -665,9 +665,10 @@ class NeuralSequenceModel(Recommender):
     def validation_ndcg(self, valid: EvalSet, k: int = 10, batch_size: int = 1024) -> float:
         """Mean NDCG@k over the validation rows, seen items excluded (the early-stopping score).
 
-        Items without training events are left out too: no validation target can be one (it
-        would have been a training event), and how they rank is the cold adapter's business,
-        which does not change the warm model being selected."""
+        Items without training events are left out too: how they rank is the cold adapter's
+        business, which does not change the warm model being selected. A validation target can
+        be one (an item whose only events were held out: 3% of ml-latest-small's leave-one-out
+        validation targets); its row then scores 0 for every warm model alike."""
         total, rows = 0.0, 0
         absent = None if self.features == "none" else self.net_.item_emb.known[1:] == 0
         for batch in length_batches(valid.histories, batch_size):
